@@ -1,0 +1,33 @@
+"""EnfoPath: kinetic path energy of flow-matching trajectories vs. semantics and density.
+
+Run the default study:  snakemake --cores all
+Another study:          snakemake --cores all --configfile configs/<name>.yaml
+The HTML report:        snakemake --report results/<experiment>/report.html
+"""
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+
+
+rule all:
+    input:
+        all_outputs(),
+    default_target: True
+
+
+include: "rules/data.smk"
+include: "rules/models.smk"
+include: "rules/sampling.smk"
+include: "rules/semantics.smk"
+include: "rules/density.smk"
+include: "rules/analysis.smk"
+
+
+report: "report/workflow.rst"

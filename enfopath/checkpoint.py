@@ -1,0 +1,51 @@
+"""Model checkpoints: a plain dict of tensors and builtins, loaded with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from torch import nn
+
+from enfopath.io import CorruptFileError, atomic_path
+from enfopath.models import build_model
+
+FORMAT = "enfopath-checkpoint-v1"
+
+
+def save_checkpoint(
+    path: str | os.PathLike[str], name: str, arch: dict[str, Any], model: nn.Module,
+    meta: dict[str, Any],
+) -> None:
+    """Save ``model``'s weights with what rebuilds it (registered name, arch kwargs) and ``meta``."""
+    payload = {
+        "format": FORMAT,
+        "model": name,
+        "arch": arch,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": meta,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(
+    path: str | os.PathLike[str], device: torch.device | str = "cpu"
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model of a checkpoint in eval mode on ``device``; return it and its meta.
+
+    Raises :class:`CorruptFileError` naming the file when it is missing, truncated, not a
+    checkpoint of this format, or does not fit its architecture.
+    """
+    if not os.path.exists(path):
+        raise CorruptFileError(f"{path}: checkpoint file does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            raise ValueError(f"not an {FORMAT} file")
+        model = build_model(payload["model"], payload["arch"])
+        model.load_state_dict(payload["state_dict"])
+    except Exception as err:
+        raise CorruptFileError(f"{path}: corrupt or truncated checkpoint ({err})") from err
+    return model.to(device).eval(), payload["meta"]

@@ -1,0 +1,63 @@
+"""The embedded dataset: scikit-learn's bundled digits (1,797 images of 8×8, 10 classes).
+
+Images are scaled from [0, 16] to [-1, 1] and kept as (N, 1, 8, 8) float32; no download.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from enfopath.seeding import derived_seed
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """A train/test split of images in [-1, 1], shape (N, C, H, W), with integer labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    class_names: list[str]
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The split as named arrays (for an ``.npz``)."""
+        return {
+            "x_train": self.x_train,
+            "y_train": self.y_train,
+            "x_test": self.x_test,
+            "y_test": self.y_test,
+            "class_names": np.array(self.class_names),
+        }
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ImageDataset:
+        return cls(
+            x_train=arrays["x_train"],
+            y_train=arrays["y_train"],
+            x_test=arrays["x_test"],
+            y_test=arrays["y_test"],
+            class_names=[str(c) for c in arrays["class_names"]],
+        )
+
+
+def load_sklearn_digits(seed: int, test_fraction: float) -> ImageDataset:
+    """Digits scaled to [-1, 1] and split (stratified) by a seed derived from the config seed."""
+    digits = load_digits()
+    x = (digits.images.astype(np.float32) / 8.0 - 1.0)[:, None, :, :]
+    y = digits.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x,
+        y,
+        test_size=test_fraction,
+        stratify=y,
+        random_state=derived_seed(seed, "split") % 2**32,
+    )
+    return ImageDataset(x_tr, y_tr, x_te, y_te, [str(c) for c in digits.target_names])
+
+
+DATASETS = {"sklearn_digits": load_sklearn_digits}

@@ -1,0 +1,150 @@
+"""Local data density around generated samples (SCIENCE.md §4).
+
+The reference set (training data) is embedded in a feature space and held in an exact FAISS
+index (IndexFlatL2). FAISS returns SQUARED L2 distances, sometimes tiny negatives from
+round-off: every distance here is clamp(·, 0) and then square-rooted, so d_k is in feature
+units. Measures per generated sample q, for each k:
+
+- ``d{k}``: distance to its k-th nearest reference point;
+- ``knn_logdens{k}``: −D · log d_k, the kNN log-density up to an additive constant;
+- ``naeem{k}``: Naeem et al.'s per-sample density, the number of reference balls
+  B(x_j, NND_k(x_j)) containing q, divided by k (NND_k: distance from x_j to its k-th nearest
+  other reference point);
+
+and once: ``nn_dist`` (= d_1, distance to the nearest training point), ``d1_d2`` (d_1 / d_2, the
+memorization ratio), ``kde_logdens`` (Gaussian KDE log-density with a median-heuristic bandwidth).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import faiss
+import numpy as np
+import pandas as pd
+import torch
+
+from enfopath.io import CorruptFileError
+
+
+def _f32(x: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(x, dtype=np.float32).reshape(len(x), -1)
+
+
+def build_index(features: np.ndarray) -> faiss.IndexFlatL2:
+    """Exact L2 index over reference features (N, D), on the CPU (saved and reused)."""
+    feats = _f32(features)
+    index = faiss.IndexFlatL2(feats.shape[1])
+    index.add(feats)
+    return index
+
+
+def _search_index(index: faiss.Index) -> faiss.Index:
+    """The index to search with: moved to all GPUs when this faiss build has any."""
+    if hasattr(faiss, "index_cpu_to_all_gpus") and faiss.get_num_gpus() > 0:
+        return faiss.index_cpu_to_all_gpus(index)
+    return index
+
+
+def save_index(path: str | os.PathLike[str], index: faiss.Index) -> None:
+    """Write a CPU index (callers write to a temporary name, then rename)."""
+    faiss.write_index(index, str(path))
+
+
+def load_index(path: str | os.PathLike[str]) -> faiss.Index:
+    """Read an index written by :func:`save_index`, naming the file if it is unreadable."""
+    if not os.path.exists(path):
+        raise CorruptFileError(f"{path}: FAISS index file does not exist")
+    try:
+        return faiss.read_index(str(path))
+    except Exception as err:
+        raise CorruptFileError(f"{path}: corrupt or truncated FAISS index ({err})") from err
+
+
+def knn(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest references of each query: distances (N, k) (not squared) and ids (N, k)."""
+    sq, ids = _search_index(index).search(_f32(queries), k)
+    return np.sqrt(np.clip(sq, 0.0, None)), ids
+
+
+def reference_radii(index: faiss.Index, references: np.ndarray, ks: list[int]) -> np.ndarray:
+    """NND_k of every reference point (its own match excluded), shape (len(ks), N)."""
+    dist, _ = knn(index, references, max(ks) + 1)
+    return np.stack([dist[:, k] for k in ks])
+
+
+def naeem_density(
+    index: faiss.Index, queries: np.ndarray, radii: np.ndarray, k: int
+) -> np.ndarray:
+    """Per-sample density of Naeem et al. (2020): #{j : ‖q − x_j‖ ≤ NND_k(x_j)} / k, shape (N,).
+
+    Exact: a range search at the largest radius (FAISS, squared distances), then each
+    candidate is kept when it lies inside its own reference point's ball.
+    """
+    q = _f32(queries)
+    r_max_sq = float(radii.max()) ** 2 * (1.0 + 1e-6) + 1e-12
+    lims, sq, ids = index.range_search(q, r_max_sq)
+    inside = np.sqrt(np.clip(sq, 0.0, None)) <= radii[ids]
+    owner = np.repeat(np.arange(len(q)), np.diff(lims).astype(np.int64))
+    return np.bincount(owner[inside], minlength=len(q)).astype(np.float64) / k
+
+
+def median_bandwidth(references: np.ndarray, max_points: int, seed: int) -> float:
+    """Median pairwise distance of (a seeded subsample of at most ``max_points``) references."""
+    x = _f32(references)
+    if len(x) > max_points:
+        x = x[np.random.default_rng(seed).choice(len(x), max_points, replace=False)]
+    t = torch.from_numpy(x).double()
+    d = torch.cdist(t, t)
+    iu = torch.triu_indices(len(t), len(t), offset=1)
+    return float(d[iu[0], iu[1]].median())
+
+
+def kde_log_density(
+    references: np.ndarray, queries: np.ndarray, bandwidth: float, chunk: int = 1024
+) -> np.ndarray:
+    """Gaussian KDE log-density log (1/N) Σ_j N(q; x_j, h² I) of each query, shape (N,).
+
+    Exact over all references, in float64, in chunks of queries.
+    """
+    ref = torch.from_numpy(_f32(references)).double()
+    dim = ref.shape[1]
+    ref_sq = ref.pow(2).sum(1)
+    out = []
+    for start in range(0, len(queries), chunk):
+        q = torch.from_numpy(_f32(queries[start : start + chunk])).double()
+        d2 = (q.pow(2).sum(1, keepdim=True) + ref_sq[None, :] - 2.0 * q @ ref.T).clamp_min(0.0)
+        out.append(torch.logsumexp(-d2 / (2.0 * bandwidth**2), dim=1))
+    norm = np.log(len(ref)) + 0.5 * dim * np.log(2.0 * np.pi * bandwidth**2)
+    return torch.cat(out).numpy() - norm
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A feature space's reference set: features (N, D), exact index, NND radii, KDE bandwidth."""
+
+    features: np.ndarray
+    index: faiss.Index
+    ks: list[int]
+    radii: np.ndarray
+    bandwidth: float
+
+
+def density_measures(ref: Reference, queries: np.ndarray, prefix: str) -> pd.DataFrame:
+    """All density measures of the module docstring for the queries (N, D), as ``{prefix}_…``."""
+    q = _f32(queries)
+    dim = q.shape[1]
+    dist, _ = knn(ref.index, q, max(max(ref.ks), 2))
+    cols: dict[str, np.ndarray] = {}
+    for i, k in enumerate(ref.ks):
+        d_k = dist[:, k - 1].astype(np.float64)
+        cols[f"{prefix}_d{k}"] = d_k
+        with np.errstate(divide="ignore"):
+            cols[f"{prefix}_knn_logdens{k}"] = -dim * np.log(d_k)
+        cols[f"{prefix}_naeem{k}"] = naeem_density(ref.index, q, ref.radii[i], k)
+    cols[f"{prefix}_nn_dist"] = dist[:, 0].astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cols[f"{prefix}_d1_d2"] = dist[:, 0].astype(np.float64) / dist[:, 1]
+    cols[f"{prefix}_kde_logdens"] = kde_log_density(ref.features, q, ref.bandwidth)
+    return pd.DataFrame(cols)

@@ -1,0 +1,109 @@
+"""Small networks for the embedded study (8×8 digit images in [-1, 1]).
+
+The velocity network follows torchcfm's calling convention ``model(t, x)`` (t a 0-d tensor or a
+(B,) tensor, x of shape (B, *shape)), so it is a ``velocity`` for
+:func:`enfopath.energy.sample_with_energy` as it is.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+
+def sinusoidal_embedding(t: torch.Tensor, features: int) -> torch.Tensor:
+    """Sinusoidal features of times t ∈ [0, 1], shape (B,) → (B, features) (features even).
+
+    Frequencies are geometric from 0.5 to 32 cycles per unit time: smooth enough in t that an
+    adaptive solver is not forced into tiny steps by the embedding itself.
+    """
+    half = features // 2
+    cycles = torch.logspace(math.log10(0.5), math.log10(32.0), half, device=t.device)
+    arg = 2.0 * math.pi * t.float()[:, None] * cycles[None, :]
+    return torch.cat([torch.sin(arg), torch.cos(arg)], dim=1)
+
+
+class _TimeBlock(nn.Module):
+    """Pre-norm residual MLP block with an additive time embedding."""
+
+    def __init__(self, hidden: int, time_features: int) -> None:
+        super().__init__()
+        self.norm = nn.LayerNorm(hidden)
+        self.fc1 = nn.Linear(hidden, hidden)
+        self.time = nn.Linear(time_features, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+
+    def forward(self, h: torch.Tensor, emb: torch.Tensor) -> torch.Tensor:
+        z = self.fc1(nn.functional.silu(self.norm(h))) + self.time(emb)
+        return h + self.fc2(nn.functional.silu(z))
+
+
+class VelocityMLP(nn.Module):
+    """Residual MLP velocity field v(x, t) for small images, called as ``model(t, x)``."""
+
+    def __init__(
+        self, shape: list[int], hidden: int = 256, depth: int = 3, time_features: int = 64
+    ) -> None:
+        super().__init__()
+        self.shape = tuple(shape)
+        dim = math.prod(self.shape)
+        self.time_features = time_features
+        self.inp = nn.Linear(dim, hidden)
+        self.t_inp = nn.Linear(time_features, hidden)
+        self.blocks = nn.ModuleList(_TimeBlock(hidden, time_features) for _ in range(depth))
+        self.norm = nn.LayerNorm(hidden)
+        self.out = nn.Linear(hidden, dim)
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        batch = x.shape[0]
+        t = t.reshape(-1).expand(batch) if t.numel() == 1 else t.reshape(batch)
+        emb = sinusoidal_embedding(t, self.time_features).to(x.dtype)
+        h = self.inp(x.flatten(1)) + self.t_inp(emb)
+        for block in self.blocks:
+            h = block(h, emb)
+        return self.out(nn.functional.silu(self.norm(h))).reshape(x.shape)
+
+
+class ClassifierMLP(nn.Module):
+    """MLP classifier; ``features(x)`` is its penultimate layer, shape (B, hidden[-1])."""
+
+    def __init__(
+        self, shape: list[int], classes: int, hidden: list[int], dropout: float = 0.1
+    ) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = math.prod(shape)
+        for h in hidden:
+            layers += [nn.Linear(width, h), nn.SiLU(), nn.Dropout(dropout)]
+            width = h
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(width, classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x.flatten(1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+MODELS: dict[str, type[nn.Module]] = {
+    "velocity_mlp": VelocityMLP,
+    "classifier_mlp": ClassifierMLP,
+}
+
+
+def build_model(name: str, arch: dict[str, Any]) -> nn.Module:
+    """Instantiate a registered model from its architecture keyword arguments."""
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    return MODELS[name](**arch)
+
+
+def pick_device(prefer: str = "auto") -> torch.device:
+    """CUDA when present (``auto``), else CPU; ``cpu`` / ``cuda`` force one."""
+    if prefer == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(prefer)

@@ -1,0 +1,71 @@
+"""Per-sample tables: the KPE table of a shard, and the merged study table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from enfopath.trajectories import PER_SAMPLE
+
+SHARD_ARRAYS = ("sample", "x0", "x1", "speed_sq", "profile_t", "nonfinite", "nfe", *PER_SAMPLE)
+PROFILE_PREFIX = "speed_sq_t"
+ENERGIES = ("kpe", "kpe_per_dim", "kpe_early", "kpe_late")
+"""The energy columns related to every measure in the statistics."""
+
+
+def profile_column(t: float) -> str:
+    """Column name of the speed profile ‖v‖² at time t."""
+    return f"{PROFILE_PREFIX}{t:.3f}"
+
+
+def profile_columns(df: pd.DataFrame) -> tuple[list[str], np.ndarray]:
+    """The speed-profile columns of a table, in time order, and their times."""
+    cols = sorted((c for c in df.columns if c.startswith(PROFILE_PREFIX)),
+                  key=lambda c: float(c[len(PROFILE_PREFIX):]))
+    return cols, np.array([float(c[len(PROFILE_PREFIX):]) for c in cols])
+
+
+def kpe_table(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row per sample of a shard: index, energies, path measures, NFE, flags, profile.
+
+    ``nonfinite`` marks samples whose trajectory met a non-finite value; they are kept in the
+    table (and counted) but left out of the statistics.
+    """
+    table = {
+        "sample": arrays["sample"],
+        **{k: arrays[k].astype(np.float64) for k in PER_SAMPLE},
+        "nfe": arrays["nfe"],
+        "nfe_total": arrays["nfe_total"],
+        "batch_size": np.full(len(arrays["sample"]), int(arrays["batch_size"])),
+    }
+    finite = np.isfinite(arrays["x1"].reshape(len(arrays["x1"]), -1)).all(axis=1)
+    for k in ("kpe", "kpe_early", "kpe_late", "path_length"):
+        finite &= np.isfinite(arrays[k])
+    table["nonfinite"] = arrays["nonfinite"].astype(bool) | ~finite
+    for j, t in enumerate(arrays["profile_t"]):
+        table[profile_column(float(t))] = arrays["speed_sq"][:, j].astype(np.float64)
+    return pd.DataFrame(table)
+
+
+def merge_on_sample(tables: list[pd.DataFrame], names: list[str]) -> pd.DataFrame:
+    """Join per-sample tables on ``sample``; every table must hold the same samples once."""
+    base = tables[0].set_index("sample", verify_integrity=True)
+    for table, name in zip(tables[1:], names[1:], strict=True):
+        other = table.set_index("sample", verify_integrity=True)
+        if not other.index.sort_values().equals(base.index.sort_values()):
+            raise ValueError(f"the {name} table does not hold the same samples as the {names[0]}")
+        clash = base.columns.intersection(other.columns)
+        if len(clash):
+            raise ValueError(f"the {name} table repeats columns {list(clash)}")
+        base = base.join(other)
+    return base.sort_index().reset_index()
+
+
+SEMANTIC = ("clf_confidence", "clf_margin", "clf_entropy")
+"""Semantic measures of the embedded study (classifier on the dataset)."""
+
+
+def measure_columns(df: pd.DataFrame, spaces: list[str]) -> list[str]:
+    """The semantic and density measures present in a merged table, in a stable order."""
+    density = [c for s in spaces for c in df.columns if c.startswith(f"{s}_")]
+    return [c for c in SEMANTIC if c in df.columns] + density

@@ -1,0 +1,44 @@
+rule train_flow:
+    input:
+        dataset=rules.prepare_data.output.dataset,
+    output:
+        checkpoint=out("models/flow.pt"),
+        losses=report(
+            out("models/flow_losses.csv"),
+            caption="../report/flow_losses.rst",
+            category="Models",
+        ),
+    log:
+        out("logs/train_flow.log"),
+    benchmark:
+        out("benchmarks/train_flow.tsv")
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../envs/enfopath.yaml"
+    script:
+        "../workflow_scripts/train_flow.py"
+
+
+rule train_classifier:
+    input:
+        dataset=rules.prepare_data.output.dataset,
+    output:
+        checkpoint=out("models/classifier.pt"),
+        metrics=report(
+            out("models/classifier_metrics.json"),
+            caption="../report/classifier_metrics.rst",
+            category="Models",
+        ),
+    log:
+        out("logs/train_classifier.log"),
+    benchmark:
+        out("benchmarks/train_classifier.tsv")
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../envs/enfopath.yaml"
+    script:
+        "../workflow_scripts/train_classifier.py"

@@ -1,0 +1,31 @@
+rule generate_shard:
+    input:
+        checkpoint=rules.train_flow.output.checkpoint,
+    output:
+        shard=out("trajectories/shard_{shard}.npz"),
+    log:
+        out("logs/generate_shard/{shard}.log"),
+    benchmark:
+        out("benchmarks/generate_shard/{shard}.tsv")
+    threads: 2
+    resources:
+        gpu=1,
+    conda:
+        "../envs/enfopath.yaml"
+    script:
+        "../workflow_scripts/generate_shard.py"
+
+
+rule kpe_shard:
+    input:
+        shard=rules.generate_shard.output.shard,
+    output:
+        table=out("kpe/shard_{shard}.parquet"),
+    log:
+        out("logs/kpe_shard/{shard}.log"),
+    benchmark:
+        out("benchmarks/kpe_shard/{shard}.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    script:
+        "../workflow_scripts/kpe_shard.py"

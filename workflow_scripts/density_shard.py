@@ -1,0 +1,27 @@
+"""Rule density_shard: kNN, Naeem and KDE density of one shard's samples in every space."""
+
+import pandas as pd
+from _common import setup
+
+from enfopath.density import Reference, density_measures, load_index
+from enfopath.io import read_npz, write_parquet
+
+sm = snakemake  # noqa: F821
+log = setup(sm)
+spaces = sm.config["density"]["spaces"]
+generated = read_npz(sm.input.features, ("sample", *spaces))
+tables = [pd.DataFrame({"sample": generated["sample"]})]
+for space, feats, index, radii in zip(
+    spaces, sm.input.references, sm.input.indexes, sm.input.radii, strict=True
+):
+    r = read_npz(radii, ("k", "radii", "bandwidth"))
+    ref = Reference(
+        features=read_npz(feats, ("features",))["features"],
+        index=load_index(index),
+        ks=[int(k) for k in r["k"]],
+        radii=r["radii"],
+        bandwidth=float(r["bandwidth"]),
+    )
+    tables.append(density_measures(ref, generated[space], prefix=space))
+    log.info("space %s done", space)
+write_parquet(sm.output.table, pd.concat(tables, axis=1))

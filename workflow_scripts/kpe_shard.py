@@ -1,0 +1,13 @@
+"""Rule kpe_shard: the per-sample KPE table of one trajectory shard."""
+
+from _common import setup
+
+from enfopath.io import read_npz, write_parquet
+from enfopath.tables import SHARD_ARRAYS, kpe_table
+
+sm = snakemake  # noqa: F821
+log = setup(sm)
+table = kpe_table(read_npz(sm.input.shard, SHARD_ARRAYS))
+log.info("%d samples, %d non-finite, mean KPE %.4f", len(table), int(table.nonfinite.sum()),
+         table.kpe[~table.nonfinite].mean())
+write_parquet(sm.output.table, table)

@@ -1,0 +1,21 @@
+"""Rule merge_samples: one row per sample, joining KPE, semantic and density tables."""
+
+import pandas as pd
+from _common import setup
+
+from enfopath.io import read_parquet, write_parquet
+from enfopath.tables import merge_on_sample
+
+sm = snakemake  # noqa: F821
+log = setup(sm)
+parts = {
+    name: pd.concat([read_parquet(p) for p in sm.input[name]], ignore_index=True)
+    for name in ("kpe", "semantics", "density")
+}
+merged = merge_on_sample(list(parts.values()), list(parts))
+expected = sm.config["sampling"]["n_samples"]
+if len(merged) != expected:
+    raise ValueError(f"merged {len(merged)} samples, expected sampling.n_samples = {expected}")
+log.info("%d samples, %d columns, %d non-finite", len(merged), merged.shape[1],
+         int(merged.nonfinite.sum()))
+write_parquet(sm.output.table, merged)
