@@ -17,9 +17,9 @@ include: "rules/common.smk"
 
 
 rule all:
+    default_target: True
     input:
         all_outputs(),
-    default_target: True
 
 
 include: "rules/data.smk"

@@ -15,10 +15,13 @@ FORMAT = "enfopath-checkpoint-v1"
 
 
 def save_checkpoint(
-    path: str | os.PathLike[str], name: str, arch: dict[str, Any], model: nn.Module,
+    path: str | os.PathLike[str],
+    name: str,
+    arch: dict[str, Any],
+    model: nn.Module,
     meta: dict[str, Any],
 ) -> None:
-    """Save ``model``'s weights with what rebuilds it (registered name, arch kwargs) and ``meta``."""
+    """Save ``model``'s weights, what rebuilds it (registered name, arch kwargs) and ``meta``."""
     payload = {
         "format": FORMAT,
         "model": name,

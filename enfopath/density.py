@@ -74,9 +74,7 @@ def reference_radii(index: faiss.Index, references: np.ndarray, ks: list[int]) -
     return np.stack([dist[:, k] for k in ks])
 
 
-def naeem_density(
-    index: faiss.Index, queries: np.ndarray, radii: np.ndarray, k: int
-) -> np.ndarray:
+def naeem_density(index: faiss.Index, queries: np.ndarray, radii: np.ndarray, k: int) -> np.ndarray:
     """Per-sample density of Naeem et al. (2020): #{j : ‖q − x_j‖ ≤ NND_k(x_j)} / k, shape (N,).
 
     Exact: a range search at the largest radius (FAISS, squared distances), then each

@@ -22,6 +22,7 @@ same method from the grid node just below (its own order of accuracy, the main p
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -84,7 +85,7 @@ class EnergyResult:
     path_length: torch.Tensor
     """L = ∫₀¹ ‖v‖ dt; L² ≤ 2E."""
     kpe_left_riemann: torch.Tensor
-    """Σ_i ½‖v(x_i, t_i)‖² (t_{i+1} − t_i) over the solver grid (fixed-grid solvers; NaN for dopri5)."""
+    """Σ_i ½‖v(x_i, t_i)‖² (t_{i+1} − t_i) on the solver grid (fixed grids; NaN for dopri5)."""
     speed_sq: torch.Tensor
     """‖v(x(t_j), t_j)‖² at the profile times, shape (B, P)."""
     profile_t: torch.Tensor
@@ -174,7 +175,7 @@ def _integrate_fixed(
     at_probes: list[torch.Tensor] = []
     left = torch.zeros(y0.shape[0], dtype=y0.dtype, device=y0.device)
     j = 0
-    for t0, t1 in zip(grid[:-1], grid[1:], strict=True):
+    for t0, t1 in itertools.pairwise(grid):
         k1 = f(_time(t0, y), y)
         while j < len(probes) and probes[j] < t1:
             p = probes[j]

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 SPACES = ("pixels", "classifier")
-"""``pixels``: the flattened image in [-1, 1]; ``classifier``: the classifier's penultimate layer."""
+"""``pixels``: the flattened image in [-1, 1]; ``classifier``: its last hidden layer."""
 
 
 @torch.no_grad()

@@ -12,15 +12,15 @@ from dataclasses import dataclass, field
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from scipy import stats  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from scipy import stats
 
-from enfopath.stats import kpe_groups  # noqa: E402
-from enfopath.tables import profile_columns  # noqa: E402
+from enfopath.stats import kpe_groups
+from enfopath.tables import profile_columns
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ def time_grid(
 
 
 def profile_times(points: int, *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-    """Uniform coarse grid of ``points`` times on [0, 1] for the speed profile, shape ``(points,)``."""
+    """Uniform coarse grid of ``points`` times on [0, 1] (speed profile), shape ``(points,)``."""
     if points < 2:
         raise ValueError(f"a speed profile needs at least 2 points, got {points}")
     return time_grid(points - 1, "uniform", dtype=dtype)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,11 +23,14 @@ class CorruptFileError(RuntimeError):
 
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it onto ``path``."""
+    """Yield a temporary path beside ``path``; on success rename it onto ``path``.
+
+    The temporary name is fixed (``.<name>.partial``), so a job killed mid-write leaves at most
+    that file, which the rerun overwrites and renames; ``path`` itself is never half-written.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent)
-    os.close(fd)
+    tmp = target.with_name(f".{target.name}.partial")
     try:
         yield Path(tmp)
         os.replace(tmp, target)

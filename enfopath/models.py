@@ -95,11 +95,19 @@ MODELS: dict[str, type[nn.Module]] = {
 }
 
 
-def build_model(name: str, arch: dict[str, Any]) -> nn.Module:
-    """Instantiate a registered model from its architecture keyword arguments."""
+def build_model(name: str, arch: dict[str, Any], seed: int | None = None) -> nn.Module:
+    """Instantiate a registered model from its architecture keyword arguments.
+
+    With ``seed``, its initial weights come from that seed (the global generator is left as
+    it was); without, from the global generator (e.g. before loading a checkpoint).
+    """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
-    return MODELS[name](**arch)
+    if seed is None:
+        return MODELS[name](**arch)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return MODELS[name](**arch)
 
 
 def pick_device(prefer: str = "auto") -> torch.device:

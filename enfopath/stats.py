@@ -162,9 +162,7 @@ def group_comparison(
     return pd.DataFrame(rows)
 
 
-def quantile_curves(
-    df: pd.DataFrame, energy: str, measures: list[str], bins: int
-) -> pd.DataFrame:
+def quantile_curves(df: pd.DataFrame, energy: str, measures: list[str], bins: int) -> pd.DataFrame:
     """Mean, std and standard error of each measure per quantile bin (decile for 10) of energy.
 
     Columns: energy, bin (1 = lowest energy), energy_mean, measure, n, mean, std, sem.

@@ -20,9 +20,11 @@ def profile_column(t: float) -> str:
 
 def profile_columns(df: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     """The speed-profile columns of a table, in time order, and their times."""
-    cols = sorted((c for c in df.columns if c.startswith(PROFILE_PREFIX)),
-                  key=lambda c: float(c[len(PROFILE_PREFIX):]))
-    return cols, np.array([float(c[len(PROFILE_PREFIX):]) for c in cols])
+    cols = sorted(
+        (c for c in df.columns if c.startswith(PROFILE_PREFIX)),
+        key=lambda c: float(c[len(PROFILE_PREFIX) :]),
+    )
+    return cols, np.array([float(c[len(PROFILE_PREFIX) :]) for c in cols])
 
 
 def kpe_table(arrays: dict[str, np.ndarray]) -> pd.DataFrame:

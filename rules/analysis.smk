@@ -45,9 +45,9 @@ rule statistics:
         out("logs/statistics.log"),
     benchmark:
         out("benchmarks/statistics.tsv")
-    threads: 2
     conda:
         "../envs/enfopath.yaml"
+    threads: 2
     script:
         "../workflow_scripts/statistics.py"
 

@@ -22,7 +22,9 @@ rule reference_index:
 rule features_shard:
     input:
         unpack(
-            lambda wc: with_classifier(SPACES, shard=out(f"trajectories/shard_{wc.shard}.npz"))
+            lambda wc: with_classifier(
+                SPACES, shard=out(f"trajectories/shard_{wc.shard}.npz")
+            )
         ),
     output:
         features=out("features/shard_{shard}.npz"),

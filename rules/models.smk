@@ -12,11 +12,11 @@ rule train_flow:
         out("logs/train_flow.log"),
     benchmark:
         out("benchmarks/train_flow.tsv")
+    conda:
+        "../envs/enfopath.yaml"
     threads: 2
     resources:
         gpu=1,
-    conda:
-        "../envs/enfopath.yaml"
     script:
         "../workflow_scripts/train_flow.py"
 
@@ -35,10 +35,10 @@ rule train_classifier:
         out("logs/train_classifier.log"),
     benchmark:
         out("benchmarks/train_classifier.tsv")
+    conda:
+        "../envs/enfopath.yaml"
     threads: 2
     resources:
         gpu=1,
-    conda:
-        "../envs/enfopath.yaml"
     script:
         "../workflow_scripts/train_classifier.py"

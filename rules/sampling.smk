@@ -7,11 +7,11 @@ rule generate_shard:
         out("logs/generate_shard/{shard}.log"),
     benchmark:
         out("benchmarks/generate_shard/{shard}.tsv")
+    conda:
+        "../envs/enfopath.yaml"
     threads: 2
     resources:
         gpu=1,
-    conda:
-        "../envs/enfopath.yaml"
     script:
         "../workflow_scripts/generate_shard.py"
 

@@ -35,11 +35,15 @@ def setup(snakemake: Any) -> logging.Logger:
     import torch
 
     torch.set_num_threads(max(1, int(snakemake.threads)))
-    logger.info("rule %s, %d thread(s), wildcards %s", snakemake.rule, snakemake.threads,
-                dict(snakemake.wildcards))
+    logger.info(
+        "rule %s, %d thread(s), wildcards %s",
+        snakemake.rule,
+        snakemake.threads,
+        dict(snakemake.wildcards),
+    )
     return logger
 
 
 def progress_stream(snakemake: Any) -> Any:
     """A text stream into the rule's log for tqdm progress bars."""
-    return open(snakemake.log[0], "a", buffering=1)  # noqa: SIM115 (lives as long as the job)
+    return open(snakemake.log[0], "a", buffering=1)

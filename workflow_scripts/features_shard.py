@@ -12,7 +12,8 @@ sm = snakemake  # noqa: F821
 log = setup(sm)
 device = pick_device()
 spaces = sm.config["density"]["spaces"]
-classifier = load_checkpoint(sm.input.classifier, device)[0] if "classifier" in sm.input.keys() else None
+has_classifier = hasattr(sm.input, "classifier")  # only when a space needs it
+classifier = load_checkpoint(sm.input.classifier, device)[0] if has_classifier else None
 shard = read_npz(sm.input.shard, ("sample", "x1"))
 x1 = np.nan_to_num(shard["x1"], nan=0.0, posinf=0.0, neginf=0.0)  # flagged rows: unused
 features = {space: embed(space, x1, classifier, device) for space in spaces}

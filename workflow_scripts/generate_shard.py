@@ -26,8 +26,14 @@ sampling = SamplingConfig(
     batch_size=sc["batch_size"],
 )
 indices = shard_indices(int(sm.wildcards.shard), sc["shard_size"])
-log.info("shard %s: samples %d…%d on %s, %s", sm.wildcards.shard, indices.start,
-         indices.stop - 1, device, sampling)
+log.info(
+    "shard %s: samples %d…%d on %s, %s",
+    sm.wildcards.shard,
+    indices.start,
+    indices.stop - 1,
+    device,
+    sampling,
+)
 with tqdm(total=len(indices), file=progress_stream(sm), desc="samples", mininterval=5) as bar:
     arrays = generate_shard(
         model, cfg["seed"], indices, tuple(model.shape), sampling, device, progress=bar.update

@@ -8,6 +8,10 @@ from enfopath.tables import SHARD_ARRAYS, kpe_table
 sm = snakemake  # noqa: F821
 log = setup(sm)
 table = kpe_table(read_npz(sm.input.shard, SHARD_ARRAYS))
-log.info("%d samples, %d non-finite, mean KPE %.4f", len(table), int(table.nonfinite.sum()),
-         table.kpe[~table.nonfinite].mean())
+log.info(
+    "%d samples, %d non-finite, mean KPE %.4f",
+    len(table),
+    int(table.nonfinite.sum()),
+    table.kpe[~table.nonfinite].mean(),
+)
 write_parquet(sm.output.table, table)

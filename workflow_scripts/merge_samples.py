@@ -16,6 +16,10 @@ merged = merge_on_sample(list(parts.values()), list(parts))
 expected = sm.config["sampling"]["n_samples"]
 if len(merged) != expected:
     raise ValueError(f"merged {len(merged)} samples, expected sampling.n_samples = {expected}")
-log.info("%d samples, %d columns, %d non-finite", len(merged), merged.shape[1],
-         int(merged.nonfinite.sum()))
+log.info(
+    "%d samples, %d columns, %d non-finite",
+    len(merged),
+    merged.shape[1],
+    int(merged.nonfinite.sum()),
+)
 write_parquet(sm.output.table, merged)

@@ -16,12 +16,15 @@ log = setup(sm)
 dc = sm.config["density"]
 space = sm.wildcards.space
 device = pick_device()
-classifier = load_checkpoint(sm.input.classifier, device)[0] if "classifier" in sm.input.keys() else None
+has_classifier = hasattr(sm.input, "classifier")  # only when a space needs it
+classifier = load_checkpoint(sm.input.classifier, device)[0] if has_classifier else None
 x_train = read_npz(sm.input.dataset, ("x_train",))["x_train"]
 features = embed(space, x_train, classifier, device)
 if len(features) <= max(dc["k"]):
-    raise ValueError(f"density.k = {dc['k']} needs more than {max(dc['k'])} reference points; "
-                     f"the training set has {len(features)}")
+    raise ValueError(
+        f"density.k = {dc['k']} needs more than {max(dc['k'])} reference points; "
+        f"the training set has {len(features)}"
+    )
 index = build_index(features)
 radii = reference_radii(index, features, dc["k"])
 bandwidth = dc["kde_bandwidth_scale"] * median_bandwidth(

@@ -16,8 +16,14 @@ analysed = df[~df.nonfinite].reset_index(drop=True)
 measures = measure_columns(analysed, cfg["density"]["spaces"])
 energies = list(ENERGIES)
 log.info("%d of %d samples analysed, %d measures", len(analysed), len(df), len(measures))
-corr = correlations(analysed, energies, measures, n_boot=st["bootstrap"], seed=cfg["seed"],
-                    confidence=st["confidence"])
+corr = correlations(
+    analysed,
+    energies,
+    measures,
+    n_boot=st["bootstrap"],
+    seed=cfg["seed"],
+    confidence=st["confidence"],
+)
 groups = group_comparison(analysed, energies, measures, st["group_quantile"])
 curves = quantile_curves(analysed, "kpe", measures, st["bins"])
 metrics = read_json(sm.input.classifier_metrics)
@@ -28,8 +34,11 @@ summary = {
     "n_nonfinite_excluded": int(df.nonfinite.sum()),
     "n_analysed": len(analysed),
     "solver": sc["solver"],
-    "solver_setting": (f"rtol={sc['rtol']}, atol={sc['atol']}" if sc["solver"] == "dopri5"
-                       else f"{sc['steps']} steps, {sc['grid']} grid"),
+    "solver_setting": (
+        f"rtol={sc['rtol']}, atol={sc['atol']}"
+        if sc["solver"] == "dopri5"
+        else f"{sc['steps']} steps, {sc['grid']} grid"
+    ),
     "batch_size": sc["batch_size"],
     "nfe_mean": float(df.nfe.mean()),
     "tau": sc["tau"],
@@ -47,9 +56,12 @@ write_csv(sm.output.correlations, corr)
 write_csv(sm.output.groups, groups)
 write_csv(sm.output.curves, curves)
 write_csv(sm.output.summary, pd.DataFrame({"key": list(summary), "value": list(summary.values())}))
-write_json(sm.output.json, {
-    "summary": summary,
-    "correlations": corr.to_dict(orient="records"),
-    "groups": groups.to_dict(orient="records"),
-    "quantile_curves": curves.to_dict(orient="records"),
-})
+write_json(
+    sm.output.json,
+    {
+        "summary": summary,
+        "correlations": corr.to_dict(orient="records"),
+        "groups": groups.to_dict(orient="records"),
+        "quantile_curves": curves.to_dict(orient="records"),
+    },
+)

@@ -7,6 +7,7 @@ from enfopath.checkpoint import save_checkpoint
 from enfopath.data import ImageDataset
 from enfopath.io import read_npz, write_json
 from enfopath.models import build_model, pick_device
+from enfopath.seeding import derived_seed
 from enfopath.training import accuracy, train_classifier
 
 sm = snakemake  # noqa: F821
@@ -22,7 +23,7 @@ arch = {
     "dropout": cc["dropout"],
 }
 model, losses = train_classifier(
-    build_model("classifier_mlp", arch),
+    build_model("classifier_mlp", arch, derived_seed(cfg["seed"], "init:classifier")),
     torch.from_numpy(data.x_train),
     torch.from_numpy(data.y_train),
     epochs=cc["epochs"],

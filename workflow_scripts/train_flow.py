@@ -7,6 +7,7 @@ from enfopath.checkpoint import save_checkpoint
 from enfopath.data import ImageDataset
 from enfopath.io import read_npz, write_csv
 from enfopath.models import build_model, pick_device
+from enfopath.seeding import derived_seed
 from enfopath.training import FlowTraining, train_flow
 
 sm = snakemake  # noqa: F821
@@ -31,7 +32,10 @@ training = FlowTraining(
 )
 log.info("training velocity_mlp %s on %s with %s", arch, device, training)
 model, losses = train_flow(
-    build_model("velocity_mlp", arch), torch.from_numpy(data.x_train), training, device
+    build_model("velocity_mlp", arch, derived_seed(cfg["seed"], "init:flow")),
+    torch.from_numpy(data.x_train),
+    training,
+    device,
 )
 meta = {"config": {"flow": fc, "seed": cfg["seed"]}, "final_loss": float(losses.loss.iloc[-1])}
 save_checkpoint(sm.output.checkpoint, "velocity_mlp", arch, model, meta)

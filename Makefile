@@ -1,0 +1,42 @@
+# The two commands of the README: `make run` (the default study) and `make test` (the suite).
+# Both create .venv on first use and install the pinned dependencies into it.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.enfopath-installed
+CORES ?= all
+
+.PHONY: run test report lint format bench clean
+
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -r requirements-nodeps.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+report: $(STAMP)
+	$(BIN)/snakemake --report results/digits_default/report.html
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check enfopath tests workflow_scripts benchmarks
+	$(BIN)/snakefmt --check Snakefile rules
+	$(BIN)/snakemake --lint
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format enfopath tests workflow_scripts benchmarks
+	$(BIN)/snakefmt Snakefile rules
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_study.py
+
+clean:
+	rm -rf results .snakemake

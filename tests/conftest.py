@@ -1,0 +1,33 @@
+"""Shared fixtures: the repository root and a tiny study configuration."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY: dict[str, Any] = {
+    "experiment": "tiny",
+    "seed": 3,
+    "flow": {"hidden": 32, "depth": 1, "time_features": 8, "steps": 40, "batch_size": 64},
+    "classifier": {"epochs": 40},
+    "sampling": {"n_samples": 96, "shard_size": 48, "batch_size": 16, "profile_points": 5},
+    "density": {"k": [2, 3], "kde_max_points": 200},
+    "figures": {"grid_samples": 9},
+}
+
+
+@pytest.fixture
+def tiny_config() -> dict[str, Any]:
+    """A copy of the tiny study's config (unvalidated), for tests to modify."""
+    return copy.deepcopy(TINY)
+
+
+def write_config(path: Path, config: dict[str, Any]) -> Path:
+    path.write_text(yaml.safe_dump(config))
+    return path

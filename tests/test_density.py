@@ -1,0 +1,115 @@
+"""Density measures against brute force and closed forms (SCIENCE.md §4)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy.spatial.distance import cdist, pdist
+
+from enfopath.density import (
+    Reference,
+    build_index,
+    density_measures,
+    kde_log_density,
+    knn,
+    load_index,
+    median_bandwidth,
+    naeem_density,
+    reference_radii,
+    save_index,
+)
+from enfopath.io import CorruptFileError
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(300, 5)).astype(np.float32), rng.normal(size=(40, 5)).astype(np.float32)
+
+
+def test_knn_returns_true_not_squared_distances(data):
+    ref, q = data
+    dist, ids = knn(build_index(ref), q, 4)
+    brute = np.sort(cdist(q, ref), axis=1)[:, :4]
+    np.testing.assert_allclose(dist, brute, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(q - ref[ids[:, 0]], axis=1), brute[:, 0], rtol=1e-4)
+
+
+def test_exact_duplicates_give_zero_not_nan():
+    ref = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]], dtype=np.float32)
+    dist, _ = knn(build_index(ref), ref, 1)
+    assert np.all(dist == 0.0)
+
+
+def test_reference_radii_exclude_the_point_itself(data):
+    ref, _ = data
+    radii = reference_radii(build_index(ref), ref, [1, 3])
+    d = cdist(ref, ref)
+    np.fill_diagonal(d, np.inf)
+    np.testing.assert_allclose(radii[0], np.sort(d, axis=1)[:, 0], rtol=1e-4)
+    np.testing.assert_allclose(radii[1], np.sort(d, axis=1)[:, 2], rtol=1e-4)
+
+
+@pytest.mark.parametrize("k", [1, 5])
+def test_naeem_density_counts_containing_balls(data, k):
+    ref, q = data
+    index = build_index(ref)
+    radii = reference_radii(index, ref, [k])[0]
+    brute = (cdist(q, ref) <= radii[None, :]).sum(axis=1) / k
+    np.testing.assert_allclose(naeem_density(index, q, radii, k), brute)
+
+
+def test_kde_of_one_point_is_the_gaussian_density():
+    ref = np.zeros((1, 3), dtype=np.float32)
+    q = np.array([[1.0, 2.0, 2.0]], dtype=np.float32)  # distance 3
+    h = 1.5
+    expected = -9.0 / (2 * h * h) - 1.5 * math.log(2 * math.pi * h * h)
+    assert kde_log_density(ref, q, h)[0] == pytest.approx(expected, rel=1e-12)
+
+
+def test_kde_matches_brute_force_and_is_chunk_invariant(data):
+    ref, q = data
+    h = 0.8
+    d2 = cdist(q.astype(np.float64), ref.astype(np.float64), "sqeuclidean")
+    log_k = -d2 / (2 * h * h) - 2.5 * math.log(2 * math.pi * h * h)
+    brute = np.log(np.exp(log_k).mean(axis=1))
+    np.testing.assert_allclose(kde_log_density(ref, q, h), brute, rtol=1e-6)
+    np.testing.assert_allclose(kde_log_density(ref, q, h, chunk=7), brute, rtol=1e-6)
+
+
+def test_median_bandwidth(data):
+    ref, _ = data
+    assert median_bandwidth(ref, 1000, 0) == pytest.approx(np.median(pdist(ref)), rel=1e-5)
+    sub = median_bandwidth(ref, 50, 0)
+    assert sub == median_bandwidth(ref, 50, 0)
+    assert 0.5 * np.median(pdist(ref)) < sub < 2 * np.median(pdist(ref))
+
+
+def test_density_measures_columns_and_monotone_log_density(data):
+    ref, q = data
+    index = build_index(ref)
+    r = Reference(ref, index, [2, 4], reference_radii(index, ref, [2, 4]), 1.0)
+    df = density_measures(r, q, "pixels")
+    assert set(df.columns) >= {
+        "pixels_d2",
+        "pixels_knn_logdens4",
+        "pixels_naeem2",
+        "pixels_nn_dist",
+        "pixels_d1_d2",
+        "pixels_kde_logdens",
+    }
+    np.testing.assert_allclose(df.pixels_knn_logdens2, -5 * np.log(df.pixels_d2))
+    assert (df.pixels_d1_d2 <= 1.0).all()
+    assert (df.pixels_d4 >= df.pixels_d2).all()
+
+
+def test_index_round_trip_and_corrupt_file(tmp_path, data):
+    ref, _ = data
+    path = tmp_path / "x.faiss"
+    save_index(path, build_index(ref))
+    assert load_index(path).ntotal == len(ref)
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(CorruptFileError, match=str(path)):
+        load_index(path)

@@ -1,0 +1,62 @@
+"""Project-level checks: the README example runs, the pins agree, the code is clean."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    pins = {}
+    for line in lines:
+        m = re.match(r"^\s*(?:--no-deps\s+)?([A-Za-z0-9_.\-]+)==(\S+)\s*$", line)
+        if m:
+            pins[m.group(1).lower()] = m.group(2)
+    return pins
+
+
+def test_readme_library_example_runs():
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"## The library on its own\s+```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(block, "README.md", "exec"), {})
+
+
+def test_readme_starts_with_the_two_make_commands():
+    text = (ROOT / "README.md").read_text()
+    first = re.search(r"```bash\n(.*?)```", text, re.S).group(1).splitlines()
+    assert [line.split("#")[0].strip() for line in first] == ["make run", "make test"]
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_conda_env_mirrors_the_pip_pins():
+    env = yaml.safe_load((ROOT / "envs" / "enfopath.yaml").read_text())
+    pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    conda_pins = _pins(pip_section)
+    pip_pins = _pins(
+        (ROOT / "requirements.txt").read_text().splitlines()
+        + (ROOT / "requirements-nodeps.txt").read_text().splitlines()
+    )
+    dev_only = {"snakemake", "pytest", "ruff", "snakefmt"}
+    assert conda_pins == {k: v for k, v in pip_pins.items() if k not in dev_only}
+
+
+def test_ruff_is_clean():
+    out = subprocess.run([BIN / "ruff", "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout
+
+
+def test_snakefmt_is_clean():
+    out = subprocess.run(
+        [BIN / "snakefmt", "--check", "Snakefile", "rules"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr

@@ -1,0 +1,94 @@
+"""Correlations, bootstrap intervals, groups and quantile curves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from enfopath.stats import (
+    correlations,
+    group_comparison,
+    kpe_groups,
+    quantile_curves,
+    resampled_ranks,
+)
+
+
+@pytest.fixture(scope="module")
+def df() -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    e = rng.gamma(3.0, size=500)
+    return pd.DataFrame(
+        {
+            "kpe": e,
+            "mono": np.exp(-e),  # perfectly anti-monotone in e
+            "noisy": -e + rng.normal(scale=2.0, size=500),
+            "indep": rng.normal(size=500),
+            "ties": np.round(e),
+        }
+    )
+
+
+def test_resampled_ranks_equal_rankdata_with_ties():
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 15, 200).astype(float)
+    idx = rng.integers(0, 200, (30, 200))
+    np.testing.assert_array_equal(resampled_ranks(x, idx), stats.rankdata(x[idx], axis=1))
+
+
+def test_correlations_match_scipy_and_bracket_the_estimate(df):
+    res = correlations(df, ["kpe"], ["mono", "noisy", "indep", "ties"], n_boot=1000, seed=0)
+    r = res.set_index("measure")
+    assert r.loc["mono", "spearman_rho"] == pytest.approx(-1.0)
+    assert r.loc["mono", "spearman_ci_low"] == pytest.approx(-1.0)
+    assert r.loc["mono", "spearman_ci_high"] == pytest.approx(-1.0)
+    for m in ("noisy", "ties", "indep"):
+        sp = stats.spearmanr(df.kpe, df[m])
+        pe = stats.pearsonr(df.kpe, df[m])
+        assert r.loc[m, "spearman_rho"] == pytest.approx(sp.statistic)
+        assert r.loc[m, "spearman_p"] == pytest.approx(sp.pvalue)
+        assert r.loc[m, "pearson_r"] == pytest.approx(pe.statistic)
+        assert r.loc[m, "spearman_ci_low"] < r.loc[m, "spearman_rho"] < r.loc[m, "spearman_ci_high"]
+        assert r.loc[m, "pearson_ci_low"] < r.loc[m, "pearson_r"] < r.loc[m, "pearson_ci_high"]
+    assert r.loc["noisy", "spearman_ci_high"] < -0.3
+    assert r.loc["indep", "spearman_ci_low"] < 0 < r.loc["indep", "spearman_ci_high"]
+
+
+def test_bootstrap_is_seeded(df):
+    a = correlations(df, ["kpe"], ["noisy"], n_boot=1000, seed=4)
+    b = correlations(df, ["kpe"], ["noisy"], n_boot=1000, seed=4)
+    c = correlations(df, ["kpe"], ["noisy"], n_boot=1000, seed=5)
+    pd.testing.assert_frame_equal(a, b)
+    assert a.spearman_ci_low[0] != c.spearman_ci_low[0]
+
+
+def test_non_finite_rows_are_left_out_of_the_pair(df):
+    bad = df.copy()
+    bad.loc[:9, "noisy"] = np.inf
+    res = correlations(bad, ["kpe"], ["noisy", "indep"], n_boot=1000, seed=0).set_index("measure")
+    assert res.loc["noisy", "n"] == len(df) - 10
+    assert res.loc["indep", "n"] == len(df)
+    sp = stats.spearmanr(df.kpe[10:], df.noisy[10:]).statistic
+    assert res.loc["noisy", "spearman_rho"] == pytest.approx(sp)
+
+
+def test_groups_and_mann_whitney(df):
+    g = kpe_groups(df.kpe, 0.2)
+    assert (g == "low").sum() == 100 and (g == "high").sum() == 100
+    assert df.kpe[g == "low"].max() < df.kpe[g == "high"].min()
+    res = group_comparison(df, ["kpe"], ["mono", "indep"], 0.2).set_index("measure")
+    assert res.loc["mono", "low_mean"] > res.loc["mono", "high_mean"]
+    assert res.loc["mono", "mannwhitney_p"] < 1e-20
+    assert res.loc["indep", "mannwhitney_p"] > 1e-3
+    low = df.mono[g == "low"]
+    assert res.loc["mono", "low_std"] == pytest.approx(low.std(ddof=1))
+
+
+def test_quantile_curves(df):
+    q = quantile_curves(df, "kpe", ["mono"], 10)
+    assert list(q.bin) == list(range(1, 11))
+    assert q.n.sum() == len(df)
+    assert q["mean"].is_monotonic_decreasing
+    assert q.energy_mean.is_monotonic_increasing
