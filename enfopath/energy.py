@@ -138,11 +138,12 @@ class _Augmented:
         self.calls += 1
         x = state[:, : self.dim].reshape(self.shape)
         v = self.velocity(t, x).reshape(state.shape[0], self.dim).to(state.dtype)
-        bad = ~torch.isfinite(v).all(dim=1)
-        if bool(bad.any()):
+        sq = v.pow(2).sum(dim=1, keepdim=True)  # non-finite exactly where v is
+        if not bool(torch.isfinite(sq).all()):
+            bad = ~torch.isfinite(sq[:, 0])
             self.nonfinite = self.nonfinite.to(bad.device) | bad
             v = torch.where(bad[:, None], torch.zeros_like(v), v)
-        sq = v.pow(2).sum(dim=1, keepdim=True)
+            sq = torch.where(bad[:, None], torch.zeros_like(sq), sq)
         return torch.cat([v, 0.5 * sq, sq.sqrt()], dim=1)
 
 

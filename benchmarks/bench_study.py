@@ -1,0 +1,143 @@
+"""Benchmark: the default study end to end, and the cost of carrying the energy in the ODE state.
+
+Prints (1) the wall time of the default study (config.yaml) from an empty results folder, run
+by Snakemake in a scratch working directory with all cores, against the 3-minute target; and
+(2) sampling time with and without the energy in the state, measured side by side (interleaved
+repeats, the fastest of each) with the study's trained flow model, as a ratio against the 5 % target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import yaml
+from torchdiffeq import odeint
+
+from enfopath.checkpoint import load_checkpoint
+from enfopath.config import load_config
+from enfopath.energy import FIXED_SOLVERS, _Augmented, _integrate_dopri5, _integrate_fixed, _rk_step
+from enfopath.grids import time_grid
+from enfopath.seeding import initial_noise
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_study(workdir: Path, cores: str) -> float:
+    shutil.copy(ROOT / "config.yaml", workdir / "config.yaml")
+    cmd = [
+        Path(sys.executable).parent / "snakemake",
+        "--snakefile",
+        ROOT / "Snakefile",
+        "--directory",
+        workdir,
+        "--cores",
+        cores,
+        "--quiet",
+    ]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def plain_fixed(model: torch.nn.Module, x0: torch.Tensor, steps: int, solver: str) -> None:
+    tab = FIXED_SOLVERS[solver]
+    nodes = time_grid(steps).tolist()
+    flat = x0.reshape(len(x0), -1)
+
+    def f(t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return model(t, y.reshape(x0.shape)).reshape(len(y), -1)
+
+    y = flat
+    for t0, t1 in itertools.pairwise(nodes):
+        k1 = f(torch.tensor(t0), y)
+        y = _rk_step(f, t0, t1 - t0, y, tab, k1)  # type: ignore[arg-type]
+
+
+def augmented_fixed(model: torch.nn.Module, x0: torch.Tensor, steps: int, solver: str) -> None:
+    f = _Augmented(model, x0.shape)
+    y0 = torch.cat([x0.reshape(len(x0), -1), x0.new_zeros(len(x0), 2)], dim=1)
+    _integrate_fixed(f, y0, time_grid(steps).tolist(), FIXED_SOLVERS[solver], [0.6])
+
+
+def plain_dopri5(model: torch.nn.Module, x0: torch.Tensor, rtol: float, atol: float) -> None:
+    t = torch.tensor([0.0, 0.6, 1.0])
+    odeint(model, x0, t, rtol=rtol, atol=atol, method="dopri5")
+
+
+def augmented_dopri5(model: torch.nn.Module, x0: torch.Tensor, rtol: float, atol: float) -> None:
+    f = _Augmented(model, x0.shape)
+    y0 = torch.cat([x0.reshape(len(x0), -1), x0.new_zeros(len(x0), 2)], dim=1)
+    _integrate_dopri5(f, y0, [0.6], rtol, atol)
+
+
+def side_by_side(a: Callable[[], None], b: Callable[[], None], repeats: int) -> tuple[float, float]:
+    ta, tb = [], []
+    with torch.no_grad():
+        a(), b()  # warm-up
+        for _ in range(repeats):
+            for fn, out in ((a, ta), (b, tb)):
+                start = time.perf_counter()
+                fn()
+                out.append(time.perf_counter() - start)
+    return min(ta), min(tb)  # the least-disturbed run of each
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cores", default="all")
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--checkpoint", type=Path, help="skip the study; time this flow model")
+    args = parser.parse_args()
+    cfg = load_config(ROOT / "config.yaml")
+    if args.checkpoint:
+        model, _ = load_checkpoint(args.checkpoint)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            wall = run_study(workdir, args.cores)
+            print(
+                f"default study from empty results/: {wall:.1f} s "
+                f"(target < 180 s: ratio {wall / 180:.2f})"
+            )
+            model, _ = load_checkpoint(workdir / "results" / cfg["experiment"] / "models/flow.pt")
+    torch.set_num_threads(1)
+    sc = cfg["sampling"]
+    x0 = initial_noise(cfg["seed"], range(sc["batch_size"]), tuple(model.shape))
+    cases = {
+        f"dopri5 rtol={sc['rtol']}": (
+            lambda: plain_dopri5(model, x0, sc["rtol"], sc["atol"]),
+            lambda: augmented_dopri5(model, x0, sc["rtol"], sc["atol"]),
+        ),
+        f"euler {sc['steps']} steps": (
+            lambda: plain_fixed(model, x0, sc["steps"], "euler"),
+            lambda: augmented_fixed(model, x0, sc["steps"], "euler"),
+        ),
+        f"rk4 {sc['steps']} steps": (
+            lambda: plain_fixed(model, x0, sc["steps"], "rk4"),
+            lambda: augmented_fixed(model, x0, sc["steps"], "rk4"),
+        ),
+    }
+    print(
+        f"energy in the ODE state, batch {sc['batch_size']}, best of {args.repeats} "
+        "(target overhead < 5 %):"
+    )
+    for name, (plain, augmented) in cases.items():
+        tp, ta = side_by_side(plain, augmented, args.repeats)
+        print(
+            f"  {name:24s} plain {tp * 1e3:8.1f} ms  with energy {ta * 1e3:8.1f} ms  "
+            f"ratio {ta / tp:.3f} (overhead {100 * (ta / tp - 1):+.1f} %)"
+        )
+    print(yaml.safe_dump({"torch_threads": torch.get_num_threads()}).strip())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,201 @@
+"""The real Snakemake DAG on a tiny config: outputs, report, reruns, lint and bad input."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT, TINY, write_config
+
+from enfopath.figures import FIGURES
+
+pytestmark = pytest.mark.workflow
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+OUT = "results/tiny"
+N_SHARDS = TINY["sampling"]["n_samples"] // TINY["sampling"]["shard_size"]
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    cmd = [SNAKEMAKE, "--snakefile", ROOT / "Snakefile", "--directory", workdir, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def declared_outputs() -> list[str]:
+    per_shard = [
+        "trajectories/shard_{}.npz",
+        "kpe/shard_{}.parquet",
+        "semantics/shard_{}.parquet",
+        "features/shard_{}.npz",
+        "density/shard_{}.parquet",
+    ]
+    spaces = ["features/train_{}.npz", "index/{}.faiss", "index/{}_radii.npz"]
+    files = [
+        "data/dataset.npz",
+        "models/flow.pt",
+        "models/flow_losses.csv",
+        "models/classifier.pt",
+        "models/classifier_metrics.json",
+        "samples.parquet",
+        "statistics/correlations.csv",
+        "statistics/groups.csv",
+        "statistics/quantile_curves.csv",
+        "statistics/summary.csv",
+        "statistics/statistics.json",
+        *(p.format(s) for p in per_shard for s in range(N_SHARDS)),
+        *(p.format(s) for p in spaces for s in ("pixels", "classifier")),
+        *(f"figures/{name}.png" for name in FIGURES),
+    ]
+    return [f"{OUT}/{f}" for f in files]
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory) -> Path:
+    """A finished tiny study (its working directory); tests that break it work on a copy."""
+    workdir = tmp_path_factory.mktemp("study")
+    write_config(workdir / "config.yaml", TINY)
+    run = snakemake(workdir, "--cores", "2")
+    assert run.returncode == 0, run.stderr[-5000:]
+    return workdir
+
+
+def copy_of(study: Path, tmp_path: Path) -> Path:
+    workdir = tmp_path / "copy"
+    shutil.copytree(study, workdir, symlinks=True)
+    return workdir
+
+
+def test_every_declared_output_exists(study):
+    for f in declared_outputs():
+        assert (study / f).stat().st_size > 0, f
+    assert not list(study.rglob("*.partial"))
+    for rule_log in ("prepare_data", "train_flow", "statistics", "generate_shard/0"):
+        assert (study / OUT / "logs" / f"{rule_log}.log").exists()
+        assert (study / OUT / "benchmarks" / f"{rule_log}.tsv").exists()
+    nothing = snakemake(study, "--cores", "1", "-n")
+    assert "Nothing to be done" in nothing.stdout + nothing.stderr
+
+
+def test_merged_table_and_statistics(study):
+    df = pd.read_parquet(study / OUT / "samples.parquet")
+    assert list(df["sample"]) == list(range(TINY["sampling"]["n_samples"]))
+    assert not df.nonfinite.any()
+    assert (df.kpe > 0).all() and (df.straightness > -1e-4).all()
+    np.testing.assert_allclose(df.kpe_early + df.kpe_late, df.kpe, rtol=1e-5)
+    assert {"clf_margin", "pixels_d2", "classifier_naeem3", "pixels_kde_logdens"} <= set(df)
+    assert len([c for c in df if c.startswith("speed_sq_t")]) == TINY["sampling"]["profile_points"]
+    corr = pd.read_csv(study / OUT / "statistics/correlations.csv")
+    assert set(corr.energy) == {"kpe", "kpe_per_dim", "kpe_early", "kpe_late"}
+    constant = [m for m in corr.measure.unique() if df.loc[~df.nonfinite, m].nunique() == 1]
+    defined = ~corr.measure.isin(constant)  # a constant measure has no correlation (NaN)
+    assert corr.spearman_rho[~defined].isna().all()
+    assert corr[defined].spearman_ci_low.le(corr[defined].spearman_ci_high).all()
+    summary = pd.read_csv(study / OUT / "statistics/summary.csv").set_index("key").value
+    assert summary["n_nonfinite_excluded"] == "0"
+    assert float(summary["classifier_test_accuracy"]) >= 0.95
+
+
+def test_report_holds_every_figure_and_table(study):
+    run = snakemake(study, "--cores", "1", "--report", "report.html")
+    assert run.returncode == 0, run.stderr[-3000:]
+    html = (study / "report.html").read_text(errors="ignore")
+    for name in [*FIGURES, "correlations.csv", "groups.csv", "summary.csv"]:
+        assert name in html, name
+
+
+def test_one_figure_is_rebuilt_alone(study):
+    target = f"{OUT}/figures/speed_profile.png"
+    run = snakemake(study, "--cores", "1", target, "--force")
+    assert run.returncode == 0, run.stderr[-3000:]
+    log = run.stdout + run.stderr
+    assert "localrule figure:" in log or "rule figure:" in log
+    for other in ("generate_shard", "statistics", "merge_samples"):
+        assert f"rule {other}:" not in log
+
+
+def test_lint_is_clean():
+    run = subprocess.run([SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Congratulations" in run.stdout + run.stderr
+
+
+def test_bad_config_stops_before_any_job(tmp_path):
+    write_config(tmp_path / "config.yaml", TINY)
+    write_config(tmp_path / "bad.yaml", {"sampling": {"solver": "rk45"}})
+    run = snakemake(tmp_path, "--cores", "1", "--configfile", str(tmp_path / "bad.yaml"))
+    assert run.returncode != 0
+    assert "sampling.solver" in run.stderr
+    assert not (tmp_path / "results").exists()
+
+
+def test_corrupt_shard_fails_naming_the_file(study, tmp_path):
+    workdir = copy_of(study, tmp_path)
+    shard = workdir / OUT / "trajectories/shard_1.npz"
+    shard.write_bytes(shard.read_bytes()[:500])
+    run = snakemake(workdir, "--cores", "2")
+    assert run.returncode != 0
+    assert "trajectories/shard_1.npz: corrupt or truncated" in run.stdout + run.stderr
+
+
+def test_corrupt_checkpoint_fails_naming_the_file(study, tmp_path):
+    workdir = copy_of(study, tmp_path)
+    ckpt = workdir / OUT / "models/flow.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    run = snakemake(workdir, "--cores", "1", f"{OUT}/trajectories/shard_0.npz", "--force")
+    assert run.returncode != 0
+    assert "models/flow.pt: corrupt or truncated checkpoint" in run.stdout + run.stderr
+    assert not (workdir / OUT / "trajectories/shard_0.npz").exists()
+
+
+def _job_processes(script: str) -> list[int]:
+    """PIDs of running workflow-script processes whose command line names ``script``."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="ignore")
+        except OSError:
+            continue
+        if proc.name.isdigit() and f"{script}.py" in cmdline and "python" in cmdline:
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_killed_job_resumes_with_the_same_command(study, tmp_path):
+    write_config(tmp_path / "config.yaml", TINY)
+    cmd = [SNAKEMAKE, "--snakefile", ROOT / "Snakefile", "--directory", tmp_path, "--cores", "2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    killed = []
+    while not killed and proc.poll() is None and time.monotonic() < deadline:
+        killed = _job_processes("generate_shard")
+        time.sleep(0.05)
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    assert killed, "no generate_shard job was seen running"
+    assert proc.wait(timeout=300) != 0  # the run stops on the killed job
+    assert not (tmp_path / OUT / "samples.parquet").exists()
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert not list(tmp_path.rglob("*.partial"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / OUT / "samples.parquet"),
+        pd.read_parquet(study / OUT / "samples.parquet"),
+    )
+
+
+def test_outputs_of_two_experiments_never_collide(tmp_path):
+    cfg = dict(TINY, experiment="other")
+    write_config(tmp_path / "config.yaml", cfg)
+    run = snakemake(tmp_path, "--cores", "1", "-n")
+    assert run.returncode == 0
+    assert "results/other/samples.parquet" in run.stdout
+    assert "results/tiny" not in run.stdout
+    assert yaml.safe_load((tmp_path / "config.yaml").read_text())["experiment"] == "other"
