@@ -2,8 +2,9 @@
 
 Prints (1) the wall time of the default study (config.yaml) from an empty results folder, run
 by Snakemake in a scratch working directory with all cores, against the 3-minute target; and
-(2) sampling time with and without the energy in the state, measured side by side (interleaved
-repeats, the fastest of each) with the study's trained flow model, as a ratio against the 5 % target.
+(2) sampling time with and without the energy in the state, measured side by side
+(interleaved repeats, the fastest of each) with the study's trained flow model, as a ratio
+against the 5 % target.
 """
 
 from __future__ import annotations
