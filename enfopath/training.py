@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,11 @@ class FlowTraining:
     lr: float
     ema_decay: float
     seed: int
+
+    @classmethod
+    def from_config(cls, flow: dict[str, Any], seed: int) -> FlowTraining:
+        """Take the fields from a validated config's ``flow`` section and the master seed."""
+        return cls(seed=seed, **{f.name: flow[f.name] for f in fields(cls) if f.name != "seed"})
 
 
 def _seed_everything(seed: int) -> None:

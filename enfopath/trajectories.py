@@ -8,7 +8,8 @@ the same dopri5 step sizes, whatever the shard size; its noise comes from its ow
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -41,6 +42,11 @@ class SamplingConfig:
     tau: float
     profile_points: int
     batch_size: int
+
+    @classmethod
+    def from_config(cls, sampling: dict[str, Any]) -> SamplingConfig:
+        """Take the fields from a validated config's ``sampling`` section."""
+        return cls(**{f.name: sampling[f.name] for f in fields(cls)})
 
     def solver_kwargs(self) -> dict[str, object]:
         kw = asdict(self)

@@ -140,3 +140,23 @@ def test_non_finite_samples_are_flagged_not_fatal(solver):
 def test_bad_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
         sample_with_energy(lambda t, x: x, torch.zeros(2, 3), **kwargs)
+
+
+def test_energy_does_not_steer_dopri5_step_sizes(gaussian):
+    """The augmented run takes exactly the steps of a plain run on x alone."""
+    from torchdiffeq import odeint
+
+    mu, s, x0 = gaussian
+    v = gaussian_velocity(mu, s)
+    calls = 0
+
+    def counted(t, x):
+        nonlocal calls
+        calls += 1
+        return v(t, x)
+
+    times = torch.tensor([0.0, 0.25, 0.5, 0.6, 0.75, 1.0], dtype=x0.dtype)
+    plain = odeint(counted, x0, times, rtol=1e-6, atol=1e-6, method="dopri5")
+    r = sample_with_energy(v, x0, rtol=1e-6, atol=1e-6, profile_points=5)
+    assert r.nfe == calls
+    torch.testing.assert_close(r.x1, plain[-1], rtol=0, atol=1e-12)

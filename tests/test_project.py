@@ -16,7 +16,7 @@ BIN = Path(sys.executable).parent
 def _pins(lines: list[str]) -> dict[str, str]:
     pins = {}
     for line in lines:
-        m = re.match(r"^\s*(?:--no-deps\s+)?([A-Za-z0-9_.\-]+)==(\S+)\s*$", line)
+        m = re.match(r"^\s*([A-Za-z0-9_.\-]+)==(\S+)\s*$", line)
         if m:
             pins[m.group(1).lower()] = m.group(2)
     return pins
@@ -38,7 +38,8 @@ def test_readme_starts_with_the_two_make_commands():
 def test_conda_env_mirrors_the_pip_pins():
     env = yaml.safe_load((ROOT / "envs" / "enfopath.yaml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
-    conda_pins = _pins(pip_section)
+    post_deploy = (ROOT / "envs" / "enfopath.post-deploy.sh").read_text()
+    conda_pins = _pins(pip_section) | _pins(re.findall(r"--no-deps (\S+==\S+)", post_deploy))
     pip_pins = _pins(
         (ROOT / "requirements.txt").read_text().splitlines()
         + (ROOT / "requirements-nodeps.txt").read_text().splitlines()

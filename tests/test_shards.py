@@ -80,3 +80,17 @@ def test_batches_are_aligned_to_the_global_index():
     assert batches(range(0, 20), 8)[-1] == range(16, 20)
     with pytest.raises(ValueError, match="multiple of the batch size"):
         batches(range(24, 48), 16)
+
+
+def test_kpe_table_flags_non_finite_samples(model):
+    from enfopath.tables import ENERGIES, kpe_table, profile_columns
+
+    arrays = generate_shard(model, 7, range(0, 8), SHAPE, _cfg("euler", 8), torch.device("cpu"))
+    arrays["x1"][2, 0, 0, 0] = np.nan
+    arrays["kpe"][5] = np.inf
+    table = kpe_table(arrays)
+    assert table.nonfinite.tolist() == [i in (2, 5) for i in range(8)]
+    assert set(ENERGIES) <= set(table.columns)
+    cols, times = profile_columns(table)
+    np.testing.assert_allclose(times, np.linspace(0, 1, 5))
+    np.testing.assert_array_equal(table[cols].to_numpy(), arrays["speed_sq"])

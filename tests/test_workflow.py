@@ -103,6 +103,23 @@ def test_merged_table_and_statistics(study):
     assert float(summary["classifier_test_accuracy"]) >= 0.95
 
 
+def test_non_finite_samples_are_excluded_and_counted(study, tmp_path):
+    workdir = copy_of(study, tmp_path)
+    table = workdir / OUT / "samples.parquet"
+    df = pd.read_parquet(table)
+    df.loc[[3, 40], "nonfinite"] = True
+    df.loc[[3, 40], ["kpe", "kpe_early"]] = np.nan
+    df.to_parquet(table, index=False)
+    outputs = [f"{OUT}/statistics/summary.csv", f"{OUT}/figures/speed_profile.png"]
+    run = snakemake(workdir, "--cores", "2", *outputs, "--force")
+    assert run.returncode == 0, run.stderr[-3000:]
+    summary = pd.read_csv(workdir / OUT / "statistics/summary.csv").set_index("key").value
+    assert summary["n_nonfinite_excluded"] == "2"
+    assert summary["n_analysed"] == str(len(df) - 2)
+    corr = pd.read_csv(workdir / OUT / "statistics/correlations.csv")
+    assert (corr.n == len(df) - 2).all()
+
+
 def test_report_holds_every_figure_and_table(study):
     run = snakemake(study, "--cores", "1", "--report", "report.html")
     assert run.returncode == 0, run.stderr[-3000:]

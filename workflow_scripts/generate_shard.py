@@ -15,16 +15,7 @@ cfg = sm.config
 sc = cfg["sampling"]
 device = pick_device()
 model, _ = load_checkpoint(sm.input.checkpoint, device)
-sampling = SamplingConfig(
-    solver=sc["solver"],
-    steps=sc["steps"],
-    grid=sc["grid"],
-    rtol=sc["rtol"],
-    atol=sc["atol"],
-    tau=sc["tau"],
-    profile_points=sc["profile_points"],
-    batch_size=sc["batch_size"],
-)
+sampling = SamplingConfig.from_config(sc)
 indices = shard_indices(int(sm.wildcards.shard), sc["shard_size"])
 log.info(
     "shard %s: samples %d…%d on %s, %s",

@@ -22,14 +22,7 @@ arch = {
     "depth": fc["depth"],
     "time_features": fc["time_features"],
 }
-training = FlowTraining(
-    coupling=fc["coupling"],
-    steps=fc["steps"],
-    batch_size=fc["batch_size"],
-    lr=fc["lr"],
-    ema_decay=fc["ema_decay"],
-    seed=cfg["seed"],
-)
+training = FlowTraining.from_config(fc, cfg["seed"])
 log.info("training velocity_mlp %s on %s with %s", arch, device, training)
 model, losses = train_flow(
     build_model("velocity_mlp", arch, derived_seed(cfg["seed"], "init:flow")),
