@@ -16,6 +16,10 @@ configfile: "config.yaml"
 include: "rules/common.smk"
 
 
+localrules:
+    all,
+
+
 rule all:
     default_target: True
     input:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,8 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+OUT = "results/tiny"
 
 TINY: dict[str, Any] = {
     "experiment": "tiny",
@@ -31,3 +35,19 @@ def tiny_config() -> dict[str, Any]:
 def write_config(path: Path, config: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Run the project's Snakefile in ``workdir``."""
+    cmd = [SNAKEMAKE, "--snakefile", ROOT / "Snakefile", "--directory", workdir, *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def study(tmp_path_factory) -> Path:
+    """A finished tiny study run locally (its working directory); tests that break it copy it."""
+    workdir = tmp_path_factory.mktemp("study")
+    write_config(workdir / "config.yaml", TINY)
+    run = snakemake(workdir, "--cores", "2")
+    assert run.returncode == 0, run.stderr[-5000:]
+    return workdir

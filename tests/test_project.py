@@ -44,7 +44,7 @@ def test_conda_env_mirrors_the_pip_pins():
         (ROOT / "requirements.txt").read_text().splitlines()
         + (ROOT / "requirements-nodeps.txt").read_text().splitlines()
     )
-    dev_only = {"snakemake", "pytest", "ruff", "snakefmt"}
+    dev_only = {"snakemake", "snakemake-executor-plugin-slurm", "pytest", "ruff", "snakefmt"}
     assert conda_pins == {k: v for k, v in pip_pins.items() if k not in dev_only}
 
 

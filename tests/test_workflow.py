@@ -6,7 +6,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,19 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, TINY, write_config
+from conftest import OUT, ROOT, SNAKEMAKE, TINY, snakemake, write_config
 
 from enfopath.figures import FIGURES
 
 pytestmark = pytest.mark.workflow
-SNAKEMAKE = Path(sys.executable).parent / "snakemake"
-OUT = "results/tiny"
 N_SHARDS = TINY["sampling"]["n_samples"] // TINY["sampling"]["shard_size"]
-
-
-def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    cmd = [SNAKEMAKE, "--snakefile", ROOT / "Snakefile", "--directory", workdir, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
 
 
 def declared_outputs() -> list[str]:
@@ -55,16 +47,6 @@ def declared_outputs() -> list[str]:
         *(f"figures/{name}.png" for name in FIGURES),
     ]
     return [f"{OUT}/{f}" for f in files]
-
-
-@pytest.fixture(scope="module")
-def study(tmp_path_factory) -> Path:
-    """A finished tiny study (its working directory); tests that break it work on a copy."""
-    workdir = tmp_path_factory.mktemp("study")
-    write_config(workdir / "config.yaml", TINY)
-    run = snakemake(workdir, "--cores", "2")
-    assert run.returncode == 0, run.stderr[-5000:]
-    return workdir
 
 
 def copy_of(study: Path, tmp_path: Path) -> Path:
