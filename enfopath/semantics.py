@@ -25,3 +25,36 @@ def classifier_scores(logits: torch.Tensor) -> pd.DataFrame:
             "clf_entropy": -(p * logp).sum(dim=1).numpy(),
         }
     )
+
+
+def clip_scores(
+    image_features: torch.Tensor, text_features: torch.Tensor, labels: torch.Tensor | None
+) -> pd.DataFrame:
+    """CLIP score and CLIP margin per sample (SCIENCE.md §3).
+
+    Args:
+        image_features: (N, E) image embeddings (normalized here).
+        text_features: (C, E) embeddings of one prompt per class (normalized here).
+        labels: (N,) class of each sample (the conditioning label of a class-conditional
+            model), or None for an unconditional model, whose class is then the zero-shot
+            argmax of the cosine similarities.
+
+    Columns: ``clip_class``, ``clip_class_source`` (``label`` or ``zero_shot``),
+    ``clip_score`` = 100 · max(cos(image, prompt of its class), 0), computed per sample, and
+    ``clip_margin`` = 100 · (that cosine − the largest cosine with any other class).
+    """
+    img = torch.nn.functional.normalize(image_features.detach().double().cpu(), dim=1)
+    txt = torch.nn.functional.normalize(text_features.detach().double().cpu(), dim=1)
+    cos = img @ txt.T
+    source = "zero_shot" if labels is None else "label"
+    cls = cos.argmax(dim=1) if labels is None else labels.detach().long().cpu()
+    own = cos.gather(1, cls[:, None])[:, 0]
+    others = cos.scatter(1, cls[:, None], float("-inf")).amax(dim=1)
+    return pd.DataFrame(
+        {
+            "clip_class": cls.numpy().astype(np.int64),
+            "clip_class_source": source,
+            "clip_score": (100.0 * own.clamp_min(0.0)).numpy(),
+            "clip_margin": (100.0 * (own - others)).numpy(),
+        }
+    )
