@@ -33,6 +33,34 @@ def save_checkpoint(
         torch.save(payload, tmp)
 
 
+def load_release_checkpoint(
+    path: str | os.PathLike[str],
+    name: str,
+    arch: dict[str, Any],
+    key: str = "ema_model",
+    device: torch.device | str = "cpu",
+) -> nn.Module:
+    """Rebuild a registered model from a third-party training checkpoint (eval mode).
+
+    The file is a dict holding state dicts (torchcfm's releases: ``net_model``,
+    ``ema_model``, ``optim``, ``sched``, ``step``); ``key`` picks the weights. It is read with
+    ``weights_only=True``; a ``module.`` prefix left by DataParallel training is removed.
+    """
+    if not os.path.exists(path):
+        raise CorruptFileError(f"{path}: checkpoint file does not exist")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(payload, dict) or key not in payload:
+            keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+            raise KeyError(f"no {key!r} weights (has {keys})")
+        state = {k.removeprefix("module."): v for k, v in payload[key].items()}
+        model = build_model(name, arch)
+        model.load_state_dict(state)
+    except Exception as err:
+        raise CorruptFileError(f"{path}: unusable {name} checkpoint ({err})") from err
+    return model.to(device).eval()
+
+
 def load_checkpoint(
     path: str | os.PathLike[str], device: torch.device | str = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:

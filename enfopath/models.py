@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torchcfm.models.unet.unet import UNetModelWrapper
 
 
 def sinusoidal_embedding(t: torch.Tensor, features: int) -> torch.Tensor:
@@ -92,6 +93,10 @@ class ClassifierMLP(nn.Module):
 MODELS: dict[str, type[nn.Module]] = {
     "velocity_mlp": VelocityMLP,
     "classifier_mlp": ClassifierMLP,
+    # torchcfm's image UNet (its CIFAR-10 release: dim [3, 32, 32], num_channels 128,
+    # num_res_blocks 2, channel_mult [1, 2, 2, 2], attention_resolutions "16", num_heads 4,
+    # num_head_channels 64, dropout 0.1); called as model(t, x) with t in [0, 1], noise at 0
+    "torchcfm_unet": UNetModelWrapper,
 }
 
 
