@@ -1,7 +1,9 @@
 """Fetching datasets and checkpoints: one mechanism for every asset.
 
 An :class:`Asset` names either a URL or a local path (for offline clusters) and the expected
-checksum (sha256, or md5 where only that is published). A download streams to ``<dest>.part``,
+checksum (sha256, or md5 where only that is published). An asset whose publisher gives no
+checksum may leave it out: the file is then used unverified, with a warning that names its
+sha256 so that it can be pinned in the config. A download streams to ``<dest>.part``,
 resumes a broken transfer with an HTTP Range request when the server supports it, retries
 transient failures, logs its progress, checks the checksum and only then renames the file into
 place. A mismatch deletes the download and names both hashes; an HTTP error names the URL and
@@ -34,7 +36,8 @@ class ChecksumError(RuntimeError):
 
 @dataclass(frozen=True)
 class Asset:
-    """A file the workflow needs: from ``url`` or a local ``path``, checked by sha256 or md5."""
+    """A file the workflow needs: from ``url`` or a local ``path``, checked by sha256 or md5
+    (unchecked, with a warning, when neither is given)."""
 
     name: str
     url: str | None = None
@@ -45,15 +48,15 @@ class Asset:
     def __post_init__(self) -> None:
         if (self.url is None) == (self.path is None):
             raise ValueError(f"asset {self.name!r}: give exactly one of url and path")
-        if self.sha256 is None and self.md5 is None:
-            raise ValueError(f"asset {self.name!r}: give a sha256 or an md5 checksum")
 
     @property
-    def checksum(self) -> tuple[str, str]:
-        """(algorithm, expected hex digest), sha256 preferred."""
+    def checksum(self) -> tuple[str, str] | None:
+        """(algorithm, expected hex digest), sha256 preferred; None when none is given."""
         if self.sha256 is not None:
             return "sha256", self.sha256.lower()
-        return "md5", str(self.md5).lower()
+        if self.md5 is not None:
+            return "md5", self.md5.lower()
+        return None
 
 
 def file_digest(path: str | os.PathLike[str], algorithm: str) -> str:
@@ -63,7 +66,18 @@ def file_digest(path: str | os.PathLike[str], algorithm: str) -> str:
 
 
 def verify(path: str | os.PathLike[str], asset: Asset, source: str) -> None:
-    """Raise :class:`ChecksumError` naming ``source`` and both hashes when ``path`` differs."""
+    """Raise :class:`ChecksumError` naming ``source`` and both hashes when ``path`` differs.
+
+    Without an expected checksum, log a warning with the file's sha256 (to pin it).
+    """
+    if asset.checksum is None:
+        log.warning(
+            "%s: no checksum configured for %s; its sha256 is %s (set it to pin the file)",
+            source,
+            asset.name,
+            file_digest(path, "sha256"),
+        )
+        return
     algorithm, expected = asset.checksum
     actual = file_digest(path, algorithm)
     if actual != expected:

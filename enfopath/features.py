@@ -1,34 +1,82 @@
-"""Feature spaces in which local density is measured (SCIENCE.md §4)."""
+"""Feature spaces in which local density is measured (SCIENCE.md §4).
+
+``pixels``: the flattened image in [-1, 1]; ``classifier``: the trained classifier's last hidden
+layer; ``clip``: CLIP image embeddings (unnormalized); ``latent``: the scaled SD-VAE latent
+(posterior mean for reference images; the ODE endpoint itself for a latent model's samples).
+All features are float32 of shape (N, D).
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-SPACES = ("pixels", "classifier")
-"""``pixels``: the flattened image in [-1, 1]; ``classifier``: its last hidden layer."""
+from enfopath.clip import Clip
+from enfopath.latent import SD_VAE_SCALE, encode
+from enfopath.trajectories import shard_images
+
+SPACES = ("pixels", "classifier", "clip", "latent")
+NEEDS = {"classifier": "classifier", "clip": "clip", "latent": "vae"}
+"""The model each space needs, by space (pixels needs none)."""
+
+
+@dataclass
+class FeatureModels:
+    """The models that embed images, those not needed left None."""
+
+    device: torch.device
+    classifier: nn.Module | None = None
+    clip: Clip | None = None
+    vae: nn.Module | None = None
+    vae_scale: float = SD_VAE_SCALE
+
+
+def embedder(space: str, models: FeatureModels) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The map from a batch of images in [-1, 1] (B, C, H, W) to features (B, D) in ``space``."""
+    if space not in SPACES:
+        raise ValueError(f"unknown feature space {space!r}; expected one of {SPACES}")
+    need = NEEDS.get(space)
+    if need is not None and getattr(models, need) is None:
+        raise ValueError(f"the {space} feature space needs the {need} model")
+    if space == "pixels":
+        return lambda x: x.flatten(1)
+    if space == "classifier":
+        return lambda x: models.classifier.features(x.to(models.device))  # type: ignore[union-attr]
+    if space == "clip":
+        return models.clip.image_features  # type: ignore[union-attr]
+    return lambda x: encode(models.vae, x.to(models.device), models.vae_scale).flatten(1)
 
 
 @torch.no_grad()
+def embed_batches(space: str, batches: Iterable[np.ndarray], models: FeatureModels) -> np.ndarray:
+    """Features (N, D) float32 of image batches (each (B, C, H, W) in [-1, 1]), in order."""
+    fn = embedder(space, models)
+    out = [fn(torch.from_numpy(np.asarray(b, np.float32))).float().cpu().numpy() for b in batches]
+    return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
+
+
+def chunks(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
+    """Consecutive batches of an array."""
+    for s in range(0, len(images), batch_size):
+        yield images[s : s + batch_size]
+
+
 def embed(
-    space: str,
-    images: np.ndarray,
-    classifier: nn.Module | None = None,
-    device: torch.device | str = "cpu",
-    batch_size: int = 4096,
+    space: str, images: np.ndarray, models: FeatureModels, batch_size: int = 256
 ) -> np.ndarray:
-    """Features of images (N, C, H, W) in ``space``, shape (N, D), float32."""
-    if space == "pixels":
-        return np.ascontiguousarray(images.reshape(len(images), -1), dtype=np.float32)
-    if space == "classifier":
-        if classifier is None:
-            raise ValueError("the classifier feature space needs the trained classifier")
-        out = [
-            classifier.features(torch.from_numpy(images[s : s + batch_size]).float().to(device))
-            .cpu()
-            .numpy()
-            for s in range(0, len(images), batch_size)
-        ]
-        return np.ascontiguousarray(np.concatenate(out), dtype=np.float32)
-    raise ValueError(f"unknown feature space {space!r}; expected one of {SPACES}")
+    """Features (N, D) float32 of images (N, C, H, W) in [-1, 1] in ``space``."""
+    return embed_batches(space, chunks(images, batch_size), models)
+
+
+def sample_features(
+    space: str, shard: dict[str, np.ndarray], models: FeatureModels, batch_size: int = 256
+) -> np.ndarray:
+    """Features of a trajectory shard's samples; a latent model's own endpoint is its latent."""
+    if space == "latent" and "image" in shard:
+        x1 = np.nan_to_num(shard["x1"], nan=0.0, posinf=0.0, neginf=0.0)
+        return np.ascontiguousarray(x1.reshape(len(x1), -1), dtype=np.float32)
+    return embed(space, shard_images(shard), models, batch_size)

@@ -14,6 +14,8 @@ import torch
 from torch import nn
 from torchcfm.models.unet.unet import UNetModelWrapper
 
+from enfopath.sit import SiT
+
 
 def sinusoidal_embedding(t: torch.Tensor, features: int) -> torch.Tensor:
     """Sinusoidal features of times t ∈ [0, 1], shape (B,) → (B, features) (features even).
@@ -97,7 +99,23 @@ MODELS: dict[str, type[nn.Module]] = {
     # num_res_blocks 2, channel_mult [1, 2, 2, 2], attention_resolutions "16", num_heads 4,
     # num_head_channels 64, dropout 0.1); called as model(t, x) with t in [0, 1], noise at 0
     "torchcfm_unet": UNetModelWrapper,
+    # SiT / DiT latent transformer, called as model(x, t, y) (see enfopath.sit)
+    "sit": SiT,
 }
+CONDITIONAL = ("sit",)
+"""Registered models that are class-conditional and called as ``model(x, t, y)``."""
+
+
+def state_shape(name: str, arch: dict[str, Any]) -> tuple[int, ...]:
+    """Shape of one sample's ODE state (C, H, W) for a registered model's architecture."""
+    if name == "velocity_mlp":
+        return tuple(arch["shape"])
+    if name == "torchcfm_unet":
+        return tuple(arch["dim"])
+    if name == "sit":
+        size = arch.get("input_size", 32)
+        return (arch.get("in_channels", 4), size, size)
+    raise ValueError(f"model {name!r} generates no samples")
 
 
 def build_model(name: str, arch: dict[str, Any], seed: int | None = None) -> nn.Module:

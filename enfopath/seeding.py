@@ -42,3 +42,17 @@ def initial_noise(
 def numpy_rng(seed: int, stream: str) -> np.random.Generator:
     """A numpy generator for a whole-study draw (split, bootstrap) named by ``stream``."""
     return np.random.default_rng(derived_seed(seed, stream))
+
+
+def sample_labels(seed: int, indices: range | list[int], num_classes: int) -> torch.Tensor:
+    """Class label of each global sample index, uniform on 0 … num_classes − 1, shape (N,).
+
+    Sample i's label comes from its own seed ``derived_seed(seed, "label", i)``.
+    """
+    return torch.tensor(
+        [
+            int(np.random.default_rng(derived_seed(seed, "label", i)).integers(num_classes))
+            for i in indices
+        ],
+        dtype=torch.int64,
+    )

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from enfopath.energy import EnergyResult, Velocity, sample_with_energy
-from enfopath.seeding import initial_noise
+from enfopath.energy import EnergyResult, sample_with_energy
+from enfopath.seeding import initial_noise, sample_labels
+
+if TYPE_CHECKING:
+    from enfopath.flows import Flow
 
 PER_SAMPLE = (
     "kpe",
@@ -76,25 +79,33 @@ def batches(indices: range, batch_size: int) -> list[range]:
 
 
 def generate_shard(
-    velocity: Velocity,
+    flow: Flow,
     seed: int,
     indices: range,
-    shape: tuple[int, ...],
     cfg: SamplingConfig,
     device: torch.device,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Sample ``indices`` and return the shard's arrays (numpy, float32 unless stated).
 
-    Arrays: ``sample`` (N,) int64 global index; ``x0``, ``x1`` (N, *shape); each field of
-    :data:`PER_SAMPLE` (N,); ``speed_sq`` (N, P); ``profile_t`` (P,) float64; ``nonfinite`` (N,)
-    bool; ``nfe``, ``nfe_total`` (N,) int64 (per batch); ``batch_size`` () int64.
+    Arrays: ``sample`` (N,) int64 global index; ``label`` (N,) int64 conditioning class (−1
+    for an unconditional flow); ``x0``, ``x1`` (N, *flow.shape) in the state space; each field
+    of :data:`PER_SAMPLE` (N,); ``speed_sq`` (N, P); ``profile_t`` (P,) float64; ``nonfinite``
+    (N,) bool; ``nfe``, ``nfe_total`` (N,) int64 (per batch); ``batch_size`` () int64; and, for
+    a latent flow, ``image`` (N, 3, H, W) uint8, the decoded endpoints.
     """
     parts: list[dict[str, np.ndarray]] = []
     for batch in batches(indices, cfg.batch_size):
-        x0 = initial_noise(seed, batch, shape).to(device)
+        x0 = initial_noise(seed, batch, flow.shape).to(device)
+        labels = sample_labels(seed, batch, flow.num_classes) if flow.conditional else None
+        velocity = flow.velocity(None if labels is None else labels.to(device))
         res = sample_with_energy(velocity, x0, **cfg.solver_kwargs())
-        parts.append(_arrays(res, batch))
+        arrays = _arrays(res, batch)
+        arrays["label"] = np.full(len(batch), -1) if labels is None else labels.numpy()
+        images = flow.images(res.x1)
+        if images is not None:
+            arrays["image"] = to_uint8(images)
+        parts.append(arrays)
         if progress is not None:
             progress(len(batch))
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "profile_t"}
@@ -120,3 +131,16 @@ def _arrays(res: EnergyResult, batch: range) -> dict[str, np.ndarray]:
     }
     arrays.update({k: cpu(getattr(res, k)) for k in PER_SAMPLE})
     return arrays
+
+
+def to_uint8(images: torch.Tensor) -> np.ndarray:
+    """Images in [-1, 1] as uint8 (rounded), same shape."""
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
+
+
+def shard_images(shard: dict[str, np.ndarray]) -> np.ndarray:
+    """A shard's generated images in [-1, 1], float32 (N, C, H, W): the decoded ``image`` of a
+    latent flow, else the endpoint ``x1`` (non-finite values of flagged samples set to 0)."""
+    if "image" in shard:
+        return shard["image"].astype(np.float32) / 127.5 - 1.0
+    return np.nan_to_num(shard["x1"], nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)

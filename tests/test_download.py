@@ -128,11 +128,19 @@ def test_local_path_is_checked_and_never_deleted(tmp_path):
         fetch(Asset(name="d", path=str(tmp_path / "nope"), md5="f" * 32), tmp_path / "u")
 
 
-def test_asset_needs_one_source_and_a_checksum():
+def test_asset_needs_exactly_one_source():
     with pytest.raises(ValueError, match="exactly one"):
         Asset(name="a", url="http://127.0.0.1/x", path="/x", md5="0")
-    with pytest.raises(ValueError, match="checksum"):
-        Asset(name="a", url="http://127.0.0.1/x")
+    with pytest.raises(ValueError, match="exactly one"):
+        Asset(name="a")
+
+
+def test_unpinned_asset_is_fetched_with_a_warning_naming_its_sha256(server, tmp_path, caplog):
+    asset = Asset(name="data", url=f"{server[0]}/data.bin")
+    with caplog.at_level("WARNING"):
+        path = fetch(asset, tmp_path / "data.bin")
+    assert path.read_bytes() == PAYLOAD
+    assert hashlib.sha256(PAYLOAD).hexdigest() in caplog.text
 
 
 def test_unreachable_server_fails_after_retries(tmp_path):

@@ -6,17 +6,18 @@ import numpy as np
 import pytest
 import torch
 
+from enfopath.flows import Flow
 from enfopath.models import VelocityMLP
-from enfopath.seeding import derived_seed, initial_noise
+from enfopath.seeding import derived_seed, initial_noise, sample_labels
 from enfopath.trajectories import SamplingConfig, batches, generate_shard, shard_indices
 
 SHAPE = (1, 4, 4)
 
 
 @pytest.fixture(scope="module")
-def model() -> VelocityMLP:
+def model() -> Flow:
     torch.manual_seed(0)
-    return VelocityMLP(list(SHAPE), hidden=16, depth=1, time_features=8).eval()
+    return Flow(VelocityMLP(list(SHAPE), hidden=16, depth=1, time_features=8).eval(), SHAPE)
 
 
 def _cfg(solver: str, batch_size: int) -> SamplingConfig:
@@ -38,7 +39,6 @@ def _run(model, solver, n, shard_size, batch_size):
             model,
             7,
             shard_indices(s, shard_size),
-            SHAPE,
             _cfg(solver, batch_size),
             torch.device("cpu"),
         )
@@ -85,7 +85,7 @@ def test_batches_are_aligned_to_the_global_index():
 def test_kpe_table_flags_non_finite_samples(model):
     from enfopath.tables import ENERGIES, kpe_table, profile_columns
 
-    arrays = generate_shard(model, 7, range(0, 8), SHAPE, _cfg("euler", 8), torch.device("cpu"))
+    arrays = generate_shard(model, 7, range(0, 8), _cfg("euler", 8), torch.device("cpu"))
     arrays["x1"][2, 0, 0, 0] = np.nan
     arrays["kpe"][5] = np.inf
     table = kpe_table(arrays)
@@ -94,3 +94,16 @@ def test_kpe_table_flags_non_finite_samples(model):
     cols, times = profile_columns(table)
     np.testing.assert_allclose(times, np.linspace(0, 1, 5))
     np.testing.assert_array_equal(table[cols].to_numpy(), arrays["speed_sq"])
+
+
+def test_labels_depend_only_on_seed_and_index():
+    a = sample_labels(5, range(0, 40), 7)
+    assert torch.equal(a[[30, 3]], sample_labels(5, [30, 3], 7))
+    assert a.min() >= 0 and a.max() < 7 and len(set(a.tolist())) > 3
+    assert not torch.equal(sample_labels(6, range(0, 40), 7), a)
+
+
+def test_unconditional_shards_have_label_minus_one(model):
+    arrays = generate_shard(model, 7, range(0, 4), _cfg("euler", 4), torch.device("cpu"))
+    assert arrays["label"].tolist() == [-1] * 4
+    assert "image" not in arrays

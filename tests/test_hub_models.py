@@ -1,0 +1,122 @@
+"""The SD-VAE latent, hub resolution (offline behaviour) and CLIP from open_clip."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import tiny_clip, tiny_vae
+
+from enfopath.clip import ClipSpec, load_clip, resolve_clip
+from enfopath.features import FeatureModels, embed
+from enfopath.hub import resolve_repo_dir
+from enfopath.latent import VAE_FILES, decode, encode, load_vae
+from enfopath.semantics import clip_scores
+
+
+@pytest.fixture(scope="module")
+def vae_dir(tmp_path_factory):
+    return tiny_vae(tmp_path_factory.mktemp("vae"))
+
+
+def test_latent_is_the_scaled_posterior_mean_and_decodes_to_images(vae_dir):
+    vae = load_vae(resolve_repo_dir(str(vae_dir), VAE_FILES))
+    x = torch.rand(2, 3, 16, 16) * 2 - 1
+    z = encode(vae, x, 0.5)
+    assert z.shape == (2, 4, 8, 8)
+    torch.testing.assert_close(z, 0.5 * vae.encode(x).latent_dist.mean)
+    img = decode(vae, z, 0.5)
+    assert img.shape == (2, 3, 16, 16) and img.abs().max() <= 1
+    torch.testing.assert_close(img, vae.decode(z / 0.5).sample.clamp(-1, 1))
+    feats = embed("latent", x.numpy(), FeatureModels(torch.device("cpu"), vae=vae, vae_scale=0.5))
+    np.testing.assert_allclose(feats, z.flatten(1).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_local_vae_directory_must_hold_its_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="lacks"):
+        resolve_repo_dir(str(tmp_path), VAE_FILES)
+
+
+OFFLINE_PROBE = """
+import sys
+from enfopath.hub import resolve_repo_dir
+try:
+    resolve_repo_dir("stabilityai/sd-vae-ft-ema", ["config.json"])
+except FileNotFoundError as err:
+    print(err)
+    sys.exit(3)
+"""
+
+
+def test_offline_hub_fails_at_once_naming_the_expected_cache_path(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HUB_CACHE": str(tmp_path / "hub")}
+    start = time.monotonic()
+    run = subprocess.run(
+        [sys.executable, "-c", OFFLINE_PROBE], env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 3, run.stderr
+    assert str(tmp_path / "hub" / "models--stabilityai--sd-vae-ft-ema") in run.stdout
+    assert "offline" in run.stdout
+    assert time.monotonic() - start < 60
+
+
+@pytest.fixture(scope="module")
+def clip_files(tmp_path_factory):
+    return tiny_clip(tmp_path_factory.mktemp("clip"))
+
+
+def _spec(clip_files, **kw):
+    config, weights = clip_files
+    base = {
+        "model": "enfopath-tiny-clip",
+        "pretrained": str(weights),
+        "template": "a photo of a {}.",
+        "interpolation": "bicubic",
+        "model_config": str(config),
+        "batch_size": 4,
+    }
+    return ClipSpec.from_config({**base, **kw})
+
+
+def test_clip_from_a_local_weights_file_scores_and_embeds(clip_files):
+    record = resolve_clip(_spec(clip_files))
+    assert record["files"]["weights"]["sha256"]
+    clip = load_clip(record, "bicubic", torch.device("cpu"))
+    # CLIP's preprocessing: [-1, 1] → [0, 1], shortest side to 32, centre crop, normalize
+    gray = torch.zeros(1, 3, 40, 64)
+    pre = clip.preprocess(gray)
+    assert pre.shape == (1, 3, 32, 32)
+    expected = (0.5 - clip.mean) / clip.std
+    torch.testing.assert_close(pre[0, :, 5, 7], expected)
+    images = np.random.default_rng(0).uniform(-1, 1, (5, 3, 32, 32)).astype(np.float32)
+    feats = embed("clip", images, FeatureModels(torch.device("cpu"), clip=clip), batch_size=2)
+    assert feats.shape == (5, 16)
+    text = clip.text_features(["cat", "dog", "car"], "a photo of a {}.")
+    scores = clip_scores(torch.from_numpy(feats), text, None)
+    assert scores.clip_class_source.eq("zero_shot").all()
+    assert (scores.clip_margin >= 0).all()  # the argmax class has the largest cosine
+
+
+def test_unknown_clip_tag_and_offline_tag_are_named(clip_files, monkeypatch, tmp_path):
+    with pytest.raises(ValueError, match="neither a local file nor a tag"):
+        resolve_clip(_spec(clip_files, pretrained="no-such-tag"))
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path))
+    spec = ClipSpec.from_config(
+        {
+            "model": "ViT-B-32",
+            "pretrained": "openai",
+            "template": "{}",
+            "interpolation": "bicubic",
+            "batch_size": 1,
+        }
+    )
+    with pytest.raises(FileNotFoundError, match=r"offline.*timm--vit_base_patch32_clip_224"):
+        resolve_clip(spec)

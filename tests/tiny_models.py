@@ -1,0 +1,88 @@
+"""Tiny stand-ins of the paper-scale models, made by the tests (random weights, real code)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+TINY_CLIP = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
+}
+TINY_SIT = {
+    "input_size": 8,
+    "patch_size": 2,
+    "in_channels": 4,
+    "hidden_size": 32,
+    "depth": 2,
+    "num_heads": 2,
+    "num_classes": 3,
+    "learn_sigma": True,
+}
+TINY_UNET = {
+    "dim": [3, 32, 32],
+    "num_channels": 16,
+    "num_res_blocks": 1,
+    "channel_mult": [1, 2],
+    "attention_resolutions": "16",
+    "num_heads": 2,
+    "num_head_channels": 8,
+    "dropout": 0.1,
+}
+
+
+def tiny_clip(folder: Path, name: str = "enfopath-tiny-clip") -> tuple[Path, Path]:
+    """An open_clip model config ``<name>.json`` and a random weights file for it."""
+    import open_clip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / f"{name}.json"
+    config.write_text(json.dumps(TINY_CLIP))
+    open_clip.add_model_config(config)
+    torch.manual_seed(0)
+    weights = folder / f"{name}.pt"
+    torch.save(open_clip.create_model(name, pretrained=None).state_dict(), weights)
+    return config, weights
+
+
+def tiny_vae(folder: Path) -> Path:
+    """A diffusers AutoencoderKL directory (downsampling ×2, 4 latent channels), random weights."""
+    from diffusers import AutoencoderKL
+
+    torch.manual_seed(0)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 2,
+        up_block_types=("UpDecoderBlock2D",) * 2,
+        block_out_channels=(8, 16),
+        latent_channels=4,
+        norm_num_groups=4,
+        layers_per_block=1,
+        sample_size=16,
+    )
+    vae.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
+def tiny_sit_checkpoint(path: Path) -> Path:
+    """A SiT state dict saved the way the public SiT checkpoint is (a bare state dict)."""
+    from enfopath.sit import SiT
+
+    torch.manual_seed(0)
+    torch.save(SiT(**TINY_SIT).state_dict(), path)
+    return path
+
+
+def tiny_unet_release(path: Path) -> Path:
+    """A torchcfm UNet saved like torchcfm's release checkpoints (DataParallel prefix)."""
+    from torchcfm.models.unet.unet import UNetModelWrapper
+
+    torch.manual_seed(0)
+    net = UNetModelWrapper(**TINY_UNET)
+    state = {f"module.{k}": v for k, v in net.state_dict().items()}
+    torch.save({"net_model": state, "ema_model": state, "step": 1}, path)
+    return path
