@@ -18,6 +18,8 @@ include: "rules/common.smk"
 
 localrules:
     all,
+    fetch_asset,
+    fetch_hub,
 
 
 rule all:

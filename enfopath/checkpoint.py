@@ -37,23 +37,25 @@ def load_release_checkpoint(
     path: str | os.PathLike[str],
     name: str,
     arch: dict[str, Any],
-    key: str = "ema_model",
+    key: str | None = "ema_model",
     device: torch.device | str = "cpu",
 ) -> nn.Module:
     """Rebuild a registered model from a third-party training checkpoint (eval mode).
 
     The file is a dict holding state dicts (torchcfm's releases: ``net_model``,
-    ``ema_model``, ``optim``, ``sched``, ``step``); ``key`` picks the weights. It is read with
+    ``ema_model``, ``optim``, ``sched``, ``step``) and ``key`` picks the weights, or, with
+    ``key = None``, a bare state dict (the public SiT checkpoint). It is read with
     ``weights_only=True``; a ``module.`` prefix left by DataParallel training is removed.
     """
     if not os.path.exists(path):
         raise CorruptFileError(f"{path}: checkpoint file does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or key not in payload:
-            keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+        if not isinstance(payload, dict) or (key is not None and key not in payload):
+            keys = sorted(payload)[:8] if isinstance(payload, dict) else type(payload).__name__
             raise KeyError(f"no {key!r} weights (has {keys})")
-        state = {k.removeprefix("module."): v for k, v in payload[key].items()}
+        weights = payload if key is None else payload[key]
+        state = {k.removeprefix("module."): v for k, v in weights.items()}
         model = build_model(name, arch)
         model.load_state_dict(state)
     except Exception as err:
@@ -64,7 +66,8 @@ def load_release_checkpoint(
 def load_checkpoint(
     path: str | os.PathLike[str], device: torch.device | str = "cpu"
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model of a checkpoint in eval mode on ``device``; return it and its meta.
+    """Rebuild the model of a checkpoint in eval mode on ``device``; return it and its meta
+    (with the registered ``model`` name and its ``arch`` added).
 
     Raises :class:`CorruptFileError` naming the file when it is missing, truncated, not a
     checkpoint of this format, or does not fit its architecture.
@@ -79,4 +82,5 @@ def load_checkpoint(
         model.load_state_dict(payload["state_dict"])
     except Exception as err:
         raise CorruptFileError(f"{path}: corrupt or truncated checkpoint ({err})") from err
-    return model.to(device).eval(), payload["meta"]
+    info = {**payload["meta"], "model": payload["model"], "arch": payload["arch"]}
+    return model.to(device).eval(), info

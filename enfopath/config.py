@@ -71,8 +71,60 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             f"invalid config key 'sampling.batch_size': {s['batch_size']} does not divide "
             f"sampling.shard_size = {s['shard_size']}"
         )
+    _check_sources(config)
     config["density"]["k"] = sorted(config["density"]["k"])
     return config
+
+
+def _fail(key: str, message: str) -> None:
+    raise ConfigError(f"invalid config key '{key}': {message}")
+
+
+def _check_asset(asset: dict[str, Any], key: str) -> None:
+    if ("url" in asset) == ("path" in asset):
+        _fail(key, "give exactly one of url and path")
+
+
+def _check_sources(config: dict[str, Any]) -> None:
+    """What the schema cannot say: which sections a dataset / model / space needs."""
+    data, pretrained = config["data"], config["flow"]["pretrained"]
+    spaces, method = config["density"]["spaces"], config["semantics"]["method"]
+    if data["dataset"] == "cifar10":
+        if "source" not in data:
+            _fail("data.source", "dataset cifar10 needs the tarball's url (or path) and md5")
+        _check_asset(data["source"], "data.source")
+    if data["dataset"] == "image_folder":
+        if "folder" not in data:
+            _fail("data.folder", "dataset image_folder needs the folder of class subfolders")
+        if pretrained is None:
+            _fail("flow.pretrained", "an image_folder dataset needs a pretrained flow")
+        for key, uses in (
+            ("semantics.method", method == "classifier"),
+            ("density.spaces", "classifier" in spaces),
+        ):
+            if uses:
+                _fail(key, "the classifier is trained on array datasets, not on an image_folder")
+    if pretrained is not None:
+        _check_asset(pretrained["checkpoint"], "flow.pretrained.checkpoint")
+    if "latent" in spaces and not is_latent(config):
+        _fail("density.spaces", "the latent space needs a latent flow (flow.pretrained.model sit)")
+
+
+def is_latent(config: dict[str, Any]) -> bool:
+    """Whether the flow runs in the SD-VAE latent (a SiT model)."""
+    pretrained = config["flow"]["pretrained"]
+    return pretrained is not None and pretrained["model"] == "sit"
+
+
+def needed_models(config: dict[str, Any]) -> set[str]:
+    """The auxiliary models a validated config needs: classifier, clip, vae."""
+    spaces = set(config["density"]["spaces"])
+    needs = {"clip"} if "clip" in spaces or config["semantics"]["method"] == "clip" else set()
+    if "classifier" in spaces or config["semantics"]["method"] == "classifier":
+        needs.add("classifier")
+    if is_latent(config):
+        needs.add("vae")
+    return needs
 
 
 def load_config(path: str | Path) -> dict[str, Any]:

@@ -1,16 +1,20 @@
-"""The embedded dataset: scikit-learn's bundled digits (1,797 images of 8×8, 10 classes).
+"""Datasets as arrays, and the reference images of a prepared dataset.
 
-Images are scaled from [0, 16] to [-1, 1] and kept as (N, 1, 8, 8) float32; no download.
+The embedded dataset is scikit-learn's bundled digits (1,797 images of 8×8, 10 classes), scaled
+from [0, 16] to [-1, 1] and kept as (N, 1, 8, 8) float32; no download. CIFAR-10 lives in
+:mod:`enfopath.cifar`, image folders in :mod:`enfopath.imagefolder`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
+from enfopath.imagefolder import load_images
 from enfopath.seeding import derived_seed
 
 
@@ -61,3 +65,24 @@ def load_sklearn_digits(seed: int, test_fraction: float) -> ImageDataset:
 
 
 DATASETS = {"sklearn_digits": load_sklearn_digits}
+
+
+def reference_batches(dataset: dict[str, np.ndarray], batch_size: int) -> Iterator[np.ndarray]:
+    """The reference (training) images of a prepared dataset in batches (B, C, H, W) in [-1, 1].
+
+    An array dataset holds them as ``x_train``; an image folder as the ``paths`` of its files,
+    read and centre-cropped to ``image_size`` batch by batch.
+    """
+    if "x_train" in dataset:
+        x = dataset["x_train"]
+        for s in range(0, len(x), batch_size):
+            yield x[s : s + batch_size]
+        return
+    paths, size = dataset["paths"], int(dataset["image_size"])
+    for s in range(0, len(paths), batch_size):
+        yield load_images(paths[s : s + batch_size], size)
+
+
+def n_reference(dataset: dict[str, np.ndarray]) -> int:
+    """Number of reference images of a prepared dataset."""
+    return len(dataset["x_train"] if "x_train" in dataset else dataset["paths"])

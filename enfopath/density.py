@@ -129,6 +129,10 @@ class Reference:
     bandwidth: float
 
 
+DENSITY_SUFFIX = r"(d\d+|knn_logdens\d+|naeem\d+|nn_dist|d1_d2|kde_logdens)"
+"""Column names of :func:`density_measures` after their ``{prefix}_``."""
+
+
 def density_measures(ref: Reference, queries: np.ndarray, prefix: str) -> pd.DataFrame:
     """All density measures of the module docstring for the queries (N, D), as ``{prefix}_…``."""
     q = _f32(queries)

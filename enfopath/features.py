@@ -80,3 +80,24 @@ def sample_features(
         x1 = np.nan_to_num(shard["x1"], nan=0.0, posinf=0.0, neginf=0.0)
         return np.ascontiguousarray(x1.reshape(len(x1), -1), dtype=np.float32)
     return embed(space, shard_images(shard), models, batch_size)
+
+
+def load_models(
+    inputs: dict[str, str], config: dict, device: torch.device, precision: str = "fp32"
+) -> FeatureModels:
+    """The feature models named in a rule's inputs: ``classifier`` (checkpoint), ``clip`` and
+    ``vae`` (download manifests)."""
+    from enfopath.checkpoint import load_checkpoint
+    from enfopath.clip import load_clip
+    from enfopath.io import read_json
+    from enfopath.latent import load_vae
+
+    models = FeatureModels(device=device, vae_scale=config["vae"]["scale"])
+    if "classifier" in inputs:
+        models.classifier = load_checkpoint(inputs["classifier"], device)[0]
+    if "clip" in inputs:
+        record = read_json(inputs["clip"])
+        models.clip = load_clip(record, config["clip"]["interpolation"], device, precision)
+    if "vae" in inputs:
+        models.vae = load_vae(read_json(inputs["vae"])["directory"], device)
+    return models

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from scipy import stats
 
 from enfopath.stats import kpe_groups
-from enfopath.tables import profile_columns
+from enfopath.tables import MARGINS, profile_columns
 
 
 @dataclass(frozen=True)
@@ -64,9 +64,10 @@ def kpe_hist(df: pd.DataFrame, ctx: FigureContext) -> Figure:
 
 
 def kpe_vs_margin(df: pd.DataFrame, ctx: FigureContext) -> Figure:
-    """KPE against the classifier margin and confidence."""
+    """KPE against the semantic margin and score (classifier or CLIP, whichever was used)."""
+    cols = next(pair for pair in MARGINS if pair[0] in df.columns)
     fig, axes = _panels(2)
-    for ax, col in zip(axes, ("clf_margin", "clf_confidence"), strict=True):
+    for ax, col in zip(axes, cols, strict=True):
         _scatter(ax, df, "kpe", col)
     return fig
 

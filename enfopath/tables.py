@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
+
+from enfopath.density import DENSITY_SUFFIX
 
 from enfopath.trajectories import PER_SAMPLE
 
@@ -63,11 +67,15 @@ def merge_on_sample(tables: list[pd.DataFrame], names: list[str]) -> pd.DataFram
     return base.sort_index().reset_index()
 
 
-SEMANTIC = ("clf_confidence", "clf_margin", "clf_entropy")
-"""Semantic measures of the embedded study (classifier on the dataset)."""
+SEMANTIC = ("clf_confidence", "clf_margin", "clf_entropy", "clip_score", "clip_margin")
+"""Semantic measures: a classifier trained on the dataset, or CLIP (SCIENCE.md §3)."""
+MARGINS = (("clf_margin", "clf_confidence"), ("clip_margin", "clip_score"))
+"""(margin, score) pairs of each semantic method, for the KPE-vs-semantics figure."""
 
 
 def measure_columns(df: pd.DataFrame, spaces: list[str]) -> list[str]:
     """The semantic and density measures present in a merged table, in a stable order."""
-    density = [c for s in spaces for c in df.columns if c.startswith(f"{s}_")]
+    density = [
+        c for s in spaces for c in df.columns if re.fullmatch(f"{s}_{DENSITY_SUFFIX}", c)
+    ]
     return [c for c in SEMANTIC if c in df.columns] + density

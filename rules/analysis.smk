@@ -17,8 +17,7 @@ rule merge_samples:
 
 rule statistics:
     input:
-        table=rules.merge_samples.output.table,
-        classifier_metrics=rules.train_classifier.output.metrics,
+        unpack(statistics_inputs),
     output:
         correlations=report(
             out("statistics/correlations.csv"),

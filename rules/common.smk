@@ -5,7 +5,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir)))
 
-from enfopath.config import ConfigError, n_shards, validate_config
+from enfopath.config import (
+    ConfigError,
+    is_latent,
+    n_shards,
+    needed_models,
+    validate_config,
+)
 from enfopath.figures import FIGURES, IMAGE_FIGURES
 
 try:
@@ -16,12 +22,28 @@ except ConfigError as err:
 OUT = f"results/{config['experiment']}"
 SHARDS = list(range(n_shards(config)))
 SPACES = config["density"]["spaces"]
+PRETRAINED = config["flow"]["pretrained"]
+NEEDS = needed_models(config)
+LATENT = is_latent(config)
+ASSETS = {
+    name: section
+    for name, section in (
+        ("data", config["data"].get("source")),
+        ("flow", PRETRAINED and PRETRAINED["checkpoint"]),
+    )
+    if section
+}
+"""Files fetched by URL or found by local path, by name (downloads/{name}.json manifests)."""
+HUB_MODELS = sorted(NEEDS & {"clip", "vae"})
+"""Models resolved from the Hugging Face hub or a local file / directory."""
 
 
 wildcard_constraints:
     shard=r"\d+",
     space="|".join(SPACES),
     name="|".join(FIGURES),
+    asset="data|flow",
+    hub="clip|vae",
 
 
 def out(path):
@@ -39,11 +61,47 @@ def per_space(pattern):
     return expand(out(pattern), space=SPACES)
 
 
-def with_classifier(space_needs, **inputs):
-    """``inputs`` plus the classifier checkpoint when a needed space is ``classifier``."""
-    if "classifier" in space_needs:
-        inputs["classifier"] = out("models/classifier.pt")
+MODEL_FILES = {
+    "classifier": "models/classifier.pt",
+    "clip": "downloads/clip.json",
+    "vae": "downloads/vae.json",
+}
+SPACE_MODEL = {"classifier": "classifier", "clip": "clip", "latent": "vae"}
+
+
+def with_models(models, **inputs):
+    """``inputs`` plus the files of the auxiliary ``models`` (classifier, clip, vae)."""
+    for model in sorted(set(models)):
+        inputs[model] = out(MODEL_FILES[model])
     return inputs
+
+
+def space_models(spaces):
+    """The auxiliary models that embed into ``spaces``."""
+    return {SPACE_MODEL[s] for s in spaces if s in SPACE_MODEL}
+
+
+def gpu_for(models):
+    """``resources: gpu`` of a rule that runs ``models``: 1 for CLIP or the VAE, else 0."""
+    return int(bool(set(models) & {"clip", "vae"}))
+
+
+def semantic_models():
+    """The model that scores semantics (classifier or clip)."""
+    return {config["semantics"]["method"]}
+
+
+def data_inputs(wildcards):
+    """The downloaded tarball's manifest for a dataset fetched by URL or path."""
+    return {"source": out("downloads/data.json")} if "data" in ASSETS else {}
+
+
+def statistics_inputs(wildcards):
+    """The merged table, plus what the summary records about the models used."""
+    inputs = {"table": out("samples.parquet")}
+    if "classifier" in NEEDS:
+        inputs["classifier_metrics"] = out("models/classifier_metrics.json")
+    return with_models(HUB_MODELS, **inputs)
 
 
 def figure_inputs(wildcards):

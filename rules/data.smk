@@ -1,4 +1,33 @@
+rule fetch_asset:
+    output:
+        manifest=out("downloads/{asset}.json"),
+    log:
+        out("logs/fetch_asset/{asset}.log"),
+    benchmark:
+        out("benchmarks/fetch_asset/{asset}.tsv")
+    retries: 2
+    conda:
+        "../envs/enfopath.yaml"
+    script:
+        "../workflow_scripts/fetch_asset.py"
+
+
+rule fetch_hub:
+    output:
+        manifest=out("downloads/{hub}.json"),
+    log:
+        out("logs/fetch_hub/{hub}.log"),
+    benchmark:
+        out("benchmarks/fetch_hub/{hub}.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    script:
+        "../workflow_scripts/fetch_hub.py"
+
+
 rule prepare_data:
+    input:
+        unpack(data_inputs),
     output:
         dataset=out("data/dataset.npz"),
     log:

@@ -1,8 +1,8 @@
 rule reference_index:
     input:
         unpack(
-            lambda wc: with_classifier(
-                [wc.space], dataset=rules.prepare_data.output.dataset
+            lambda wc: with_models(
+                space_models([wc.space]), dataset=rules.prepare_data.output.dataset
             )
         ),
     output:
@@ -15,6 +15,8 @@ rule reference_index:
         out("benchmarks/reference_index/{space}.tsv")
     conda:
         "../envs/enfopath.yaml"
+    resources:
+        gpu=lambda wc: gpu_for(space_models([wc.space])),
     script:
         "../workflow_scripts/reference_index.py"
 
@@ -22,8 +24,8 @@ rule reference_index:
 rule features_shard:
     input:
         unpack(
-            lambda wc: with_classifier(
-                SPACES, shard=out(f"trajectories/shard_{wc.shard}.npz")
+            lambda wc: with_models(
+                space_models(SPACES), shard=out(f"trajectories/shard_{wc.shard}.npz")
             )
         ),
     output:
@@ -34,6 +36,8 @@ rule features_shard:
         out("benchmarks/features_shard/{shard}.tsv")
     conda:
         "../envs/enfopath.yaml"
+    resources:
+        gpu=gpu_for(space_models(SPACES)),
     script:
         "../workflow_scripts/features_shard.py"
 

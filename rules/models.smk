@@ -1,24 +1,42 @@
-rule train_flow:
-    input:
-        dataset=rules.prepare_data.output.dataset,
-    output:
-        checkpoint=out("models/flow.pt"),
-        losses=report(
-            out("models/flow_losses.csv"),
-            caption="../report/flow_losses.rst",
-            category="Models",
-        ),
-    log:
-        out("logs/train_flow.log"),
-    benchmark:
-        out("benchmarks/train_flow.tsv")
-    conda:
-        "../envs/enfopath.yaml"
-    threads: 2
-    resources:
-        gpu=1,
-    script:
-        "../workflow_scripts/train_flow.py"
+if PRETRAINED:
+
+    rule import_flow:
+        input:
+            manifest=out("downloads/flow.json"),
+        output:
+            checkpoint=out("models/flow.pt"),
+        log:
+            out("logs/import_flow.log"),
+        benchmark:
+            out("benchmarks/import_flow.tsv")
+        conda:
+            "../envs/enfopath.yaml"
+        script:
+            "../workflow_scripts/import_flow.py"
+
+else:
+
+    rule train_flow:
+        input:
+            dataset=rules.prepare_data.output.dataset,
+        output:
+            checkpoint=out("models/flow.pt"),
+            losses=report(
+                out("models/flow_losses.csv"),
+                caption="../report/flow_losses.rst",
+                category="Models",
+            ),
+        log:
+            out("logs/train_flow.log"),
+        benchmark:
+            out("benchmarks/train_flow.tsv")
+        conda:
+            "../envs/enfopath.yaml"
+        threads: 2
+        resources:
+            gpu=1,
+        script:
+            "../workflow_scripts/train_flow.py"
 
 
 rule train_classifier:

@@ -1,6 +1,8 @@
 rule generate_shard:
     input:
-        checkpoint=rules.train_flow.output.checkpoint,
+        unpack(
+            lambda wc: with_models({"vae"} & NEEDS, checkpoint=out("models/flow.pt"))
+        ),
     output:
         shard=out("trajectories/shard_{shard}.npz"),
     log:

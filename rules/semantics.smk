@@ -1,7 +1,12 @@
 rule semantics_shard:
     input:
-        shard=rules.generate_shard.output.shard,
-        classifier=rules.train_classifier.output.checkpoint,
+        unpack(
+            lambda wc: with_models(
+                semantic_models(),
+                shard=out(f"trajectories/shard_{wc.shard}.npz"),
+                dataset=rules.prepare_data.output.dataset,
+            )
+        ),
     output:
         table=out("semantics/shard_{shard}.parquet"),
     log:
@@ -10,5 +15,7 @@ rule semantics_shard:
         out("benchmarks/semantics_shard/{shard}.tsv")
     conda:
         "../envs/enfopath.yaml"
+    resources:
+        gpu=gpu_for(semantic_models()),
     script:
         "../workflow_scripts/semantics_shard.py"

@@ -9,37 +9,10 @@ import tarfile
 
 import numpy as np
 import pytest
+from tiny_models import NAMES, _add, _batch, make_tarball
 
 from enfopath.cifar import load_cifar10_tarball, read_batch
 from enfopath.io import CorruptFileError
-
-NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
-
-
-def _batch(n: int, seed: int) -> tuple[bytes, np.ndarray, list[int]]:
-    rng = np.random.default_rng(seed)
-    data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
-    labels = [int(v) for v in rng.integers(0, 10, n)]
-    blob = pickle.dumps({b"batch_label": b"x", b"data": data, b"labels": labels}, protocol=2)
-    return blob, data, labels
-
-
-def _add(tar: tarfile.TarFile, name: str, blob: bytes) -> None:
-    info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
-    info.size = len(blob)
-    tar.addfile(info, io.BytesIO(blob))
-
-
-def make_tarball(path, n: int = 4) -> list[tuple[np.ndarray, list[int]]]:
-    batches = []
-    with tarfile.open(path, "w:gz") as tar:
-        for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
-            blob, data, labels = _batch(n, i)
-            _add(tar, name, blob)
-            batches.append((data, labels))
-        meta = pickle.dumps({b"label_names": [s.encode() for s in NAMES]}, protocol=2)
-        _add(tar, "batches.meta", meta)
-    return batches
 
 
 def test_reads_train_and_test_in_range(tmp_path):

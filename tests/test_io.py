@@ -58,7 +58,7 @@ def test_checkpoint_round_trip_and_corruption(tmp_path):
     path = tmp_path / "flow.pt"
     save_checkpoint(path, "velocity_mlp", arch, model, {"loss": 0.5})
     loaded, meta = load_checkpoint(path)
-    assert meta == {"loss": 0.5}
+    assert meta == {"loss": 0.5, "model": "velocity_mlp", "arch": arch}
     x, t = torch.randn(3, 1, 2, 2), torch.tensor(0.3)
     torch.testing.assert_close(loaded(t, x), model.eval()(t, x))
     path.write_bytes(path.read_bytes()[:200])

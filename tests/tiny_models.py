@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+import pickle
+import tarfile
 from pathlib import Path
 
+import numpy as np
 import torch
 
 TINY_CLIP = {
@@ -24,12 +28,12 @@ TINY_SIT = {
 }
 TINY_UNET = {
     "dim": [3, 32, 32],
-    "num_channels": 16,
+    "num_channels": 32,
     "num_res_blocks": 1,
     "channel_mult": [1, 2],
     "attention_resolutions": "16",
     "num_heads": 2,
-    "num_head_channels": 8,
+    "num_head_channels": 16,
     "dropout": 0.1,
 }
 
@@ -83,6 +87,40 @@ def tiny_unet_release(path: Path) -> Path:
 
     torch.manual_seed(0)
     net = UNetModelWrapper(**TINY_UNET)
+    with torch.no_grad():  # torchcfm zero-initializes its output layers: v = 0 untrained
+        for p in net.parameters():
+            if not p.any():
+                p.normal_(0.0, 0.05)
     state = {f"module.{k}": v for k, v in net.state_dict().items()}
     torch.save({"net_model": state, "ema_model": state, "step": 1}, path)
     return path
+
+
+NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def _batch(n: int, seed: int) -> tuple[bytes, np.ndarray, list[int]]:
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 256, size=(n, 3072), dtype=np.uint8)
+    labels = [int(v) for v in rng.integers(0, 10, n)]
+    blob = pickle.dumps({b"batch_label": b"x", b"data": data, b"labels": labels}, protocol=2)
+    return blob, data, labels
+
+
+def _add(tar: tarfile.TarFile, name: str, blob: bytes) -> None:
+    info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+    info.size = len(blob)
+    tar.addfile(info, io.BytesIO(blob))
+
+
+def make_tarball(path, n: int = 4) -> list[tuple[np.ndarray, list[int]]]:
+    """A CIFAR-10 python tarball in the official layout with ``n`` random images per batch."""
+    batches = []
+    with tarfile.open(path, "w:gz") as tar:
+        for i, name in enumerate([f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]):
+            blob, data, labels = _batch(n, i)
+            _add(tar, name, blob)
+            batches.append((data, labels))
+        meta = pickle.dumps({b"label_names": [s.encode() for s in NAMES]}, protocol=2)
+        _add(tar, "batches.meta", meta)
+    return batches

@@ -6,6 +6,7 @@ and writes the declared outputs (atomically, through ``enfopath.io``).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
 from pathlib import Path
@@ -16,11 +17,16 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def setup(snakemake: Any) -> logging.Logger:
-    """Log to the rule's log file (and warnings to stderr), set torch threads, log failures."""
+def setup(snakemake: Any, network: bool = False) -> logging.Logger:
+    """Log to the rule's log file (and warnings to stderr), set torch threads, log failures.
+
+    Jobs work offline (the Hugging Face hub switched off) unless ``network`` is set, as it is
+    for the download rules only; the peak GPU memory of a job that used CUDA is logged at exit.
+    """
     log_file = snakemake.log[0]
     Path(log_file).parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(log_file, mode="w")
+    open(log_file, "w").close()  # a fresh log; both writers below append (O_APPEND)
+    handler = logging.FileHandler(log_file, mode="a")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     console = logging.StreamHandler(sys.stderr)
     console.setLevel(logging.WARNING)
@@ -32,7 +38,18 @@ def setup(snakemake: Any) -> logging.Logger:
         logger.critical("rule %s failed: %s", snakemake.rule, err, exc_info=(kind, err, tb))
 
     sys.excepthook = excepthook
+    if not network:
+        from enfopath.hub import go_offline
+
+        go_offline()
     import torch
+
+    def peak_memory() -> None:
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            peak = torch.cuda.max_memory_allocated() / 2**20
+            logger.info("peak GPU memory %.1f MiB (%s)", peak, torch.cuda.get_device_name())
+
+    atexit.register(peak_memory)
 
     torch.set_num_threads(max(1, int(snakemake.threads)))
     logger.info(

@@ -5,6 +5,7 @@ from _common import setup
 
 from enfopath.figures import FIGURES, IMAGE_FIGURES, FigureContext
 from enfopath.io import atomic_path, read_npz, read_parquet
+from enfopath.trajectories import shard_images
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
@@ -16,7 +17,7 @@ images = {}
 if name in IMAGE_FIGURES:
     for path in sm.input.shards:
         shard = read_npz(path, ("sample", "x1"))
-        images.update(zip(shard["sample"].tolist(), shard["x1"], strict=True))
+        images.update(zip(shard["sample"].tolist(), shard_images(shard), strict=True))
 ctx = FigureContext(
     spaces=cfg["density"]["spaces"],
     k=cfg["density"]["k"],

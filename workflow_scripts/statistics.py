@@ -26,8 +26,42 @@ corr = correlations(
 )
 groups = group_comparison(analysed, energies, measures, st["group_quantile"])
 curves = quantile_curves(analysed, "kpe", measures, st["bins"])
-metrics = read_json(sm.input.classifier_metrics)
 sc = cfg["sampling"]
+setup_used = {}
+if hasattr(sm.input, "classifier_metrics"):
+    setup_used["classifier_test_accuracy"] = read_json(sm.input.classifier_metrics)["test_accuracy"]
+if cfg["semantics"]["method"] == "clip":
+    clip = read_json(sm.input.clip)
+    setup_used.update(
+        clip_model=cfg["clip"]["model"],
+        clip_pretrained=cfg["clip"]["pretrained"],
+        clip_weights_sha256=clip["files"]["weights"]["sha256"],
+        clip_template=cfg["clip"]["template"],
+        clip_preprocessing=f"{cfg['clip']['interpolation']} resize of the shortest side, "
+        "centre crop, CLIP mean/std",
+    )
+    source = "conditioning label" if (df["label"] >= 0).all() else "zero-shot CLIP argmax"
+else:
+    source = "zero-shot argmax of the classifier (unconditional flow)"
+pretrained = cfg["flow"]["pretrained"]
+if pretrained is not None:
+    setup_used["flow_model"] = pretrained["model"]
+    setup_used["flow_checkpoint"] = pretrained["checkpoint"].get("url") or pretrained[
+        "checkpoint"
+    ].get("path")
+    if pretrained["model"] == "sit":
+        g = cfg["guidance"]
+        setup_used.update(
+            guidance_scale=g["scale"],
+            guided_channels="all" if g["guided_channels"] is None else g["guided_channels"],
+            vae=cfg["vae"]["source"],
+            vae_scale=cfg["vae"]["scale"],
+            kpe_space="SD-VAE latent (scaled)",
+        )
+if hasattr(sm.input, "vae"):
+    setup_used["vae_weights_sha256"] = read_json(sm.input.vae)["files"][
+        "diffusion_pytorch_model.safetensors"
+    ]["sha256"]
 summary = {
     "experiment": cfg["experiment"],
     "n_samples": len(df),
@@ -45,8 +79,9 @@ summary = {
     "kpe_mean": float(analysed.kpe.mean()),
     "kpe_per_dim_mean": float(analysed.kpe_per_dim.mean()),
     "straightness_mean": float(analysed.straightness.mean()),
-    "classifier_test_accuracy": metrics["test_accuracy"],
-    "class_used": "zero-shot argmax of the classifier (unconditional flow)",
+    "precision": sc["precision"],
+    "class_used": source,
+    **setup_used,
     "bootstrap_resamples": st["bootstrap"],
     "confidence": st["confidence"],
     "group_quantile": st["group_quantile"],

@@ -1,0 +1,237 @@
+"""The CIFAR-10 and ImageNet-256 DAGs end to end on tiny stand-ins, and dry runs of the full
+configs.
+
+CIFAR-10: a tarball in the official format and a torchcfm UNet release checkpoint, both
+downloaded from an HTTP server on 127.0.0.1, and a tiny open_clip model with random weights.
+ImageNet-256: a folder of class subfolders as the reference set, a two-block SiT checkpoint
+and a tiny AutoencoderKL given as local paths (the offline-cluster route).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import http.server
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT, snakemake, write_config
+from tiny_models import TINY_SIT, TINY_UNET, make_tarball, tiny_clip, tiny_sit_checkpoint
+from tiny_models import tiny_unet_release, tiny_vae
+
+from enfopath.io import read_json, read_npz
+
+pytestmark = pytest.mark.workflow
+SAMPLING = {"n_samples": 16, "shard_size": 8, "batch_size": 4, "solver": "euler", "steps": 4}
+COMMON = {
+    "sampling": {**SAMPLING, "profile_points": 3},
+    "semantics": {"method": "clip"},
+    "statistics": {"bins": 4},
+    "figures": {"grid_samples": 4},
+}
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    requests: list[str] = []
+
+    def log_message(self, *args: object) -> None:
+        _Quiet.requests.append(self.path)
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory):
+    """Tiny stand-ins: the served files, the CLIP config and weights, VAE and SiT files."""
+    root = tmp_path_factory.mktemp("assets")
+    www = root / "www"
+    www.mkdir()
+    make_tarball(www / "cifar-10-python.tar.gz", n=6)
+    tiny_unet_release(www / "otcfm_cifar10_tiny.pt")
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(www))
+    )
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    clip_config, clip_weights = tiny_clip(root / "clip")
+    folder = root / "imagenet_train"
+    rng = np.random.default_rng(0)
+    from PIL import Image
+
+    for wnid in ("n01440764", "n01443537", "n01484850"):
+        (folder / wnid).mkdir(parents=True)
+        for i in range(5):
+            h, w = rng.integers(16, 40, 2)
+            pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / wnid / f"{wnid}_{i}.JPEG", format="JPEG")
+    yield {
+        "url": f"http://127.0.0.1:{httpd.server_address[1]}",
+        "www": www,
+        "clip": {
+            "model": "enfopath-tiny-clip",
+            "pretrained": str(clip_weights),
+            "model_config": str(clip_config),
+            "batch_size": 8,
+        },
+        "vae": tiny_vae(root / "vae"),
+        "sit": tiny_sit_checkpoint(root / "SiT-tiny.pt"),
+        "folder": folder,
+    }
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def _run(tmp_path: Path, config: dict) -> Path:
+    write_config(tmp_path / "config.yaml", config)
+    run = snakemake(tmp_path, "--cores", "2")
+    assert run.returncode == 0, run.stderr[-6000:]
+    return tmp_path / "results" / config["experiment"]
+
+
+def test_cifar10_dag_downloads_imports_the_release_and_scores_with_clip(assets, tmp_path):
+    www = assets["www"]
+    tarball = www / "cifar-10-python.tar.gz"
+    config = {
+        "experiment": "cifar_tiny",
+        "seed": 1,
+        "data": {
+            "dataset": "cifar10",
+            "source": {
+                "url": f"{assets['url']}/cifar-10-python.tar.gz",
+                "md5": hashlib.md5(tarball.read_bytes()).hexdigest(),
+            },
+        },
+        "flow": {
+            "pretrained": {
+                "model": "torchcfm_unet",
+                "arch": TINY_UNET,
+                "checkpoint": {
+                    "url": f"{assets['url']}/otcfm_cifar10_tiny.pt",
+                    "sha256": _sha256(www / "otcfm_cifar10_tiny.pt"),
+                },
+                "key": "ema_model",
+            }
+        },
+        "clip": assets["clip"],
+        "density": {"spaces": ["pixels", "clip"], "k": [2, 3], "kde_max_points": 20},
+        **COMMON,
+    }
+    out = _run(tmp_path, config)
+    assert {"/cifar-10-python.tar.gz", "/otcfm_cifar10_tiny.pt"} <= set(_Quiet.requests)
+    data = read_json(out / "downloads/data.json")
+    assert data["verified"] and data["sha256"] == _sha256(tarball)
+    assert read_npz(out / "data/dataset.npz")["x_train"].shape == (30, 3, 32, 32)
+    shard = read_npz(out / "trajectories/shard_0.npz")
+    assert shard["x1"].shape == (8, 3, 32, 32) and "image" not in shard
+    assert (shard["label"] == -1).all()
+    table = pd.read_parquet(out / "samples.parquet")
+    assert len(table) == 16
+    assert (table.clip_class_source == "zero_shot").all()
+    np.testing.assert_allclose(table.kpe_per_dim, table.kpe / 3072)
+    for col in ("clip_score", "clip_margin", "pixels_knn_logdens2", "clip_nn_dist"):
+        assert table[col].notna().all(), col
+    summary = pd.read_csv(out / "statistics/summary.csv").set_index("key")["value"]
+    assert summary["class_used"] == "zero-shot CLIP argmax"
+    assert summary["clip_template"] == "a photo of a {}."
+    assert summary["flow_model"] == "torchcfm_unet"
+    corr = pd.read_csv(out / "statistics/correlations.csv")
+    assert {"clip_score", "clip_margin"} <= set(corr.measure)
+    assert (out / "figures/kpe_vs_margin.png").stat().st_size > 0
+
+
+def test_imagenet256_dag_runs_sit_with_guidance_in_the_vae_latent(assets, tmp_path):
+    config = {
+        "experiment": "imagenet_tiny",
+        "seed": 2,
+        "data": {
+            "dataset": "image_folder",
+            "folder": str(assets["folder"]),
+            "per_class": 4,
+            "image_size": 16,
+            "class_names": "imagenet",
+        },
+        "flow": {
+            "pretrained": {
+                "model": "sit",
+                "arch": TINY_SIT,
+                "checkpoint": {"path": str(assets["sit"]), "sha256": _sha256(assets["sit"])},
+                "key": None,
+            }
+        },
+        "guidance": {"scale": 1.5, "guided_channels": 3},
+        "vae": {"source": str(assets["vae"]), "batch_size": 5},
+        "clip": assets["clip"],
+        "density": {"spaces": ["clip", "latent"], "k": [2, 3], "kde_max_points": 20},
+        **COMMON,
+    }
+    out = _run(tmp_path, config)
+    dataset = read_npz(out / "data/dataset.npz")
+    assert len(dataset["paths"]) == 12
+    assert dataset["class_names"].tolist() == ["tench", "goldfish", "great white shark"]
+    shard = read_npz(out / "trajectories/shard_1.npz")
+    assert shard["x1"].shape == (8, 4, 8, 8)  # the latent, where the KPE is measured
+    assert shard["image"].shape == (8, 3, 16, 16) and shard["image"].dtype == np.uint8
+    assert set(shard["label"].tolist()) <= {0, 1, 2}
+    assert read_npz(out / "features/train_latent.npz")["features"].shape == (12, 256)
+    table = pd.read_parquet(out / "samples.parquet")
+    np.testing.assert_allclose(table.kpe_per_dim, table.kpe / 256)
+    assert (table.clip_class == table.label).all()
+    assert (table.clip_class_source == "label").all()
+    summary = pd.read_csv(out / "statistics/summary.csv").set_index("key")["value"]
+    assert summary["class_used"] == "conditioning label"
+    assert float(summary["guidance_scale"]) == 1.5
+    assert summary["guided_channels"] == "3"
+    assert summary["kpe_space"] == "SD-VAE latent (scaled)"
+    log = (out / "logs/generate_shard/0.log").read_text()
+    assert "guidance scale 1.5 on 3 channels" in log
+    assert (out / "figures/grid_low_kpe.png").stat().st_size > 0
+
+
+def _job_counts(stdout: str) -> dict[str, int]:
+    table = stdout[stdout.index("Job stats:") :]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.mark.parametrize(
+    ("configfile", "extra", "expected"),
+    [
+        (
+            "configs/cifar10.yaml",
+            [],
+            {"fetch_asset": 2, "fetch_hub": 1, "import_flow": 1, "generate_shard": 10},
+        ),
+        (
+            "configs/imagenet256.yaml",
+            ["--config", "data={'folder': '/data/imagenet/train'}"],
+            {"fetch_asset": 1, "fetch_hub": 2, "import_flow": 1, "generate_shard": 20},
+        ),
+    ],
+)
+def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile, extra, expected):
+    run = snakemake(
+        tmp_path, "-n", "--configfile", str(ROOT / configfile), *extra, "--cores", "1"
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    counts = _job_counts(run.stdout)
+    shards = expected["generate_shard"]
+    spaces = len(yaml.safe_load((ROOT / configfile).read_text())["density"]["spaces"])
+    assert counts == {
+        **expected,
+        "prepare_data": 1,
+        "kpe_shard": shards,
+        "semantics_shard": shards,
+        "features_shard": shards,
+        "density_shard": shards,
+        "reference_index": spaces,
+        "merge_samples": 1,
+        "statistics": 1,
+        "figure": 7,
+        "all": 1,
+        "total": sum(expected.values()) + 4 * shards + spaces + 11,
+    }

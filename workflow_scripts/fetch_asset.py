@@ -1,0 +1,30 @@
+"""Rule fetch_asset: download (or find locally) one configured file, checked, and record it."""
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from _common import setup
+
+from enfopath.download import Asset, fetch, file_digest
+from enfopath.io import write_json
+
+sm = snakemake  # noqa: F821
+log = setup(sm, network=True)
+name = sm.wildcards.asset
+key = {"data": "data.source", "flow": "flow.pretrained.checkpoint"}[name]
+section = (
+    sm.config["data"]["source"] if name == "data" else sm.config["flow"]["pretrained"]["checkpoint"]
+)
+asset = Asset(name=f"{key} ({name})", **section)
+folder = Path(sm.output.manifest).with_suffix("")
+dest = folder / (Path(urlparse(asset.url).path).name if asset.url else Path(asset.path).name)
+path = fetch(asset, dest)
+record = {
+    "config_key": key,
+    "source": asset.url or asset.path,
+    "path": str(path.resolve()),
+    "sha256": file_digest(path, "sha256"),
+    "verified": asset.checksum is not None,
+}
+log.info("%s: %s", key, record)
+write_json(sm.output.manifest, record)

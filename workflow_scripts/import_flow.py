@@ -1,0 +1,16 @@
+"""Rule import_flow: a released flow checkpoint rebuilt, checked and saved in our format."""
+
+from _common import setup
+
+from enfopath.checkpoint import load_release_checkpoint, save_checkpoint
+from enfopath.io import read_json
+
+sm = snakemake  # noqa: F821
+log = setup(sm)
+pc = sm.config["flow"]["pretrained"]
+source = read_json(sm.input.manifest)
+model = load_release_checkpoint(source["path"], pc["model"], pc["arch"], key=pc["key"])
+n = sum(p.numel() for p in model.parameters())
+log.info("%s from %s: %d parameters", pc["model"], source["source"], n)
+meta = {"source": source, "key": pc["key"], "parameters": n}
+save_checkpoint(sm.output.checkpoint, pc["model"], pc["arch"], model, meta)
