@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 
 from enfopath.density import DENSITY_SUFFIX
-
 from enfopath.trajectories import PER_SAMPLE
 
 SHARD_ARRAYS = ("sample", "x0", "x1", "speed_sq", "profile_t", "nonfinite", "nfe", *PER_SAMPLE)
@@ -75,7 +74,5 @@ MARGINS = (("clf_margin", "clf_confidence"), ("clip_margin", "clip_score"))
 
 def measure_columns(df: pd.DataFrame, spaces: list[str]) -> list[str]:
     """The semantic and density measures present in a merged table, in a stable order."""
-    density = [
-        c for s in spaces for c in df.columns if re.fullmatch(f"{s}_{DENSITY_SUFFIX}", c)
-    ]
+    density = [c for s in spaces for c in df.columns if re.fullmatch(f"{s}_{DENSITY_SUFFIX}", c)]
     return [c for c in SEMANTIC if c in df.columns] + density

@@ -82,7 +82,7 @@ def space_models(spaces):
 
 
 def gpu_for(models):
-    """``resources: gpu`` of a rule that runs ``models``: 1 for CLIP or the VAE, else 0."""
+    """The gpu resource for jobs running ``models``, 1 for CLIP or the VAE, else 0."""
     return int(bool(set(models) & {"clip", "vae"}))
 
 

@@ -14,6 +14,7 @@ import hashlib
 import http.server
 import re
 import threading
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +22,15 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import ROOT, snakemake, write_config
-from tiny_models import TINY_SIT, TINY_UNET, make_tarball, tiny_clip, tiny_sit_checkpoint
-from tiny_models import tiny_unet_release, tiny_vae
+from tiny_models import (
+    TINY_SIT,
+    TINY_UNET,
+    make_tarball,
+    tiny_clip,
+    tiny_sit_checkpoint,
+    tiny_unet_release,
+    tiny_vae,
+)
 
 from enfopath.io import read_json, read_npz
 
@@ -41,7 +49,7 @@ def _sha256(path: Path) -> str:
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
-    requests: list[str] = []
+    requests: typing.ClassVar[list[str]] = []
 
     def log_message(self, *args: object) -> None:
         _Quiet.requests.append(self.path)
@@ -214,9 +222,7 @@ def _job_counts(stdout: str) -> dict[str, int]:
     ],
 )
 def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile, extra, expected):
-    run = snakemake(
-        tmp_path, "-n", "--configfile", str(ROOT / configfile), *extra, "--cores", "1"
-    )
+    run = snakemake(tmp_path, "-n", "--configfile", str(ROOT / configfile), *extra, "--cores", "1")
     assert run.returncode == 0, run.stderr[-3000:]
     counts = _job_counts(run.stdout)
     shards = expected["generate_shard"]
