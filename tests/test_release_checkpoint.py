@@ -25,7 +25,12 @@ ARCH = {
 @pytest.fixture(scope="module")
 def unet() -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model("torchcfm_unet", ARCH).eval()
+    net = build_model("torchcfm_unet", ARCH).eval()
+    with torch.no_grad():  # torchcfm zero-initializes its output layers: v = 0 untrained
+        for p in net.parameters():
+            if not p.any():
+                p.normal_(0.0, 0.05)
+    return net
 
 
 def _release(path, unet, prefix: str = "") -> None:
@@ -64,3 +69,16 @@ def test_unusable_release_checkpoints_are_named(tmp_path, unet):
     wrong = dict(ARCH, num_channels=64)
     with pytest.raises(CorruptFileError, match="unusable torchcfm_unet"):
         load_release_checkpoint(path, "torchcfm_unet", wrong)
+
+
+def test_unet_adapter_is_time_first_with_t_in_zero_one(unet):
+    """torchcfm's UNet is model(t, x), t ∈ [0, 1] (noise at 0): a 0-d t from the solver
+    means the same time for every sample of the batch."""
+    from enfopath.flows import Flow
+
+    flow = Flow.from_checkpoint(unet, "torchcfm_unet", ARCH)
+    assert flow.shape == (3, 16, 16) and not flow.conditional
+    x = torch.randn(3, 3, 16, 16)
+    v = flow.velocity(None)(torch.tensor(0.25), x)
+    torch.testing.assert_close(v, unet(torch.full((3,), 0.25), x))
+    assert not torch.allclose(v, unet(torch.full((3,), 250.0), x))  # not a 0…1000 scale
