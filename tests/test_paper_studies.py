@@ -199,6 +199,10 @@ def test_imagenet256_dag_runs_sit_with_guidance_in_the_vae_latent(assets, tmp_pa
     log = (out / "logs/generate_shard/0.log").read_text()
     assert "guidance scale 1.5 on 3 channels" in log
     assert (out / "figures/grid_low_kpe.png").stat().st_size > 0
+    report = snakemake(tmp_path, "--cores", "1", "--report", "report.html")
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (tmp_path / "report.html").read_text(errors="ignore")
+    assert "guidance scale 1.5" in html and "SD-VAE latent" in html
 
 
 def _job_counts(stdout: str) -> dict[str, int]:
