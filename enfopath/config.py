@@ -104,6 +104,8 @@ def _check_sources(config: dict[str, Any]) -> None:
         ):
             if uses:
                 _fail(key, "the classifier is trained on array datasets, not on an image_folder")
+    if data["class_names"] == "imagenet" and data["dataset"] != "image_folder":
+        _fail("data.class_names", "imagenet names index the classes of an image_folder")
     if pretrained is not None:
         _check_asset(pretrained["checkpoint"], "flow.pretrained.checkpoint")
     if "latent" in spaces and not is_latent(config):

@@ -46,6 +46,7 @@ def test_default_config_is_valid_and_complete():
             "flow.pretrained.checkpoint",
         ),
         ({"semantics": {"method": "inception"}}, "semantics.method"),
+        ({"data": {"class_names": "imagenet"}}, "data.class_names"),
         ({"clip": {"template": "no placeholder"}}, "clip.template"),
         ({"sampling": {"precision": "fp16"}}, "sampling.precision"),
         ({"experiment": "a/b"}, "experiment"),

@@ -98,3 +98,11 @@ def test_bf16_autocast_keeps_the_state_float32():
     assert half.dtype == torch.float32
     torch.testing.assert_close(half, full, rtol=0.05, atol=0.05)
     assert not torch.equal(half, full)
+
+
+def test_guided_bf16_velocity_is_float32_and_close(sit):
+    x, t, y = torch.randn(2, 4, 8, 8), torch.tensor(0.7), torch.tensor([1, 2])
+    full = GuidedVelocity(sit, y, 1.5, null_class=3, guided_channels=3)(t, x)
+    half = GuidedVelocity(sit, y, 1.5, null_class=3, guided_channels=3, precision="bf16")(t, x)
+    assert half.dtype == torch.float32
+    torch.testing.assert_close(half, full, rtol=0.1, atol=0.1)
