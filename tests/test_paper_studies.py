@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 import yaml
 from conftest import ROOT, snakemake, write_config
 from tiny_models import (
@@ -32,6 +33,7 @@ from tiny_models import (
     tiny_vae,
 )
 
+from enfopath.clip import load_clip
 from enfopath.io import read_json, read_npz
 
 pytestmark = pytest.mark.workflow
@@ -191,6 +193,17 @@ def test_imagenet256_dag_runs_sit_with_guidance_in_the_vae_latent(assets, tmp_pa
     np.testing.assert_allclose(table.kpe_per_dim, table.kpe / 256)
     assert (table.clip_class == table.label).all()
     assert (table.clip_class_source == "label").all()
+    # the scores agree with the CLIP features of the density space and the prompts' features
+    clip = load_clip(read_json(out / "downloads/clip.json"), "bicubic", torch.device("cpu"))
+    text = clip.text_features(dataset["class_names"].tolist(), "a photo of a {}.")
+    feats = read_npz(out / "features/shard_0.npz")
+    cos = torch.nn.functional.normalize(torch.from_numpy(feats["clip"]).double(), dim=1)
+    cos = cos @ torch.nn.functional.normalize(text.double(), dim=1).T
+    rows = table.set_index("sample").loc[feats["sample"]]
+    own = cos[torch.arange(len(cos)), torch.from_numpy(rows.label.to_numpy())]
+    others = cos.scatter(1, torch.from_numpy(rows.label.to_numpy())[:, None], -2.0).amax(1)
+    np.testing.assert_allclose(rows.clip_margin, 100 * (own - others).numpy(), atol=1e-3)
+    np.testing.assert_allclose(rows.clip_score, 100 * own.clamp_min(0).numpy(), atol=1e-3)
     summary = pd.read_csv(out / "statistics/summary.csv").set_index("key")["value"]
     assert summary["class_used"] == "conditioning label"
     assert float(summary["guidance_scale"]) == 1.5
