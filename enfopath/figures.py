@@ -113,7 +113,9 @@ def _grid(df: pd.DataFrame, ctx: FigureContext, lowest: bool) -> Figure:
     n = len(order)
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 1.0), squeeze=False)
+    fig, axes = plt.subplots(
+        rows, cols, figsize=(max(cols * 0.9, 4.0), rows * 1.0 + 0.4), squeeze=False
+    )
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (_, r) in zip(axes.ravel(), order.iterrows(), strict=False):
