@@ -37,6 +37,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_study.py
+	$(BIN)/python benchmarks/bench_models.py
 
 clean:
 	rm -rf results .snakemake

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import ROOT
 from tiny_models import TINY_SIT
 
+from enfopath.config import load_config
 from enfopath.energy import sample_with_energy
 from enfopath.flows import Flow
 from enfopath.models import build_model, state_shape
@@ -24,6 +26,8 @@ def test_sit_xl_2_has_the_published_parameter_count():
     assert state["pos_embed"].shape == (1, 256, 1152)
     assert "blocks.27.adaLN_modulation.1.weight" in state
     assert state_shape("sit", SIT_XL_2) == (4, 32, 32)
+    config = load_config(ROOT / "configs/imagenet256.yaml")["flow"]["pretrained"]
+    assert config["model"] == "sit" and config["arch"] == SIT_XL_2
 
 
 @pytest.fixture(scope="module")
