@@ -49,13 +49,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch", type=int, default=None, help="default: 64 on CUDA, 1 on CPU")
     parser.add_argument("--steps", type=int, default=None, help="default: 50 on CUDA, 2 on CPU")
-    parser.add_argument("--repeats", type=int, default=None, help="default: 3 on CUDA, 1 on CPU")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     device = pick_device()
     cuda = device.type == "cuda"
     batch = args.batch or (64 if cuda else 1)
     steps = args.steps or (50 if cuda else 2)
-    repeats = args.repeats or (3 if cuda else 1)
+    repeats = args.repeats
     name = torch.cuda.get_device_name() if cuda else f"CPU, {torch.get_num_threads()} threads"
     print(f"device {name}; batch {batch}, Euler {steps} steps, best of {repeats}")
     for label, (flow, labels) in flows(device, batch).items():
