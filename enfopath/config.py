@@ -93,6 +93,8 @@ def _check_sources(config: dict[str, Any]) -> None:
         if "source" not in data:
             _fail("data.source", "dataset cifar10 needs the tarball's url (or path) and md5")
         _check_asset(data["source"], "data.source")
+    if data["dataset"] != "cifar10" and "source" in data:
+        _fail("data.source", f"only dataset cifar10 is downloaded, not {data['dataset']}")
     if data["dataset"] == "image_folder":
         if "folder" not in data:
             _fail("data.folder", "dataset image_folder needs the folder of class subfolders")

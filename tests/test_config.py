@@ -47,6 +47,7 @@ def test_default_config_is_valid_and_complete():
         ),
         ({"semantics": {"method": "inception"}}, "semantics.method"),
         ({"data": {"class_names": "imagenet"}}, "data.class_names"),
+        ({"data": {"source": {"url": "u"}}}, "data.source"),
         ({"clip": {"template": "no placeholder"}}, "clip.template"),
         ({"sampling": {"precision": "fp16"}}, "sampling.precision"),
         ({"experiment": "a/b"}, "experiment"),

@@ -232,6 +232,11 @@ def _job_counts(stdout: str) -> dict[str, int]:
             {"fetch_asset": 2, "fetch_hub": 1, "import_flow": 1, "generate_shard": 10},
         ),
         (
+            "configs/cifar10_icfm.yaml",
+            [],
+            {"fetch_asset": 2, "fetch_hub": 1, "import_flow": 1, "generate_shard": 10},
+        ),
+        (
             "configs/imagenet256.yaml",
             ["--config", "data={'folder': '/data/imagenet/train'}"],
             {"fetch_asset": 1, "fetch_hub": 2, "import_flow": 1, "generate_shard": 20},
@@ -239,11 +244,15 @@ def _job_counts(stdout: str) -> dict[str, int]:
     ],
 )
 def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile, extra, expected):
-    run = snakemake(tmp_path, "-n", "--configfile", str(ROOT / configfile), *extra, "--cores", "1")
+    files = [str(ROOT / "configs/cifar10.yaml")] if "icfm" in configfile else []
+    files.append(str(ROOT / configfile))
+    run = snakemake(tmp_path, "-n", "--configfile", *files, *extra, "--cores", "1")
     assert run.returncode == 0, run.stderr[-3000:]
+    experiment = yaml.safe_load((ROOT / configfile).read_text())["experiment"]
+    assert f"results/{experiment}/trajectories/shard_9.npz" in run.stdout
     counts = _job_counts(run.stdout)
     shards = expected["generate_shard"]
-    spaces = len(yaml.safe_load((ROOT / configfile).read_text())["density"]["spaces"])
+    spaces = len(yaml.safe_load((ROOT / files[0]).read_text())["density"]["spaces"])
     assert counts == {
         **expected,
         "prepare_data": 1,
