@@ -81,19 +81,38 @@ def tiny_sit_checkpoint(path: Path) -> Path:
     return path
 
 
-def tiny_unet_release(path: Path) -> Path:
-    """A torchcfm UNet saved like torchcfm's release checkpoints (DataParallel prefix)."""
+def tiny_unet() -> torch.nn.Module:
+    """A small torchcfm UNet (eval mode) whose velocity is not zero before training."""
     from torchcfm.models.unet.unet import UNetModelWrapper
 
     torch.manual_seed(0)
-    net = UNetModelWrapper(**TINY_UNET)
+    net = UNetModelWrapper(**TINY_UNET).eval()
     with torch.no_grad():  # torchcfm zero-initializes its output layers: v = 0 untrained
         for p in net.parameters():
             if not p.any():
                 p.normal_(0.0, 0.05)
-    state = {f"module.{k}": v for k, v in net.state_dict().items()}
-    torch.save({"net_model": state, "ema_model": state, "step": 1}, path)
+    return net
+
+
+def save_release(path: Path, net: torch.nn.Module, prefix: str = "module.") -> Path:
+    """Save ``net`` as torchcfm's release checkpoints are: net and EMA weights (with the
+    DataParallel prefix by default), optimizer and scheduler state, step."""
+    state = {prefix + k: v for k, v in net.state_dict().items()}
+    optim = torch.optim.Adam(net.parameters())
+    payload = {
+        "net_model": state,
+        "ema_model": state,
+        "optim": optim.state_dict(),
+        "sched": {"last_epoch": 3},
+        "step": 400000,
+    }
+    torch.save(payload, path)
     return path
+
+
+def tiny_unet_release(path: Path) -> Path:
+    """A tiny torchcfm UNet saved like torchcfm's release checkpoints."""
+    return save_release(path, tiny_unet())
 
 
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
