@@ -39,5 +39,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_study.py
 	$(BIN)/python benchmarks/bench_models.py
 
+# One experiment's results at a time: make clean EXPERIMENT=<name>
 clean:
-	rm -rf results .snakemake
+	@if [ -z "$(EXPERIMENT)" ]; then \
+	  echo "make clean EXPERIMENT=<name> deletes results/<name>/ (nothing else)."; \
+	  echo "experiments here: $$(ls results 2>/dev/null | tr '\n' ' ')"; exit 2; fi
+	@test -d "results/$(EXPERIMENT)" || { echo "no results/$(EXPERIMENT)/ to delete"; exit 2; }
+	rm -rf "results/$(EXPERIMENT)"

@@ -27,24 +27,19 @@ from enfopath.velocity import network_precision
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """The ``clip`` section of the config."""
+    """Which CLIP weights: the ``model``, ``pretrained`` and ``model_config`` keys of the
+    config's ``clip`` section (the rest of it says how the model is used, not which)."""
 
     model: str
     pretrained: str
-    template: str
-    interpolation: str
     model_config: str | None = None
-    batch_size: int = 256
 
     @classmethod
     def from_config(cls, clip: dict[str, Any]) -> ClipSpec:
         return cls(
             model=clip["model"],
             pretrained=clip["pretrained"],
-            template=clip["template"],
-            interpolation=clip["interpolation"],
             model_config=clip.get("model_config"),
-            batch_size=clip["batch_size"],
         )
 
 

@@ -1,18 +1,26 @@
 """Local data density around generated samples (SCIENCE.md §4).
 
 The reference set (training data) is embedded in a feature space and held in an exact FAISS
-index (IndexFlatL2). FAISS returns SQUARED L2 distances, sometimes tiny negatives from
-round-off: every distance here is clamp(·, 0) and then square-rooted, so d_k is in feature
-units. Measures per generated sample q, for each k:
+index (IndexFlatL2). FAISS finds the neighbours; it returns SQUARED L2 distances in float32
+(||q||² + ||x||² − 2 q·x, with round-off that can even be negative), so the distances of the
+neighbours it found are recomputed exactly in float64 (and re-sorted): d_k is in feature units
+and an exact copy of a reference point has d_1 = 0 exactly. Measures per generated sample q,
+for each k:
 
 - ``d{k}``: distance to its k-th nearest reference point;
-- ``knn_logdens{k}``: −D · log d_k, the kNN log-density up to an additive constant;
+- ``knn_logdens{k}``: −D · log max(d_k, ε_k), the kNN log-density up to an additive constant.
+  The floor ε_k = :data:`COPY_FLOOR` × the median NND_k of the reference set keeps it finite
+  for exact copies (d_k = 0), which then rank as the densest samples instead of dropping out;
 - ``naeem{k}``: Naeem et al.'s per-sample density, the number of reference balls
   B(x_j, NND_k(x_j)) containing q, divided by k (NND_k: distance from x_j to its k-th nearest
   other reference point);
 
 and once: ``nn_dist`` (= d_1, distance to the nearest training point), ``d1_d2`` (d_1 / d_2, the
-memorization ratio), ``kde_logdens`` (Gaussian KDE log-density with a median-heuristic bandwidth).
+memorization ratio; 0 for an exact copy), ``exact_copy`` (d_1 = 0: the sample is a training
+point), ``kde_logdens`` (Gaussian KDE log-density with a local bandwidth: h = a multiple of the
+median NND_k of the reference set for the smallest k, so it measures the density at the scale
+of the data's own k-th neighbour distances; a global bandwidth such as the median pairwise
+distance would be nearly flat and rank samples by their distance to the data mean).
 """
 
 from __future__ import annotations
@@ -62,16 +70,48 @@ def load_index(path: str | os.PathLike[str]) -> faiss.Index:
         raise CorruptFileError(f"{path}: corrupt or truncated FAISS index ({err})") from err
 
 
+COPY_FLOOR = 1e-3
+"""ε_k / median NND_k: the floor of d_k in the kNN log-density (exact copies stay finite)."""
+
+
 def knn(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k nearest references of each query: distances (N, k) (not squared) and ids (N, k)."""
+    """Exact k nearest references of each query as FAISS finds them: distances (N, k) (not
+    squared: clamp(·, 0), then the root, in float32 round-off) and ids (N, k)."""
     sq, ids = _search_index(index).search(_f32(queries), k)
     return np.sqrt(np.clip(sq, 0.0, None)), ids
 
 
+def exact_knn(
+    references: np.ndarray, index: faiss.Index, queries: np.ndarray, k: int, chunk: int = 256
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`knn` with each found neighbour's distance recomputed in float64 and the k
+    neighbours re-sorted by it: distances (N, k) float64, ids (N, k). A query equal to a
+    reference point gets distance 0 exactly."""
+    _, ids = knn(index, queries, k)
+    ref, q = _f32(references), _f32(queries)
+    dist = np.empty(ids.shape, dtype=np.float64)
+    for s in range(0, len(q), chunk):
+        diff = ref[ids[s : s + chunk]].astype(np.float64) - q[s : s + chunk, None, :]
+        dist[s : s + chunk] = np.sqrt(np.einsum("nkd,nkd->nk", diff, diff))
+    order = np.argsort(dist, axis=1, kind="stable")
+    return np.take_along_axis(dist, order, axis=1), np.take_along_axis(ids, order, axis=1)
+
+
 def reference_radii(index: faiss.Index, references: np.ndarray, ks: list[int]) -> np.ndarray:
     """NND_k of every reference point (its own match excluded), shape (len(ks), N)."""
-    dist, _ = knn(index, references, max(ks) + 1)
+    dist, _ = exact_knn(references, index, references, max(ks) + 1)
     return np.stack([dist[:, k] for k in ks])
+
+
+def local_bandwidth(radii: np.ndarray, scale: float) -> float:
+    """The KDE bandwidth h = scale × the median of the reference set's NND_k (radii, (N,))."""
+    h = scale * float(np.median(radii))
+    if not h > 0:
+        raise ValueError(
+            "the median k-th neighbour distance of the reference set is 0 (more than half of "
+            "its points repeat another k times): no KDE bandwidth can be set from it"
+        )
+    return h
 
 
 def naeem_density(index: faiss.Index, queries: np.ndarray, radii: np.ndarray, k: int) -> np.ndarray:
@@ -86,17 +126,6 @@ def naeem_density(index: faiss.Index, queries: np.ndarray, radii: np.ndarray, k:
     inside = np.sqrt(np.clip(sq, 0.0, None)) <= radii[ids]
     owner = np.repeat(np.arange(len(q)), np.diff(lims).astype(np.int64))
     return np.bincount(owner[inside], minlength=len(q)).astype(np.float64) / k
-
-
-def median_bandwidth(references: np.ndarray, max_points: int, seed: int) -> float:
-    """Median pairwise distance of (a seeded subsample of at most ``max_points``) references."""
-    x = _f32(references)
-    if len(x) > max_points:
-        x = x[np.random.default_rng(seed).choice(len(x), max_points, replace=False)]
-    t = torch.from_numpy(x).double()
-    d = torch.cdist(t, t)
-    iu = torch.triu_indices(len(t), len(t), offset=1)
-    return float(d[iu[0], iu[1]].median())
 
 
 def kde_log_density(
@@ -120,7 +149,8 @@ def kde_log_density(
 
 @dataclass(frozen=True)
 class Reference:
-    """A feature space's reference set: features (N, D), exact index, NND radii, KDE bandwidth."""
+    """A feature space's reference set: features (N, D), exact index, NND_k radii (len(ks), N)
+    and KDE bandwidth."""
 
     features: np.ndarray
     index: faiss.Index
@@ -130,23 +160,33 @@ class Reference:
 
 
 DENSITY_SUFFIX = r"(d\d+|knn_logdens\d+|naeem\d+|nn_dist|d1_d2|kde_logdens)"
-"""Column names of :func:`density_measures` after their ``{prefix}_``."""
+"""Column names of the measures of :func:`density_measures` after their ``{prefix}_``."""
+
+
+def copy_floor(radii: np.ndarray) -> float:
+    """ε_k of the module docstring for one k: COPY_FLOOR × the median NND_k (radii, (N,))."""
+    return COPY_FLOOR * float(np.median(radii))
+
+
+def knn_log_density(d_k: np.ndarray, dim: int, floor: float) -> np.ndarray:
+    """−D · log max(d_k, floor): the kNN log-density up to a constant, finite for copies."""
+    return -dim * np.log(np.maximum(d_k, floor))
 
 
 def density_measures(ref: Reference, queries: np.ndarray, prefix: str) -> pd.DataFrame:
     """All density measures of the module docstring for the queries (N, D), as ``{prefix}_…``."""
     q = _f32(queries)
     dim = q.shape[1]
-    dist, _ = knn(ref.index, q, max(max(ref.ks), 2))
+    dist, _ = exact_knn(ref.features, ref.index, q, max(max(ref.ks), 2))
     cols: dict[str, np.ndarray] = {}
     for i, k in enumerate(ref.ks):
-        d_k = dist[:, k - 1].astype(np.float64)
+        d_k = dist[:, k - 1]
         cols[f"{prefix}_d{k}"] = d_k
-        with np.errstate(divide="ignore"):
-            cols[f"{prefix}_knn_logdens{k}"] = -dim * np.log(d_k)
+        cols[f"{prefix}_knn_logdens{k}"] = knn_log_density(d_k, dim, copy_floor(ref.radii[i]))
         cols[f"{prefix}_naeem{k}"] = naeem_density(ref.index, q, ref.radii[i], k)
-    cols[f"{prefix}_nn_dist"] = dist[:, 0].astype(np.float64)
+    cols[f"{prefix}_nn_dist"] = dist[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
-        cols[f"{prefix}_d1_d2"] = dist[:, 0].astype(np.float64) / dist[:, 1]
+        cols[f"{prefix}_d1_d2"] = np.where(dist[:, 0] == 0, 0.0, dist[:, 0] / dist[:, 1])
+    cols[f"{prefix}_exact_copy"] = dist[:, 0] == 0
     cols[f"{prefix}_kde_logdens"] = kde_log_density(ref.features, q, ref.bandwidth)
     return pd.DataFrame(cols)

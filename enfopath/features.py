@@ -82,22 +82,24 @@ def sample_features(
     return embed(space, shard_images(shard), models, batch_size)
 
 
-def load_models(
-    inputs: dict[str, str], config: dict, device: torch.device, precision: str = "fp32"
-) -> FeatureModels:
+def load_models(inputs: dict[str, str], config: dict, device: torch.device) -> FeatureModels:
     """The feature models named in a rule's inputs: ``classifier`` (checkpoint), ``clip`` and
-    ``vae`` (download manifests)."""
+    ``vae`` (download manifests). ``config`` needs only ``clip.interpolation`` and
+    ``sampling.precision`` when CLIP is loaded and ``vae.scale`` when the VAE is."""
     from enfopath.checkpoint import load_checkpoint
     from enfopath.clip import load_clip
     from enfopath.io import read_json
     from enfopath.latent import load_vae
 
-    models = FeatureModels(device=device, vae_scale=config["vae"]["scale"])
+    models = FeatureModels(device=device)
     if "classifier" in inputs:
         models.classifier = load_checkpoint(inputs["classifier"], device)[0]
     if "clip" in inputs:
         record = read_json(inputs["clip"])
-        models.clip = load_clip(record, config["clip"]["interpolation"], device, precision)
+        models.clip = load_clip(
+            record, config["clip"]["interpolation"], device, config["sampling"]["precision"]
+        )
     if "vae" in inputs:
         models.vae = load_vae(read_json(inputs["vae"])["directory"], device)
+        models.vae_scale = config["vae"]["scale"]
     return models

@@ -2,25 +2,69 @@
 
 Every function takes the analysed per-sample table (non-finite samples already left out) and a
 :class:`FigureContext`, and returns a matplotlib Figure; :data:`FIGURES` maps file names to them.
+What a reader needs is on the figure: axes named in words with their symbol (:func:`describe`),
+Spearman's ρ with its bootstrap interval and n from ``statistics/correlations.csv``, and binned
+means with error bars from ``statistics/quantile_curves.csv`` (the figures compute neither, so
+they agree with the tables).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
-from scipy import stats
 
-from enfopath.stats import kpe_groups
+from enfopath.stats import group_thresholds, kpe_groups
 from enfopath.tables import MARGINS, profile_columns
+
+SPACE_WORDS = {
+    "pixels": "pixels",
+    "classifier": "classifier features",
+    "clip": "CLIP image features",
+    "latent": "SD-VAE latent",
+}
+SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+COLUMN_WORDS = {
+    "kpe": "kinetic path energy E = ½∫₀¹‖v‖² dt",
+    "kpe_early": "early kinetic energy ½∫₀^τ‖v‖² dt",
+    "kpe_late": "late kinetic energy ½∫_τ^1‖v‖² dt",
+    "clf_confidence": "classifier confidence p₍₁₎ (max softmax)",
+    "clf_margin": "classifier margin p₍₁₎ − p₍₂₎",
+    "clf_entropy": "classifier entropy H(p) (nats)",
+    "clip_score": "CLIP score 100·max(cos(image, own prompt), 0)",
+    "clip_margin": "CLIP margin 100·(cos own − max cos other)",
+}
+SPACE_COLUMNS = {
+    r"knn_logdens(\d+)": "kNN log-density, {space}, k = {k} (−D log d{sub})",
+    r"naeem(\d+)": "Naeem density, {space}, k = {k} (balls containing the sample / k)",
+    r"d(\d+)": "distance to the {k}-th nearest training point d{sub}, {space}",
+    "nn_dist": "distance to the nearest training point d₁, {space}",
+    "d1_d2": "memorization ratio d₁ / d₂, {space}",
+    "kde_logdens": "Gaussian KDE log-density, {space} (local bandwidth)",
+}
+SATURATED = ("clf_confidence", "clf_margin")
+"""Measures that pile up at 1: drawn on a logit scale."""
+
+
+def describe(column: str) -> str:
+    """An axis label in words, with the symbol, for a column of the per-sample table."""
+    if column in COLUMN_WORDS:
+        return COLUMN_WORDS[column]
+    for space, words in SPACE_WORDS.items():
+        if column.startswith(f"{space}_"):
+            rest = column[len(space) + 1 :]
+            for pattern, text in SPACE_COLUMNS.items():
+                m = re.fullmatch(pattern, rest)
+                if m:
+                    k = m.group(1) if m.groups() else ""
+                    return text.format(space=words, k=k, sub=k.translate(SUBSCRIPT))
+    raise KeyError(f"no description for column {column!r}")
 
 
 @dataclass(frozen=True)
@@ -30,36 +74,83 @@ class FigureContext:
     spaces: list[str]
     k: list[int]
     group_quantile: float
-    grid_samples: int
+    grid_samples: int = 0
+    """Samples per grid (grids only)."""
+    confidence: float = 0.95
+    """Level of the correlations' bootstrap intervals."""
+    correlations: pd.DataFrame | None = None
+    """``statistics/correlations.csv`` (relation figures)."""
+    curves: pd.DataFrame | None = None
+    """``statistics/quantile_curves.csv`` (relation figures)."""
     images: dict[int, np.ndarray] = field(default_factory=dict)
     """Generated images by global sample index, each (C, H, W) in [-1, 1] (grids only)."""
+    class_names: list[str] = field(default_factory=list)
+    """Names of the dataset's classes, by index (grids only)."""
 
 
-def _scatter(ax: plt.Axes, df: pd.DataFrame, x: str, y: str) -> None:
-    ok = np.isfinite(df[x]) & np.isfinite(df[y])
-    sns.scatterplot(data=df[ok], x=x, y=y, s=6, alpha=0.35, linewidth=0, ax=ax)
-    bins = pd.qcut(df.loc[ok, x].rank(method="first"), 10, labels=False)
-    means = df[ok].groupby(bins)[[x, y]].mean()
-    ax.plot(means[x], means[y], "o-", color="C3", label="decile means")
-    rho = stats.spearmanr(df.loc[ok, x], df.loc[ok, y])[0]
-    ax.set_title(f"Spearman ρ = {rho:.3f} (n = {int(ok.sum())})", fontsize=9)
-    ax.legend(loc="best", fontsize=8)
+def rho_text(ctx: FigureContext, energy: str, measure: str) -> str:
+    """ "Spearman ρ = r [lo, hi] (level), n = N" of one pair, from the correlations table."""
+    if ctx.correlations is None:
+        raise ValueError("this figure needs statistics/correlations.csv")
+    row = ctx.correlations[
+        (ctx.correlations.energy == energy) & (ctx.correlations.measure == measure)
+    ]
+    if row.empty:
+        raise ValueError(f"statistics/correlations.csv has no row for {energy} vs {measure}")
+    r = row.iloc[0]
+    interval = ""
+    if np.isfinite(r.spearman_ci_low) and np.isfinite(r.spearman_ci_high):
+        level = round(100 * ctx.confidence)
+        interval = f" [{r.spearman_ci_low:.2f}, {r.spearman_ci_high:.2f}] ({level} % CI)"
+    return f"Spearman ρ = {r.spearman_rho:.2f}{interval}, n = {int(r.n)}"
 
 
-def _panels(n: int, width: float = 4.5) -> tuple[Figure, list[plt.Axes]]:
-    fig, axes = plt.subplots(1, n, figsize=(width * n, 4), squeeze=False)
+def _binned(ax: plt.Axes, ctx: FigureContext, measure: str) -> None:
+    if ctx.curves is None:
+        raise ValueError("this figure needs statistics/quantile_curves.csv")
+    c = ctx.curves[ctx.curves.measure == measure].sort_values("bin")
+    ax.errorbar(
+        c.energy_mean,
+        c["mean"],
+        yerr=1.96 * c["sem"],
+        fmt="o-",
+        color="C3",
+        ms=4,
+        capsize=2,
+        label=f"mean per KPE bin ± 1.96 SE ({len(c)} bins)",
+    )
+
+
+def _relation(ax: plt.Axes, df: pd.DataFrame, ctx: FigureContext, measure: str) -> None:
+    """Scatter of KPE against a measure, its binned means with error bars, labels and ρ."""
+    ok = np.isfinite(df["kpe"]) & np.isfinite(df[measure])
+    sns.scatterplot(data=df[ok], x="kpe", y=measure, s=6, alpha=0.3, linewidth=0, color="C0", ax=ax)
+    _binned(ax, ctx, measure)
+    if measure in SATURATED:
+        ax.set_yscale("logit")
+    ax.set_xlabel(describe("kpe"))
+    ax.set_ylabel(describe(measure) + (" (logit scale)" if measure in SATURATED else ""))
+    ax.set_title(rho_text(ctx, "kpe", measure), fontsize=9)
+    ax.legend(loc="best", fontsize=7)
+
+
+def _panels(n: int, width: float = 5.0) -> tuple[Figure, list[plt.Axes]]:
+    fig, axes = plt.subplots(1, n, figsize=(width * n, 4.2), squeeze=False)
     return fig, list(axes[0])
 
 
 def kpe_hist(df: pd.DataFrame, ctx: FigureContext) -> Figure:
-    """Histogram of the KPE, with the low / high group thresholds."""
+    """Histogram of the KPE, with the low / high group thresholds in the legend."""
     fig, (ax,) = _panels(1, 6)
     sns.histplot(df["kpe"], bins=60, ax=ax)
-    lo, hi = df["kpe"].quantile([ctx.group_quantile, 1 - ctx.group_quantile])
-    for v, name in ((lo, "low"), (hi, "high")):
-        ax.axvline(v, color="C3", ls="--", lw=1)
-        ax.annotate(f"{name} group", (v, ax.get_ylim()[1] * 0.9), fontsize=8, color="C3")
-    ax.set_xlabel("kinetic path energy E = ½∫‖v‖²dt")
+    lo, hi = group_thresholds(df["kpe"], ctx.group_quantile)
+    q = round(100 * ctx.group_quantile)
+    ax.axvline(lo, color="C0", ls="--", lw=1, label=f"low-KPE group: lowest {q} % (E ≤ {lo:.3g})")
+    ax.axvline(hi, color="C3", ls="--", lw=1, label=f"high-KPE group: highest {q} % (E ≥ {hi:.3g})")
+    ax.set_xlabel(describe("kpe"))
+    ax.set_ylabel("samples")
+    ax.set_title(f"n = {len(df)}", fontsize=9)
+    ax.legend(fontsize=8, loc="upper right")
     return fig
 
 
@@ -68,7 +159,7 @@ def kpe_vs_margin(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     cols = next(pair for pair in MARGINS if pair[0] in df.columns)
     fig, axes = _panels(2)
     for ax, col in zip(axes, cols, strict=True):
-        _scatter(ax, df, "kpe", col)
+        _relation(ax, df, ctx, col)
     return fig
 
 
@@ -76,7 +167,7 @@ def kpe_vs_density(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     """KPE against the kNN log-density (smallest k) in each feature space."""
     fig, axes = _panels(len(ctx.spaces))
     for ax, space in zip(axes, ctx.spaces, strict=True):
-        _scatter(ax, df, "kpe", f"{space}_knn_logdens{ctx.k[0]}")
+        _relation(ax, df, ctx, f"{space}_knn_logdens{ctx.k[0]}")
     return fig
 
 
@@ -84,7 +175,7 @@ def kpe_vs_nn_distance(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     """KPE against the distance to the nearest training point in each feature space."""
     fig, axes = _panels(len(ctx.spaces))
     for ax, space in zip(axes, ctx.spaces, strict=True):
-        _scatter(ax, df, "kpe", f"{space}_nn_dist")
+        _relation(ax, df, ctx, f"{space}_nn_dist")
     return fig
 
 
@@ -100,12 +191,21 @@ def speed_profile(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     ):
         values = df.loc[mask, cols].to_numpy()
         q25, q50, q75 = np.quantile(values, [0.25, 0.5, 0.75], axis=0)
-        ax.plot(times, q50, color=color, label=f"{name} (n = {int(mask.sum())})")
+        ax.plot(times, q50, color=color, label=f"{name} (n = {int(mask.sum())}): median, IQR")
         ax.fill_between(times, q25, q75, color=color, alpha=0.2)
-    ax.set_xlabel("t (0 = noise, 1 = data)")
-    ax.set_ylabel("‖v(x(t), t)‖²")
+    ax.set_xlabel("time t (0 = noise, 1 = data)")
+    ax.set_ylabel("squared speed ‖v(x(t), t)‖²")
     ax.legend(fontsize=8)
     return fig
+
+
+def _class_and_margin(row: pd.Series, names: list[str]) -> str:
+    for margin, cls in (("clf_margin", "clf_class"), ("clip_margin", "clip_class")):
+        if margin in row and cls in row:
+            c = int(row[cls])
+            name = names[c] if c < len(names) else str(c)
+            return f"{name[:10]} m {row[margin]:.2f}"
+    return ""
 
 
 def _grid(df: pd.DataFrame, ctx: FigureContext, lowest: bool) -> Figure:
@@ -114,7 +214,7 @@ def _grid(df: pd.DataFrame, ctx: FigureContext, lowest: bool) -> Figure:
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
     fig, axes = plt.subplots(
-        rows, cols, figsize=(max(cols * 0.9, 4.0), rows * 1.0 + 0.4), squeeze=False
+        rows, cols, figsize=(max(cols * 1.1, 4.0), rows * 1.25 + 0.5), squeeze=False
     )
     for ax in axes.ravel():
         ax.axis("off")
@@ -122,9 +222,11 @@ def _grid(df: pd.DataFrame, ctx: FigureContext, lowest: bool) -> Figure:
         img = ctx.images[int(r["sample"])]
         img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
         ax.imshow((np.clip(img, -1, 1) + 1) / 2, cmap="gray", vmin=0, vmax=1)
-        ax.set_title(f"{r['kpe']:.1f}", fontsize=6)
+        ax.set_title(f"E {r['kpe']:.1f}\n{_class_and_margin(r, ctx.class_names)}", fontsize=5)
     which = "lowest" if lowest else "highest"
-    fig.suptitle(f"{n} {which}-KPE samples (KPE above each)", fontsize=9)
+    fig.suptitle(
+        f"{n} {which}-KPE samples: KPE E, class and semantic margin m above each", fontsize=8
+    )
     return fig
 
 
@@ -149,3 +251,5 @@ FIGURES: dict[str, Callable[[pd.DataFrame, FigureContext], Figure]] = {
 }
 IMAGE_FIGURES = ("grid_low_kpe", "grid_high_kpe")
 """Figures that need the generated images (the trajectory shards) as input."""
+RELATION_FIGURES = ("kpe_vs_margin", "kpe_vs_density", "kpe_vs_nn_distance")
+"""Figures that read the statistics tables (correlations, quantile curves)."""

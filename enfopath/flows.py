@@ -64,7 +64,7 @@ class Flow:
 
     @torch.no_grad()
     def images(self, x1: torch.Tensor) -> torch.Tensor | None:
-        """Decoded images in [-1, 1] of latent endpoints (None for a pixel model)."""
+        """Decoded images of latent endpoints, not clamped (None for a pixel model)."""
         if self.vae is None:
             return None
         x1 = torch.nan_to_num(x1, nan=0.0, posinf=0.0, neginf=0.0)

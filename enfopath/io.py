@@ -103,6 +103,11 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
     return _checked(path, "parquet", lambda: pd.read_parquet(path))
 
 
+def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """Read a CSV table, naming the file if it is unreadable."""
+    return _checked(path, "CSV", lambda: pd.read_csv(path))
+
+
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file, naming the file if it is unreadable."""
     return _checked(path, "JSON", lambda: json.loads(Path(path).read_text()))

@@ -1,9 +1,13 @@
 """Correlations, bootstrap intervals, low/high-KPE groups and quantile curves (SCIENCE.md §5).
 
 Bootstrap: R paired resamples of the rows, drawn once from a seed derived from the config seed
-and shared by every (energy, measure) pair; 95 % percentile intervals by default. A Spearman
-statistic on a resample is the Pearson correlation of that resample's ranks (average ranks for
-the ties that resampling creates).
+and shared by every (energy, measure) pair; 95 % percentile intervals by default (R = 0: no
+intervals, NaN). A Spearman statistic on a resample is the Pearson correlation of that
+resample's ranks (average ranks for the ties that resampling creates).
+
+Multiple testing: every p-value column ``*_p`` of a table gets a Benjamini–Hochberg q-value
+column ``*_q`` beside it (:func:`with_q_values`), the family being all the tests of that column
+in that table.
 """
 
 from __future__ import annotations
@@ -47,6 +51,25 @@ def _resampled(x: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _row_standardize(x[idx]), _row_standardize(resampled_ranks(x, idx))
 
 
+def q_values(p: np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg q-values (``scipy.stats.false_discovery_control``) of the finite
+    p-values of ``p``, NaN where p is NaN (an undefined test is not part of the family)."""
+    p = np.asarray(p, dtype=np.float64)
+    q = np.full(p.shape, np.nan)
+    ok = np.isfinite(p)
+    if ok.any():
+        q[ok] = stats.false_discovery_control(p[ok], method="bh")
+    return q
+
+
+def with_q_values(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with a q-value column ``*_q`` right after each p-value column ``*_p``."""
+    out = table.copy()
+    for col in [c for c in table.columns if c.endswith("_p")]:
+        out.insert(out.columns.get_loc(col) + 1, f"{col[:-2]}_q", q_values(table[col]))
+    return out
+
+
 def _interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     alpha = (1.0 - confidence) / 2.0
     finite = samples[np.isfinite(samples)]
@@ -68,8 +91,10 @@ def correlations(
     """Spearman and Pearson of each energy with each measure, p-values and bootstrap intervals.
 
     Rows where either value is non-finite are left out of that pair (``n`` says how many
-    remain). Columns: energy, measure, n, spearman_rho, spearman_p, spearman_ci_low,
-    spearman_ci_high, pearson_r, pearson_p, pearson_ci_low, pearson_ci_high.
+    remain). ``n_boot`` = 0 gives no intervals (NaN). Columns: energy, measure, n,
+    spearman_rho, spearman_p, spearman_q, spearman_ci_low, spearman_ci_high, pearson_r,
+    pearson_p, pearson_q, pearson_ci_low, pearson_ci_high (q: Benjamini–Hochberg over the
+    table's tests).
     """
     n_all = len(df)
     idx_all = numpy_rng(seed, "bootstrap").integers(0, n_all, size=(n_boot, n_all))
@@ -115,12 +140,18 @@ def correlations(
                     "pearson_ci_high": p_hi,
                 }
             )
-    return pd.DataFrame(rows)
+    return with_q_values(pd.DataFrame(rows))
+
+
+def group_thresholds(energy: pd.Series, quantile: float) -> tuple[float, float]:
+    """The q- and (1 − q)-quantiles of the energy: the low and high group thresholds."""
+    lo, hi = energy.quantile([quantile, 1.0 - quantile])
+    return float(lo), float(hi)
 
 
 def kpe_groups(energy: pd.Series, quantile: float) -> pd.Series:
     """``low`` (≤ the q-quantile), ``high`` (≥ the (1 − q)-quantile) or ``mid`` per sample."""
-    lo, hi = energy.quantile([quantile, 1.0 - quantile])
+    lo, hi = group_thresholds(energy, quantile)
     group = pd.Series("mid", index=energy.index)
     group[energy <= lo] = "low"
     group[energy >= hi] = "high"
@@ -132,7 +163,7 @@ def group_comparison(
 ) -> pd.DataFrame:
     """Low vs high groups of each energy: mean ± std of each measure and a two-sided
     Mann–Whitney U test. Columns: energy, measure, n_low, low_mean, low_std, n_high,
-    high_mean, high_std, mannwhitney_u, mannwhitney_p."""
+    high_mean, high_std, mannwhitney_u, mannwhitney_p, mannwhitney_q (Benjamini–Hochberg)."""
     rows = []
     for e in energies:
         group = kpe_groups(df[e], quantile)
@@ -159,7 +190,7 @@ def group_comparison(
                     "mannwhitney_p": p,
                 }
             )
-    return pd.DataFrame(rows)
+    return with_q_values(pd.DataFrame(rows))
 
 
 def quantile_curves(df: pd.DataFrame, energy: str, measures: list[str], bins: int) -> pd.DataFrame:

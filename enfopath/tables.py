@@ -10,10 +10,23 @@ import pandas as pd
 from enfopath.density import DENSITY_SUFFIX
 from enfopath.trajectories import PER_SAMPLE
 
-SHARD_ARRAYS = ("sample", "x0", "x1", "speed_sq", "profile_t", "nonfinite", "nfe", *PER_SAMPLE)
+SHARD_ARRAYS = (
+    "sample",
+    "x0",
+    "x1",
+    "speed_sq",
+    "profile_t",
+    "nonfinite",
+    "nfe",
+    "nfe_total",
+    "out_of_range",
+    *PER_SAMPLE,
+)
 PROFILE_PREFIX = "speed_sq_t"
-ENERGIES = ("kpe", "kpe_per_dim", "kpe_early", "kpe_late")
-"""The energy columns related to every measure in the statistics."""
+ENERGIES = ("kpe", "kpe_early", "kpe_late")
+"""The energy columns related to every measure in the statistics. ``kpe_per_dim`` = kpe / D
+stays in the table but not in the statistics: D is constant within a study, so its ranks and
+correlations are exactly those of ``kpe``."""
 
 
 def profile_column(t: float) -> str:
@@ -41,6 +54,7 @@ def kpe_table(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
         **{k: arrays[k].astype(np.float64) for k in PER_SAMPLE},
         "nfe": arrays["nfe"],
         "nfe_total": arrays["nfe_total"],
+        "out_of_range": arrays["out_of_range"].astype(np.float64),
         "batch_size": np.full(len(arrays["sample"]), int(arrays["batch_size"])),
     }
     finite = np.isfinite(arrays["x1"].reshape(len(arrays["x1"]), -1)).all(axis=1)
@@ -73,6 +87,15 @@ MARGINS = (("clf_margin", "clf_confidence"), ("clip_margin", "clip_score"))
 
 
 def measure_columns(df: pd.DataFrame, spaces: list[str]) -> list[str]:
-    """The semantic and density measures present in a merged table, in a stable order."""
-    density = [c for s in spaces for c in df.columns if re.fullmatch(f"{s}_{DENSITY_SUFFIX}", c)]
+    """The semantic and density measures present in a merged table, in a stable order.
+
+    Each quantity once: ``{space}_d{k}`` is left out (``{space}_knn_logdens{k}`` = −D log d_k
+    has its ranks, reversed), as are the flags; both stay in the table.
+    """
+    density = [
+        c
+        for s in spaces
+        for c in df.columns
+        if re.fullmatch(f"{s}_{DENSITY_SUFFIX}", c) and not re.fullmatch(rf"{s}_d\d+", c)
+    ]
     return [c for c in SEMANTIC if c in df.columns] + density

@@ -84,15 +84,18 @@ def generate_shard(
     indices: range,
     cfg: SamplingConfig,
     device: torch.device,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Sample ``indices`` and return the shard's arrays (numpy, float32 unless stated).
 
     Arrays: ``sample`` (N,) int64 global index; ``label`` (N,) int64 conditioning class (−1
-    for an unconditional flow); ``x0``, ``x1`` (N, *flow.shape) in the state space; each field
-    of :data:`PER_SAMPLE` (N,); ``speed_sq`` (N, P); ``profile_t`` (P,) float64; ``nonfinite``
-    (N,) bool; ``nfe``, ``nfe_total`` (N,) int64 (per batch); ``batch_size`` () int64; and, for
-    a latent flow, ``image`` (N, 3, H, W) uint8, the decoded endpoints.
+    for an unconditional flow); ``x0``, ``x1`` (N, *flow.shape) in the state space, never
+    clamped (the KPE is the state's); each field of :data:`PER_SAMPLE` (N,); ``speed_sq``
+    (N, P); ``profile_t`` (P,) float64; ``nonfinite`` (N,) bool; ``nfe``, ``nfe_total`` (N,)
+    int64 (per batch); ``out_of_range`` (N,), the share of the image's values outside
+    [-1, 1] (x1 of a pixel flow, the decoded image of a latent flow); ``batch_size`` () int64;
+    and, for a latent flow, ``image`` (N, 3, H, W) uint8, the decoded endpoints clamped.
+    ``progress(n, nfe)`` is called after each batch with its size and NFE.
     """
     parts: list[dict[str, np.ndarray]] = []
     for batch in batches(indices, cfg.batch_size):
@@ -103,11 +106,12 @@ def generate_shard(
         arrays = _arrays(res, batch)
         arrays["label"] = np.full(len(batch), -1) if labels is None else labels.numpy()
         images = flow.images(res.x1)
+        arrays["out_of_range"] = out_of_range(res.x1 if images is None else images)
         if images is not None:
             arrays["image"] = to_uint8(images)
         parts.append(arrays)
         if progress is not None:
-            progress(len(batch))
+            progress(len(batch), res.nfe)
     out = {k: np.concatenate([p[k] for p in parts]) for k in parts[0] if k != "profile_t"}
     out["profile_t"] = parts[0]["profile_t"]
     out["batch_size"] = np.array(cfg.batch_size, dtype=np.int64)
@@ -133,14 +137,28 @@ def _arrays(res: EnergyResult, batch: range) -> dict[str, np.ndarray]:
     return arrays
 
 
+def out_of_range(images: torch.Tensor) -> np.ndarray:
+    """Share of each image's finite values outside [-1, 1], (N, ...) → (N,) float32 in [0, 1]."""
+    flat = images.detach().float().flatten(1)
+    outside = (flat.abs() > 1.0) & torch.isfinite(flat)
+    return outside.float().mean(dim=1).cpu().numpy()
+
+
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Images in [-1, 1] as uint8 (rounded), same shape."""
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
 
 
 def shard_images(shard: dict[str, np.ndarray]) -> np.ndarray:
-    """A shard's generated images in [-1, 1], float32 (N, C, H, W): the decoded ``image`` of a
-    latent flow, else the endpoint ``x1`` (non-finite values of flagged samples set to 0)."""
+    """A shard's generated images, float32 (N, C, H, W), clamped to [-1, 1]: the decoded
+    ``image`` of a latent flow, else the endpoint ``x1`` (non-finite values of flagged samples
+    set to 0).
+
+    The one rule of the study: what is scored (classifier, CLIP) and what density sees in
+    image-derived spaces is this clamped image, as a saved image would be; the KPE is the
+    unclamped ODE state's, and ``out_of_range`` records the share of values that were clamped.
+    """
     if "image" in shard:
         return shard["image"].astype(np.float32) / 127.5 - 1.0
-    return np.nan_to_num(shard["x1"], nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
+    x1 = np.nan_to_num(shard["x1"], nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(x1, -1.0, 1.0).astype(np.float32)

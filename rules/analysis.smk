@@ -11,6 +11,8 @@ rule merge_samples:
         out("benchmarks/merge_samples.tsv")
     conda:
         "../envs/enfopath.yaml"
+    params:
+        config=config_slice("sampling.n_samples"),
     script:
         "../workflow_scripts/merge_samples.py"
 
@@ -22,22 +24,26 @@ rule statistics:
         correlations=report(
             out("statistics/correlations.csv"),
             caption="../report/correlations.rst",
-            category="Statistics",
+            category="Study tables",
+            labels={"table": "correlations"},
         ),
         groups=report(
             out("statistics/groups.csv"),
             caption="../report/groups.rst",
-            category="Statistics",
+            category="Study tables",
+            labels={"table": "low vs high KPE groups"},
         ),
         curves=report(
             out("statistics/quantile_curves.csv"),
             caption="../report/quantile_curves.rst",
-            category="Statistics",
+            category="Study tables",
+            labels={"table": "quantile curves"},
         ),
         summary=report(
             out("statistics/summary.csv"),
             caption="../report/summary.rst",
-            category="Statistics",
+            category="Study tables",
+            labels={"table": "summary"},
         ),
         json=out("statistics/statistics.json"),
     log:
@@ -47,6 +53,8 @@ rule statistics:
     conda:
         "../envs/enfopath.yaml"
     threads: 2
+    params:
+        config=config_slice(*STATISTICS_KEYS),
     script:
         "../workflow_scripts/statistics.py"
 
@@ -59,6 +67,7 @@ rule figure:
             out("figures/{name}.png"),
             caption="../report/figure.rst",
             category="Figures",
+            labels=lambda wc: {"figure": wc.name},
         ),
     log:
         out("logs/figure/{name}.log"),
@@ -66,5 +75,7 @@ rule figure:
         out("benchmarks/figure/{name}.tsv")
     conda:
         "../envs/enfopath.yaml"
+    params:
+        config=lambda wc: config_slice(*figure_keys(wc.name)),
     script:
         "../workflow_scripts/figure.py"

@@ -1,5 +1,7 @@
 """Helpers shared by the rules: the validated config, output paths and input functions."""
 
+import copy
+import json
 import sys
 from pathlib import Path
 
@@ -12,7 +14,7 @@ from enfopath.config import (
     needed_models,
     validate_config,
 )
-from enfopath.figures import FIGURES, IMAGE_FIGURES
+from enfopath.figures import FIGURES, IMAGE_FIGURES, RELATION_FIGURES
 
 try:
     validate_config(config)
@@ -44,6 +46,38 @@ wildcard_constraints:
     name="|".join(FIGURES),
     asset="data|flow",
     hub="clip|vae",
+
+
+def config_slice(*keys, without=()):
+    """The parts of the config at the dotted ``keys`` (less those at ``without``), as one nested
+    dict with sorted keys: a rule's ``params:``, so that editing any of them reruns its jobs.
+
+    A job's script reads only this slice (``snakemake.params.config``), never the whole config.
+    """
+    part = {}
+    for key in keys:
+        *parents, leaf = key.split(".")
+        src, dst = config, part
+        for name in parents:
+            src, dst = src[name], dst.setdefault(name, {})
+        dst[leaf] = copy.deepcopy(src[leaf])
+    for key in without:
+        *parents, leaf = key.split(".")
+        dst = part
+        for name in parents:
+            dst = dst[name]
+        del dst[leaf]
+    return json.loads(json.dumps(part, sort_keys=True))
+
+
+def model_keys(models):
+    """The config keys that loading the auxiliary ``models`` reads (CLIP, VAE)."""
+    keys = []
+    if "clip" in models:
+        keys += ["clip.interpolation", "sampling.precision"]
+    if "vae" in models:
+        keys += ["vae.scale"]
+    return keys
 
 
 def out(path):
@@ -91,6 +125,66 @@ def semantic_models():
     return {config["semantics"]["method"]}
 
 
+ASSET_KEYS = {"data": "data.source", "flow": "flow.pretrained.checkpoint"}
+"""The config key of each fetched file."""
+HUB_KEYS = {
+    "clip": ["clip.model", "clip.pretrained", "clip.model_config"],
+    "vae": ["vae.source"],
+}
+"""The config keys of each model resolved from the hub."""
+GENERATION_KEYS = ["seed", "sampling", *(["guidance", "vae.scale"] if LATENT else [])]
+"""What generating a shard reads (less sampling.n_samples, which no shard depends on)."""
+SEMANTICS_KEYS = [
+    "semantics.method",
+    *(
+        ["clip.template", "clip.batch_size", *model_keys({"clip"})]
+        if config["semantics"]["method"] == "clip"
+        else []
+    ),
+]
+"""What scoring a shard's semantics reads."""
+STATISTICS_KEYS = [
+    "experiment",
+    "seed",
+    "statistics",
+    "sampling",
+    "semantics.method",
+    "density.spaces",
+    "density.k",
+    "flow.pretrained",
+    *(
+        ["clip.model", "clip.pretrained", "clip.template", "clip.interpolation"]
+        if "clip" in NEEDS
+        else []
+    ),
+    *(["guidance", "vae.source", "vae.scale"] if LATENT else []),
+]
+"""What the statistics and the summary read."""
+
+
+def reference_keys(space):
+    """What building the reference index of ``space`` reads."""
+    batch = {"clip": ["clip.batch_size"], "latent": ["vae.batch_size"]}.get(space, [])
+    return [
+        "seed",
+        "density.k",
+        "density.kde_bandwidth_scale",
+        *batch,
+        *model_keys(space_models([space])),
+    ]
+
+
+def figure_keys(name):
+    """What drawing the figure ``name`` reads: the sample grids alone read figures.grid_samples."""
+    keys = [
+        "density.spaces",
+        "density.k",
+        "statistics.group_quantile",
+        "statistics.confidence",
+    ]
+    return keys + (["figures.grid_samples"] if name in IMAGE_FIGURES else [])
+
+
 def data_inputs(wildcards):
     """The downloaded tarball's manifest for a dataset fetched by URL or path."""
     return {"source": out("downloads/data.json")} if "data" in ASSETS else {}
@@ -105,10 +199,15 @@ def statistics_inputs(wildcards):
 
 
 def figure_inputs(wildcards):
-    """The merged table, plus the trajectory shards for the figures that show samples."""
+    """The merged table, plus the trajectory shards and class names for the figures that show
+    samples, and the statistics tables for those that show relations."""
     inputs = {"table": out("samples.parquet")}
     if wildcards.name in IMAGE_FIGURES:
         inputs["shards"] = per_shard("trajectories/shard_{shard}.npz")
+        inputs["dataset"] = out("data/dataset.npz")
+    if wildcards.name in RELATION_FIGURES:
+        inputs["correlations"] = out("statistics/correlations.csv")
+        inputs["curves"] = out("statistics/quantile_curves.csv")
     return inputs
 
 

@@ -8,6 +8,8 @@ rule fetch_asset:
     retries: 2
     conda:
         "../envs/enfopath.yaml"
+    params:
+        config=lambda wc: config_slice(ASSET_KEYS[wc.asset]),
     script:
         "../workflow_scripts/fetch_asset.py"
 
@@ -21,6 +23,8 @@ rule fetch_hub:
         out("benchmarks/fetch_hub/{hub}.tsv")
     conda:
         "../envs/enfopath.yaml"
+    params:
+        config=lambda wc: config_slice(*HUB_KEYS[wc.hub]),
     script:
         "../workflow_scripts/fetch_hub.py"
 
@@ -36,5 +40,7 @@ rule prepare_data:
         out("benchmarks/prepare_data.tsv")
     conda:
         "../envs/enfopath.yaml"
+    params:
+        config=config_slice("seed", "data"),
     script:
         "../workflow_scripts/prepare_data.py"

@@ -17,6 +17,8 @@ rule reference_index:
         "../envs/enfopath.yaml"
     resources:
         gpu=lambda wc: gpu_for(space_models([wc.space])),
+    params:
+        config=lambda wc: config_slice(*reference_keys(wc.space)),
     script:
         "../workflow_scripts/reference_index.py"
 
@@ -38,6 +40,10 @@ rule features_shard:
         "../envs/enfopath.yaml"
     resources:
         gpu=gpu_for(space_models(SPACES)),
+    params:
+        config=config_slice(
+            "density.spaces", "clip.batch_size", *model_keys(space_models(SPACES))
+        ),
     script:
         "../workflow_scripts/features_shard.py"
 
@@ -56,5 +62,7 @@ rule density_shard:
         out("benchmarks/density_shard/{shard}.tsv")
     conda:
         "../envs/enfopath.yaml"
+    params:
+        config=config_slice("density.spaces"),
     script:
         "../workflow_scripts/density_shard.py"

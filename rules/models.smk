@@ -11,6 +11,8 @@ if PRETRAINED:
             out("benchmarks/import_flow.tsv")
         conda:
             "../envs/enfopath.yaml"
+        params:
+            config=config_slice("flow.pretrained"),
         script:
             "../workflow_scripts/import_flow.py"
 
@@ -25,6 +27,13 @@ else:
                 out("models/flow_losses.csv"),
                 caption="../report/flow_losses.rst",
                 category="Models",
+                labels={"model": "flow", "table": "training loss"},
+            ),
+            metrics=report(
+                out("models/flow_metrics.json"),
+                caption="../report/flow_metrics.rst",
+                category="Models",
+                labels={"model": "flow", "table": "held-out loss"},
             ),
         log:
             out("logs/train_flow.log"),
@@ -35,6 +44,8 @@ else:
         threads: 2
         resources:
             gpu=1,
+        params:
+            config=config_slice("seed", "flow", without=["flow.pretrained"]),
         script:
             "../workflow_scripts/train_flow.py"
 
@@ -48,6 +59,7 @@ rule train_classifier:
             out("models/classifier_metrics.json"),
             caption="../report/classifier_metrics.rst",
             category="Models",
+            labels={"model": "classifier", "table": "test metrics"},
         ),
     log:
         out("logs/train_classifier.log"),
@@ -58,5 +70,7 @@ rule train_classifier:
     threads: 2
     resources:
         gpu=1,
+    params:
+        config=config_slice("seed", "classifier"),
     script:
         "../workflow_scripts/train_classifier.py"

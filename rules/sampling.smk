@@ -14,6 +14,8 @@ rule generate_shard:
     threads: 2
     resources:
         gpu=1,
+    params:
+        config=config_slice(*GENERATION_KEYS, without=["sampling.n_samples"]),
     script:
         "../workflow_scripts/generate_shard.py"
 

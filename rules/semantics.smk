@@ -17,5 +17,7 @@ rule semantics_shard:
         "../envs/enfopath.yaml"
     resources:
         gpu=gpu_for(semantic_models()),
+    params:
+        config=config_slice(*SEMANTICS_KEYS),
     script:
         "../workflow_scripts/semantics_shard.py"

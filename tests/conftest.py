@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ TINY: dict[str, Any] = {
     "flow": {"hidden": 32, "depth": 1, "time_features": 8, "steps": 40, "batch_size": 64},
     "classifier": {"epochs": 40},
     "sampling": {"n_samples": 96, "shard_size": 48, "batch_size": 16, "profile_points": 5},
-    "density": {"k": [2, 3], "kde_max_points": 200},
+    "density": {"k": [2, 3]},
     "figures": {"grid_samples": 9},
 }
 
@@ -41,6 +42,18 @@ def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.Compl
     """Run the project's Snakefile in ``workdir``."""
     cmd = [SNAKEMAKE, "--snakefile", ROOT / "Snakefile", "--directory", workdir, *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    """Jobs per rule in the "Job stats" table of a Snakemake (dry) run."""
+    table = stdout[stdout.index("Job stats:") :]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+def assert_report_renders(html: str) -> None:
+    """A Snakemake report with no docutils error box (System Message, ERROR/n)."""
+    for bad in ("System Message", "ERROR/"):
+        assert bad not in html, html[max(0, html.find(bad) - 500) : html.find(bad) + 300]
 
 
 @pytest.fixture(scope="session")

@@ -11,11 +11,13 @@ from scipy.spatial.distance import cdist, pdist
 from enfopath.density import (
     Reference,
     build_index,
+    copy_floor,
     density_measures,
+    exact_knn,
     kde_log_density,
     knn,
     load_index,
-    median_bandwidth,
+    local_bandwidth,
     naeem_density,
     reference_radii,
     save_index,
@@ -79,12 +81,61 @@ def test_kde_matches_brute_force_and_is_chunk_invariant(data):
     np.testing.assert_allclose(kde_log_density(ref, q, h, chunk=7), brute, rtol=1e-6)
 
 
-def test_median_bandwidth(data):
+def test_exact_knn_recomputes_distances_in_float64(data):
+    ref, q = data
+    dist, ids = exact_knn(ref, build_index(ref), q, 4, chunk=7)
+    brute = np.sort(cdist(q.astype(np.float64), ref.astype(np.float64)), axis=1)[:, :4]
+    np.testing.assert_allclose(dist, brute, rtol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(q - ref[ids[:, 2]], axis=1), brute[:, 2], rtol=1e-6)
+    far = ref + 100.0  # float32 FAISS round-off is ~1e-3 here; the copies are still exactly 0
+    d0, _ = exact_knn(far, build_index(far), far[:10], 1)
+    assert (d0 == 0).all()
+
+
+def test_local_bandwidth_is_a_multiple_of_the_median_neighbour_distance(data):
     ref, _ = data
-    assert median_bandwidth(ref, 1000, 0) == pytest.approx(np.median(pdist(ref)), rel=1e-5)
-    sub = median_bandwidth(ref, 50, 0)
-    assert sub == median_bandwidth(ref, 50, 0)
-    assert 0.5 * np.median(pdist(ref)) < sub < 2 * np.median(pdist(ref))
+    radii = reference_radii(build_index(ref), ref, [3])[0]
+    assert local_bandwidth(radii, 2.0) == pytest.approx(2.0 * np.median(radii))
+    with pytest.raises(ValueError, match="median k-th neighbour distance"):
+        local_bandwidth(np.zeros(5), 1.0)
+
+
+def test_local_kde_ranks_by_local_density_not_by_distance_to_the_mean():
+    rng = np.random.default_rng(3)
+    tight = rng.normal([10.0, 0.0], 0.1, size=(100, 2))  # dense, far from the mean
+    broad = rng.normal([0.0, 0.0], 3.0, size=(900, 2))  # sparse, around the mean
+    ref = np.concatenate([tight, broad]).astype(np.float32)
+    q = np.array([[10.0, 0.0], ref.mean(axis=0)], dtype=np.float32)  # in the cluster; at the mean
+    radii = reference_radii(build_index(ref), ref, [5])[0]
+    local = kde_log_density(ref, q, local_bandwidth(radii, 1.0))
+    assert local[0] > local[1] + 1.0
+    flat = kde_log_density(ref, q, float(np.median(pdist(ref))))  # the old median heuristic
+    assert flat[0] < flat[1]
+
+
+def test_exact_copies_get_a_finite_log_density_and_are_flagged(data):
+    ref, q = data
+    index = build_index(ref)
+    radii = reference_radii(index, ref, [2, 4])
+    r = Reference(ref, index, [2, 4], radii, 1.0)
+    queries = np.concatenate([q, ref[:3]])  # three exact copies of training points
+    df = density_measures(r, queries, "pixels")
+    assert df.pixels_exact_copy.tolist() == [False] * len(q) + [True] * 3
+    assert np.isfinite(df.filter(like="knn_logdens")).all().all()
+    assert (df.pixels_nn_dist.iloc[-3:] == 0).all() and (df.pixels_d1_d2.iloc[-3:] == 0).all()
+    floor = copy_floor(radii[0])
+    assert floor == pytest.approx(1e-3 * np.median(radii[0]))
+    # a copy whose 2nd neighbour is not at 0 keeps −D log d_2; the floor only replaces d_k = 0
+    np.testing.assert_allclose(df.pixels_knn_logdens2, -5 * np.log(np.maximum(df.pixels_d2, floor)))
+    dup = np.concatenate([ref, ref[:1], ref[:1]])  # x_0 three times: d_2 of its copy is 0
+    ri = build_index(dup)
+    rr = Reference(dup, ri, [2], reference_radii(ri, dup, [2]), 1.0)
+    one = density_measures(rr, ref[:1], "pixels")
+    assert one.pixels_d2[0] == 0
+    assert one.pixels_knn_logdens2[0] == pytest.approx(-5 * np.log(copy_floor(rr.radii[0])))
+    # the densest possible value: above every sample that is not a copy
+    others = density_measures(rr, q, "pixels")
+    assert (others.pixels_knn_logdens2 < one.pixels_knn_logdens2[0]).all()
 
 
 def test_density_measures_columns_and_monotone_log_density(data):

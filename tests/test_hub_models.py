@@ -31,8 +31,8 @@ def test_latent_is_the_scaled_posterior_mean_and_decodes_to_images(vae_dir):
     assert z.shape == (2, 4, 8, 8)
     torch.testing.assert_close(z, 0.5 * vae.encode(x).latent_dist.mean)
     img = decode(vae, z, 0.5)
-    assert img.shape == (2, 3, 16, 16) and img.abs().max() <= 1
-    torch.testing.assert_close(img, vae.decode(z / 0.5).sample.clamp(-1, 1))
+    assert img.shape == (2, 3, 16, 16)
+    torch.testing.assert_close(img, vae.decode(z / 0.5).sample)
     feats = embed("latent", x.numpy(), FeatureModels(torch.device("cpu"), vae=vae, vae_scale=0.5))
     np.testing.assert_allclose(feats, z.flatten(1).numpy(), rtol=1e-5, atol=1e-6)
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import http.server
-import re
 import threading
 import typing
 from pathlib import Path
@@ -22,7 +21,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ROOT, snakemake, write_config
+from conftest import ROOT, assert_report_renders, job_counts, snakemake, write_config
 from tiny_models import (
     TINY_SIT,
     TINY_UNET,
@@ -129,7 +128,7 @@ def test_cifar10_dag_downloads_imports_the_release_and_scores_with_clip(assets, 
             }
         },
         "clip": assets["clip"],
-        "density": {"spaces": ["pixels", "clip"], "k": [2, 3], "kde_max_points": 20},
+        "density": {"spaces": ["pixels", "clip"], "k": [2, 3]},
         **COMMON,
     }
     out = _run(tmp_path, config)
@@ -177,7 +176,7 @@ def test_imagenet256_dag_runs_sit_with_guidance_in_the_vae_latent(assets, tmp_pa
         "guidance": {"scale": 1.5, "guided_channels": 3},
         "vae": {"source": str(assets["vae"]), "batch_size": 5},
         "clip": assets["clip"],
-        "density": {"spaces": ["clip", "latent"], "k": [2, 3], "kde_max_points": 20},
+        "density": {"spaces": ["clip", "latent"], "k": [2, 3]},
         **COMMON,
     }
     out = _run(tmp_path, config)
@@ -216,11 +215,7 @@ def test_imagenet256_dag_runs_sit_with_guidance_in_the_vae_latent(assets, tmp_pa
     assert report.returncode == 0, report.stderr[-3000:]
     html = (tmp_path / "report.html").read_text(errors="ignore")
     assert "guidance scale 1.5" in html and "SD-VAE latent" in html
-
-
-def _job_counts(stdout: str) -> dict[str, int]:
-    table = stdout[stdout.index("Job stats:") :]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    assert_report_renders(html)
 
 
 @pytest.mark.parametrize(
@@ -250,7 +245,7 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
     assert run.returncode == 0, run.stderr[-3000:]
     experiment = yaml.safe_load((ROOT / configfile).read_text())["experiment"]
     assert f"results/{experiment}/trajectories/shard_9.npz" in run.stdout
-    counts = _job_counts(run.stdout)
+    counts = job_counts(run.stdout)
     shards = expected["generate_shard"]
     spaces = len(yaml.safe_load((ROOT / files[0]).read_text())["density"]["spaces"])
     assert counts == {

@@ -61,3 +61,16 @@ def test_snakefmt_is_clean():
         text=True,
     )
     assert out.returncode == 0, out.stderr
+
+
+def test_make_clean_deletes_one_named_experiment_only(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / "results" / name).mkdir(parents=True)
+    make = ["make", "-f", str(ROOT / "Makefile"), "-C", str(tmp_path), "clean"]
+    refused = subprocess.run(make, capture_output=True, text=True)
+    assert refused.returncode != 0 and "EXPERIMENT=<name>" in refused.stdout
+    assert "a b" in refused.stdout
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == ["a", "b"]
+    done = subprocess.run([*make, "EXPERIMENT=a"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["b"]

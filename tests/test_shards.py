@@ -107,3 +107,25 @@ def test_unconditional_shards_have_label_minus_one(model):
     arrays = generate_shard(model, 7, range(0, 4), _cfg("euler", 4), torch.device("cpu"))
     assert arrays["label"].tolist() == [-1] * 4
     assert "image" not in arrays
+
+
+def test_endpoints_are_clamped_for_scoring_and_density_only():
+    from enfopath.trajectories import out_of_range, shard_images
+
+    x1 = np.array([[[[0.5, -1.0], [1.5, -2.5]]], [[[0.0, 0.1], [0.2, np.nan]]]], np.float32)
+    share = out_of_range(torch.from_numpy(x1))
+    np.testing.assert_allclose(share, [0.5, 0.0])  # ±1 itself is in range; NaN is not counted
+    images = shard_images({"x1": x1})
+    assert images.min() >= -1 and images.max() <= 1
+    np.testing.assert_array_equal(images[0, 0], [[0.5, -1.0], [1.0, -1.0]])
+    assert images[1, 0, 1, 1] == 0  # a flagged sample's non-finite value
+
+
+def test_shards_record_the_share_of_values_outside_the_image_range(model):
+    from enfopath.tables import kpe_table
+
+    arrays = generate_shard(model, 7, range(0, 8), _cfg("euler", 8), torch.device("cpu"))
+    outside = (np.abs(arrays["x1"]) > 1).reshape(8, -1).mean(axis=1)
+    np.testing.assert_allclose(arrays["out_of_range"], outside)
+    assert outside.max() > 0  # x1 itself is kept unclamped: the KPE is the state's
+    np.testing.assert_allclose(kpe_table(arrays).out_of_range, outside)

@@ -11,6 +11,7 @@ from enfopath.stats import (
     correlations,
     group_comparison,
     kpe_groups,
+    q_values,
     quantile_curves,
     resampled_ranks,
 )
@@ -92,3 +93,47 @@ def test_quantile_curves(df):
     assert q.n.sum() == len(df)
     assert q["mean"].is_monotonic_decreasing
     assert q.energy_mean.is_monotonic_increasing
+
+
+def test_q_values_are_benjamini_hochberg_beside_each_p(df):
+    res = correlations(df, ["kpe"], ["mono", "noisy", "indep", "ties"], n_boot=0, seed=0)
+    cols = list(res.columns)
+    assert cols.index("spearman_q") == cols.index("spearman_p") + 1
+    assert cols.index("pearson_q") == cols.index("pearson_p") + 1
+    p = res.spearman_p.to_numpy()
+    m = len(p)
+    order = np.argsort(p)
+    bh = np.minimum.accumulate((p[order] * m / np.arange(1, m + 1))[::-1])[::-1]
+    expected = np.empty(m)
+    expected[order] = np.minimum(bh, 1.0)
+    np.testing.assert_allclose(res.spearman_q, expected)
+    assert (res.spearman_q >= res.spearman_p).all()
+    groups = group_comparison(df, ["kpe"], ["mono", "indep"], 0.2)
+    np.testing.assert_allclose(
+        groups.mannwhitney_q, stats.false_discovery_control(groups.mannwhitney_p)
+    )
+
+
+def test_q_values_leave_undefined_tests_out_of_the_family():
+    np.testing.assert_allclose(q_values(np.array([0.01, np.nan, 0.04])), [0.02, np.nan, 0.04])
+
+
+def test_zero_bootstrap_resamples_give_estimates_without_intervals(df):
+    res = correlations(df, ["kpe"], ["noisy", "indep"], n_boot=0, seed=0)
+    full = correlations(df, ["kpe"], ["noisy", "indep"], n_boot=200, seed=0)
+    assert res.filter(like="_ci_").isna().all().all()
+    pd.testing.assert_series_equal(res.spearman_rho, full.spearman_rho)
+    assert full.filter(like="_ci_").notna().all().all()
+
+
+def test_each_quantity_once_in_the_statistics():
+    from enfopath.tables import ENERGIES, measure_columns
+
+    cols = ["pixels_d5", "pixels_knn_logdens5", "pixels_nn_dist", "pixels_exact_copy"]
+    table = pd.DataFrame({c: [0.0] for c in ["clf_margin", *cols]})
+    assert measure_columns(table, ["pixels"]) == [
+        "clf_margin",
+        "pixels_knn_logdens5",
+        "pixels_nn_dist",
+    ]
+    assert "kpe_per_dim" not in ENERGIES and "kpe" in ENERGIES

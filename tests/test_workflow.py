@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -13,8 +14,18 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import OUT, ROOT, SNAKEMAKE, TINY, snakemake, write_config
+from conftest import (
+    OUT,
+    ROOT,
+    SNAKEMAKE,
+    TINY,
+    assert_report_renders,
+    job_counts,
+    snakemake,
+    write_config,
+)
 
+import enfopath
 from enfopath.figures import FIGURES
 
 pytestmark = pytest.mark.workflow
@@ -74,8 +85,13 @@ def test_merged_table_and_statistics(study):
     np.testing.assert_allclose(df.kpe_early + df.kpe_late, df.kpe, rtol=1e-5)
     assert {"clf_margin", "pixels_d2", "classifier_naeem3", "pixels_kde_logdens"} <= set(df)
     assert len([c for c in df if c.startswith("speed_sq_t")]) == TINY["sampling"]["profile_points"]
+    assert ((df.out_of_range >= 0) & (df.out_of_range <= 1)).all()
+    assert not df.pixels_exact_copy.any()
     corr = pd.read_csv(study / OUT / "statistics/correlations.csv")
-    assert set(corr.energy) == {"kpe", "kpe_per_dim", "kpe_early", "kpe_late"}
+    assert set(corr.energy) == {"kpe", "kpe_early", "kpe_late"}  # kpe_per_dim ranks as kpe
+    assert not corr.measure.str.fullmatch(r"\w+_d\d+").any()  # d_k ranks as −D log d_k
+    assert {"spearman_q", "pearson_q"} <= set(corr)
+    assert "mannwhitney_q" in pd.read_csv(study / OUT / "statistics/groups.csv")
     constant = [m for m in corr.measure.unique() if df.loc[~df.nonfinite, m].nunique() == 1]
     defined = ~corr.measure.isin(constant)  # a constant measure has no correlation (NaN)
     assert corr.spearman_rho[~defined].isna().all()
@@ -83,6 +99,22 @@ def test_merged_table_and_statistics(study):
     summary = pd.read_csv(study / OUT / "statistics/summary.csv").set_index("key").value
     assert summary["n_nonfinite_excluded"] == "0"
     assert float(summary["classifier_test_accuracy"]) >= 0.95
+    assert summary["enfopath_version"] == enfopath.__version__
+    assert re.fullmatch(r"[0-9a-f]{40}(\+dirty)?", summary["git_commit"])
+    assert 0 < float(summary["generated_mean_confidence"]) <= 1
+    assert summary["n_exact_copies_pixels"] == "0"
+    assert float(summary["out_of_range_mean_share"]) == pytest.approx(df.out_of_range.mean())
+
+
+def test_long_jobs_log_plain_progress_lines(study):
+    log = (study / OUT / "logs/generate_shard/1.log").read_text()
+    assert "\r" not in log
+    n = TINY["sampling"]["shard_size"]
+    assert re.search(rf"samples {n}/{n} \(100 %\), NFE \d+, [\d.]+ s per batch, .*ETA", log)
+    assert (
+        "pixels features 1437/1437 (100 %)"
+        in (study / OUT / "logs/reference_index/pixels.log").read_text()
+    )
 
 
 def test_non_finite_samples_are_excluded_and_counted(study, tmp_path):
@@ -106,8 +138,67 @@ def test_report_holds_every_figure_and_table(study):
     run = snakemake(study, "--cores", "1", "--report", "report.html")
     assert run.returncode == 0, run.stderr[-3000:]
     html = (study / "report.html").read_text(errors="ignore")
-    for name in [*FIGURES, "correlations.csv", "groups.csv", "summary.csv"]:
+    for name in [*FIGURES, "correlations.csv", "groups.csv", "summary.csv", "flow_metrics.json"]:
         assert name in html, name
+    assert_report_renders(html)
+    assert "classifier margin" in html and "CLIP margin" not in html
+
+
+S = N_SHARDS
+BELOW_MERGE = {"merge_samples": 1, "statistics": 1, "figure": len(FIGURES)}
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # generation and everything below it
+        (
+            {"sampling": {"tau": 0.5}},
+            {
+                "generate_shard": S,
+                "kpe_shard": S,
+                "semantics_shard": S,
+                "features_shard": S,
+                "density_shard": S,
+                **BELOW_MERGE,
+            },
+        ),
+        # the statistics and what reads them (the three relation figures), not the shards
+        ({"statistics": {"bootstrap": 0}}, {"statistics": 1, "figure": 3}),
+        # only the two sample grids
+        ({"figures": {"grid_samples": 4}}, {"figure": 2}),
+        # density and below, not generation
+        ({"density": {"k": [2, 4]}}, {"reference_index": 2, "density_shard": S, **BELOW_MERGE}),
+        # the classifier, and what it scores and embeds
+        (
+            {"classifier": {"epochs": 41}},
+            {
+                "train_classifier": 1,
+                "semantics_shard": S,
+                "reference_index": 1,
+                "features_shard": S,
+                "density_shard": S,
+                **BELOW_MERGE,
+            },
+        ),
+    ],
+    ids=["sampling.tau", "statistics.bootstrap", "figures.grid_samples", "density.k", "classifier"],
+)
+def test_a_config_edit_reruns_exactly_the_jobs_it_affects(study, change, expected):
+    override = study / "change.yaml"
+    write_config(override, change)
+    run = snakemake(study, "--cores", "1", "-n", "--configfile", str(override))
+    assert run.returncode == 0, run.stderr[-3000:]
+    counts = job_counts(run.stdout)
+    assert counts.pop("all") == 1
+    assert counts.pop("total") == sum(expected.values()) + 1
+    assert counts == expected
+
+
+def test_no_workflow_script_reads_the_whole_config():
+    for script in (ROOT / "workflow_scripts").glob("*.py"):
+        text = script.read_text()
+        assert not re.search(r"\b(sm|snakemake)\.config\b", text), script.name
 
 
 def test_one_figure_is_rebuilt_alone(study):

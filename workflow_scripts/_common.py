@@ -9,6 +9,8 @@ from __future__ import annotations
 import atexit
 import logging
 import sys
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,42 @@ def setup(snakemake: Any, network: bool = False) -> logging.Logger:
     return logger
 
 
-def progress_stream(snakemake: Any) -> Any:
-    """A text stream into the rule's log for tqdm progress bars."""
-    return open(snakemake.log[0], "a", buffering=1)
+class ProgressLog:
+    """Progress of a long job as plain log lines (no carriage returns, readable in a cluster's
+    log files): items done of the total, seconds per batch, the ETA, and what the caller adds.
+
+    Lines are written at most every ``every_s`` seconds, and always for the last batch.
+    """
+
+    def __init__(self, log: logging.Logger, total: int, unit: str, every_s: float = 0.0):
+        self.log, self.total, self.unit, self.every_s = log, total, unit, every_s
+        self.done = self.batches = 0
+        self.start = self.last_line = time.monotonic()
+
+    def update(self, n: int, note: str = "") -> None:
+        """Count a finished batch of ``n`` items; ``note`` is appended to its line."""
+        self.done += n
+        self.batches += 1
+        now = time.monotonic()
+        if now - self.last_line < self.every_s and self.done < self.total:
+            return
+        self.last_line = now
+        elapsed = now - self.start
+        eta = elapsed / self.done * (self.total - self.done)
+        self.log.info(
+            "%s %d/%d (%.0f %%)%s, %.2f s per batch, elapsed %.1f s, ETA %.1f s",
+            self.unit,
+            self.done,
+            self.total,
+            100.0 * self.done / max(self.total, 1),
+            f", {note}" if note else "",
+            elapsed / self.batches,
+            elapsed,
+            eta,
+        )
+
+    def over(self, batches: Iterable[Any]) -> Iterator[Any]:
+        """Yield ``batches`` (sized), counting each one after the caller has used it."""
+        for batch in batches:
+            yield batch
+            self.update(len(batch))

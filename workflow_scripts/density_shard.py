@@ -8,7 +8,7 @@ from enfopath.io import read_npz, write_parquet
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-spaces = sm.config["density"]["spaces"]
+spaces = sm.params.config["density"]["spaces"]
 generated = read_npz(sm.input.features, ("sample", *spaces))
 tables = [pd.DataFrame({"sample": generated["sample"]})]
 for space, feats, index, radii in zip(

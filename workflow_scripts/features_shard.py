@@ -8,9 +8,9 @@ from enfopath.models import pick_device
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.config
+cfg = sm.params.config
 device = pick_device()
-models = load_models(dict(sm.input.items()), cfg, device, cfg["sampling"]["precision"])
+models = load_models(dict(sm.input.items()), cfg, device)
 shard = read_npz(sm.input.shard, ("sample", "x1"))
 batch = cfg["clip"]["batch_size"]
 features = {s: sample_features(s, shard, models, batch) for s in cfg["density"]["spaces"]}

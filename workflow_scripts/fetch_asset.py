@@ -12,9 +12,8 @@ sm = snakemake  # noqa: F821
 log = setup(sm, network=True)
 name = sm.wildcards.asset
 key = {"data": "data.source", "flow": "flow.pretrained.checkpoint"}[name]
-section = (
-    sm.config["data"]["source"] if name == "data" else sm.config["flow"]["pretrained"]["checkpoint"]
-)
+cfg = sm.params.config
+section = cfg["data"]["source"] if name == "data" else cfg["flow"]["pretrained"]["checkpoint"]
 asset = Asset(name=f"{key} ({name})", **section)
 folder = Path(sm.output.manifest).with_suffix("")
 dest = folder / (Path(urlparse(asset.url).path).name if asset.url else Path(asset.path).name)

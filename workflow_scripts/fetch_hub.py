@@ -9,7 +9,7 @@ from enfopath.latent import VAE_FILES
 
 sm = snakemake  # noqa: F821
 log = setup(sm, network=True)
-cfg = sm.config
+cfg = sm.params.config
 if sm.wildcards.hub == "clip":
     record = resolve_clip(ClipSpec.from_config(cfg["clip"]))
 else:

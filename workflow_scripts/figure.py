@@ -1,29 +1,42 @@
 """Rule figure: one named figure of the study."""
 
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from _common import setup
 
 from enfopath.figures import FIGURES, IMAGE_FIGURES, FigureContext
-from enfopath.io import atomic_path, read_npz, read_parquet
+from enfopath.io import atomic_path, read_csv, read_npz, read_parquet
 from enfopath.trajectories import shard_images
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.config
+cfg = sm.params.config
 name = sm.wildcards.name
 df = read_parquet(sm.input.table)
 analysed = df[~df.nonfinite].reset_index(drop=True)
-images = {}
+extra = {}
 if name in IMAGE_FIGURES:
+    images = {}
     for path in sm.input.shards:
         shard = read_npz(path, ("sample", "x1"))
         images.update(zip(shard["sample"].tolist(), shard_images(shard), strict=True))
+    names = read_npz(sm.input.dataset, ("class_names",))["class_names"]
+    extra = {
+        "images": images,
+        "class_names": [str(n) for n in names],
+        "grid_samples": cfg["figures"]["grid_samples"],
+    }
+if hasattr(sm.input, "correlations"):
+    extra["correlations"] = read_csv(sm.input.correlations)
+    extra["curves"] = read_csv(sm.input.curves)
 ctx = FigureContext(
     spaces=cfg["density"]["spaces"],
     k=cfg["density"]["k"],
     group_quantile=cfg["statistics"]["group_quantile"],
-    grid_samples=cfg["figures"]["grid_samples"],
-    images=images,
+    confidence=cfg["statistics"]["confidence"],
+    **extra,
 )
 fig = FIGURES[name](analysed, ctx)
 fig.tight_layout()

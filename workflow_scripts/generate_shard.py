@@ -1,7 +1,6 @@
 """Rule generate_shard: integrate one shard of trajectories with their energies."""
 
-from _common import progress_stream, setup
-from tqdm import tqdm
+from _common import ProgressLog, setup
 
 from enfopath.checkpoint import load_checkpoint
 from enfopath.flows import Flow
@@ -12,22 +11,21 @@ from enfopath.trajectories import SamplingConfig, generate_shard, shard_indices
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.config
+cfg = sm.params.config
 sc = cfg["sampling"]
 device = pick_device()
 model, info = load_checkpoint(sm.input.checkpoint, device)
-flow = Flow.from_checkpoint(
-    model,
-    info["model"],
-    info["arch"],
-    guidance_scale=cfg["guidance"]["scale"],
-    guided_channels=cfg["guidance"]["guided_channels"],
-    precision=sc["precision"],
-    vae=load_vae(read_json(sm.input.vae)["directory"], device)
-    if hasattr(sm.input, "vae")
-    else None,
-    vae_scale=cfg["vae"]["scale"],
-)
+options = {"precision": sc["precision"]}
+if "guidance" in cfg:  # in the params of a class-conditional (SiT) flow only
+    options.update(
+        guidance_scale=cfg["guidance"]["scale"],
+        guided_channels=cfg["guidance"]["guided_channels"],
+    )
+if hasattr(sm.input, "vae"):
+    options.update(
+        vae=load_vae(read_json(sm.input.vae)["directory"], device), vae_scale=cfg["vae"]["scale"]
+    )
+flow = Flow.from_checkpoint(model, info["model"], info["arch"], **options)
 sampling = SamplingConfig.from_config(sc)
 indices = shard_indices(int(sm.wildcards.shard), sc["shard_size"])
 log.info(
@@ -47,7 +45,19 @@ if flow.conditional:
         flow.guidance_scale,
         flow.guided_channels or "all",
     )
-with tqdm(total=len(indices), file=progress_stream(sm), desc="samples", mininterval=5) as bar:
-    arrays = generate_shard(flow, cfg["seed"], indices, sampling, device, progress=bar.update)
-log.info("mean NFE %.1f, non-finite %d", arrays["nfe"].mean(), int(arrays["nonfinite"].sum()))
+progress = ProgressLog(log, len(indices), "samples")
+arrays = generate_shard(
+    flow,
+    cfg["seed"],
+    indices,
+    sampling,
+    device,
+    progress=lambda n, nfe: progress.update(n, f"NFE {nfe}"),
+)
+log.info(
+    "mean NFE %.1f, non-finite %d, mean share of image values outside [-1, 1] %.4f",
+    arrays["nfe"].mean(),
+    int(arrays["nonfinite"].sum()),
+    arrays["out_of_range"].mean(),
+)
 write_npz(sm.output.shard, **arrays)

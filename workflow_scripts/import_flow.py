@@ -7,7 +7,7 @@ from enfopath.io import read_json
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-pc = sm.config["flow"]["pretrained"]
+pc = sm.params.config["flow"]["pretrained"]
 source = read_json(sm.input.manifest)
 model = load_release_checkpoint(source["path"], pc["model"], pc["arch"], key=pc["key"])
 n = sum(p.numel() for p in model.parameters())

@@ -13,7 +13,7 @@ parts = {
     for name in ("kpe", "semantics", "density")
 }
 merged = merge_on_sample(list(parts.values()), list(parts))
-expected = sm.config["sampling"]["n_samples"]
+expected = sm.params.config["sampling"]["n_samples"]
 if len(merged) != expected:
     raise ValueError(f"merged {len(merged)} samples, expected sampling.n_samples = {expected}")
 log.info(

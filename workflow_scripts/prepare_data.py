@@ -10,7 +10,7 @@ from enfopath.io import read_json, write_npz
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.config
+cfg = sm.params.config
 dc = cfg["data"]
 if dc["dataset"] == "image_folder":
     listing = list_image_folder(dc["folder"], dc["per_class"], cfg["seed"])

@@ -11,9 +11,9 @@ from enfopath.trajectories import shard_images
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.config
+cfg = sm.params.config
 device = pick_device()
-models = load_models(dict(sm.input.items()), cfg, device, cfg["sampling"]["precision"])
+models = load_models(dict(sm.input.items()), cfg, device)
 shard = read_npz(sm.input.shard, ("sample", "x1", "label"))
 images = shard_images(shard)  # flagged (non-finite) samples: scores computed, never analysed
 if cfg["semantics"]["method"] == "classifier":

@@ -5,15 +5,17 @@ from _common import setup
 
 from enfopath.io import read_json, read_parquet, write_csv, write_json
 from enfopath.stats import correlations, group_comparison, quantile_curves
+from enfopath.summary import copies_and_clamping, provenance, sample_quality
 from enfopath.tables import ENERGIES, measure_columns
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.config
+cfg = sm.params.config
 st = cfg["statistics"]
+spaces = cfg["density"]["spaces"]
 df = read_parquet(sm.input.table)
 analysed = df[~df.nonfinite].reset_index(drop=True)
-measures = measure_columns(analysed, cfg["density"]["spaces"])
+measures = measure_columns(analysed, spaces)
 energies = list(ENERGIES)
 log.info("%d of %d samples analysed, %d measures", len(analysed), len(df), len(measures))
 corr = correlations(
@@ -64,6 +66,7 @@ if hasattr(sm.input, "vae"):
     ]["sha256"]
 summary = {
     "experiment": cfg["experiment"],
+    **provenance(),
     "n_samples": len(df),
     "n_nonfinite_excluded": int(df.nonfinite.sum()),
     "n_analysed": len(analysed),
@@ -82,8 +85,13 @@ summary = {
     "precision": sc["precision"],
     "class_used": source,
     **setup_used,
+    **sample_quality(analysed),
+    **copies_and_clamping(analysed, spaces),
+    "endpoint_rule": "KPE of the unclamped ODE state; semantics and image-space density of "
+    "the image clamped to [-1, 1]",
     "bootstrap_resamples": st["bootstrap"],
     "confidence": st["confidence"],
+    "multiple_testing": "Benjamini-Hochberg q-values per p-value column and table",
     "group_quantile": st["group_quantile"],
     "seed": cfg["seed"],
 }

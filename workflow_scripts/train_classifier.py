@@ -12,7 +12,7 @@ from enfopath.training import accuracy, train_classifier
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.config
+cfg = sm.params.config
 cc = cfg["classifier"]
 data = ImageDataset.from_arrays(read_npz(sm.input.dataset, ("x_train", "y_train")))
 device = pick_device()

@@ -1,20 +1,21 @@
-"""Rule train_flow: conditional flow matching of the velocity network; EMA weights saved."""
+"""Rule train_flow: conditional flow matching of the velocity network; EMA weights saved, and
+the held-out loss of the EMA and the raw final weights recorded."""
 
 import torch
 from _common import setup
 
 from enfopath.checkpoint import save_checkpoint
 from enfopath.data import ImageDataset
-from enfopath.io import read_npz, write_csv
+from enfopath.io import read_npz, write_csv, write_json
 from enfopath.models import build_model, pick_device
 from enfopath.seeding import derived_seed
-from enfopath.training import FlowTraining, train_flow
+from enfopath.training import FlowTraining, heldout_loss, train_flow
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.config
+cfg = sm.params.config
 fc = cfg["flow"]
-data = ImageDataset.from_arrays(read_npz(sm.input.dataset, ("x_train",)))
+data = ImageDataset.from_arrays(read_npz(sm.input.dataset, ("x_train", "x_test")))
 device = pick_device()
 arch = {
     "shape": list(data.x_train.shape[1:]),
@@ -24,12 +25,21 @@ arch = {
 }
 training = FlowTraining.from_config(fc, cfg["seed"])
 log.info("training velocity_mlp %s on %s with %s", arch, device, training)
-model, losses = train_flow(
+model, raw, losses = train_flow(
     build_model("velocity_mlp", arch, derived_seed(cfg["seed"], "init:flow")),
     torch.from_numpy(data.x_train),
     training,
     device,
 )
-meta = {"config": {"flow": fc, "seed": cfg["seed"]}, "final_loss": float(losses.loss.iloc[-1])}
+seed = derived_seed(cfg["seed"], "heldout_loss")
+metrics = {
+    "heldout_loss_ema": heldout_loss(model, torch.from_numpy(data.x_test), seed, device=device),
+    "heldout_loss_raw": heldout_loss(raw, torch.from_numpy(data.x_test), seed, device=device),
+    "final_train_loss": float(losses.loss.iloc[-1]),
+    "n_heldout": len(data.x_test),
+}
+log.info("held-out I-CFM loss: EMA %(heldout_loss_ema).4f, raw %(heldout_loss_raw).4f", metrics)
+meta = {"config": {"flow": fc, "seed": cfg["seed"]}, **metrics}
 save_checkpoint(sm.output.checkpoint, "velocity_mlp", arch, model, meta)
 write_csv(sm.output.losses, losses)
+write_json(sm.output.metrics, metrics)

@@ -1,0 +1,120 @@
+"""Figures: labels in words, ρ with its interval and n, binned means from the tables."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from enfopath.figures import FIGURES, FigureContext, describe, rho_text
+from enfopath.stats import correlations, quantile_curves
+from enfopath.tables import ENERGIES, measure_columns
+
+SPACES = ["pixels", "classifier"]
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    n = 200
+    kpe = rng.gamma(4.0, size=n)
+    cols = {
+        "sample": np.arange(n),
+        "kpe": kpe,
+        "kpe_early": 0.6 * kpe,
+        "kpe_late": 0.4 * kpe,
+        "clf_class": rng.integers(0, 3, n),
+        "clf_confidence": 1 - rng.uniform(0, 0.3, n) ** 2,
+        "clf_margin": 1 - rng.uniform(0, 0.5, n) ** 2,
+        "clf_entropy": rng.uniform(0, 1, n),
+        **{f"speed_sq_t{t:.3f}": kpe * (1 + t) for t in (0.0, 0.5, 1.0)},
+    }
+    for s in SPACES:
+        cols |= {
+            f"{s}_d2": rng.uniform(1, 2, n),
+            f"{s}_knn_logdens2": -rng.normal(size=n) - 0.1 * kpe,
+            f"{s}_naeem2": rng.uniform(0, 2, n),
+            f"{s}_nn_dist": rng.uniform(0.5, 1, n),
+            f"{s}_d1_d2": rng.uniform(0, 1, n),
+            f"{s}_kde_logdens": rng.normal(size=n),
+        }
+    return pd.DataFrame(cols)
+
+
+@pytest.fixture(scope="module")
+def ctx(table) -> FigureContext:
+    measures = measure_columns(table, SPACES)
+    return FigureContext(
+        spaces=SPACES,
+        k=[2],
+        group_quantile=0.2,
+        grid_samples=4,
+        correlations=correlations(table, list(ENERGIES), measures, n_boot=200, seed=0),
+        curves=quantile_curves(table, "kpe", measures, 10),
+        images={i: np.zeros((1, 4, 4), np.float32) for i in range(200)},
+        class_names=["zero", "one", "two"],
+    )
+
+
+def test_every_statistic_has_a_description_in_words(table):
+    for col in [*ENERGIES, *measure_columns(table, SPACES)]:
+        text = describe(col)
+        assert col not in text and len(text) > 15, (col, text)
+    assert describe("pixels_knn_logdens5") == "kNN log-density, pixels, k = 5 (−D log d₅)"
+    with pytest.raises(KeyError, match="no description"):
+        describe("bogus")
+
+
+@pytest.mark.parametrize("name", ["kpe_vs_margin", "kpe_vs_density", "kpe_vs_nn_distance"])
+def test_relation_figures_show_the_tables_numbers(table, ctx, name):
+    fig = FIGURES[name](table, ctx)
+    columns = set(table.columns)
+    for ax in fig.axes:
+        measure = next(m for m in ctx.curves.measure.unique() if describe(m) in ax.get_ylabel())
+        assert ax.get_xlabel() == describe("kpe")
+        assert not {ax.get_xlabel(), ax.get_ylabel()} & columns
+        row = ctx.correlations.query("energy == 'kpe' and measure == @measure").iloc[0]
+        title = ax.get_title()
+        assert title == rho_text(ctx, "kpe", measure)
+        assert f"{row.spearman_rho:.2f}" in title and f"[{row.spearman_ci_low:.2f}," in title
+        assert f"n = {int(row.n)}" in title
+        curve = ctx.curves[ctx.curves.measure == measure]
+        line = next(ln for ln in ax.get_lines() if len(ln.get_xdata()) == len(curve))
+        np.testing.assert_allclose(np.asarray(line.get_xdata(), float), curve.energy_mean)
+        np.testing.assert_allclose(np.asarray(line.get_ydata(), float), curve["mean"])
+    plt.close(fig)
+
+
+def test_saturated_margins_use_a_logit_scale(table, ctx):
+    fig = FIGURES["kpe_vs_margin"](table, ctx)
+    assert [ax.get_yscale() for ax in fig.axes] == ["logit", "logit"]
+    plt.close(fig)
+
+
+def test_no_interval_without_bootstrap(table, ctx):
+    no_boot = correlations(table, ["kpe"], ["clf_margin"], n_boot=0, seed=0)
+    text = rho_text(FigureContext(SPACES, [2], 0.2, correlations=no_boot), "kpe", "clf_margin")
+    assert "[" not in text and text.startswith("Spearman ρ = ")
+
+
+def test_histogram_names_the_groups_in_its_legend_not_over_the_bars(table, ctx):
+    fig = FIGURES["kpe_hist"](table, ctx)
+    (ax,) = fig.axes
+    assert not ax.texts  # no free-floating labels that can overlap
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(labels) == 2 and "lowest 20 %" in labels[0] and "highest 20 %" in labels[1]
+    plt.close(fig)
+
+
+def test_grids_show_kpe_class_and_margin(table, ctx):
+    fig = FIGURES["grid_low_kpe"](table, ctx)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    lowest = table.sort_values("kpe").iloc[0]
+    name = ctx.class_names[int(lowest.clf_class)]
+    assert titles[0] == f"E {lowest.kpe:.1f}\n{name} m {lowest.clf_margin:.2f}"
+    assert len(titles) == 4
+    plt.close(fig)
