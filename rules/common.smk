@@ -137,7 +137,7 @@ GENERATION_KEYS = ["seed", "sampling", *(["guidance", "vae.scale"] if LATENT els
 SEMANTICS_KEYS = [
     "semantics.method",
     *(
-        ["clip.template", "clip.batch_size", *model_keys({"clip"})]
+        ["clip.model", "clip.template", "clip.batch_size", *model_keys({"clip"})]
         if config["semantics"]["method"] == "clip"
         else []
     ),

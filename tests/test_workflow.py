@@ -89,7 +89,8 @@ def test_merged_table_and_statistics(study):
     assert not df.pixels_exact_copy.any()
     corr = pd.read_csv(study / OUT / "statistics/correlations.csv")
     assert set(corr.energy) == {"kpe", "kpe_early", "kpe_late"}  # kpe_per_dim ranks as kpe
-    assert not corr.measure.str.fullmatch(r"\w+_d\d+").any()  # d_k ranks as −D log d_k
+    assert not corr.measure.str.fullmatch(r"(pixels|classifier)_d\d+").any()  # as −D log d_k
+    assert {"pixels_knn_logdens2", "pixels_d1_d2", "pixels_kde_logdens"} <= set(corr.measure)
     assert {"spearman_q", "pearson_q"} <= set(corr)
     assert "mannwhitney_q" in pd.read_csv(study / OUT / "statistics/groups.csv")
     constant = [m for m in corr.measure.unique() if df.loc[~df.nonfinite, m].nunique() == 1]
