@@ -59,7 +59,7 @@ def plain_fixed(model: torch.nn.Module, x0: torch.Tensor, steps: int, solver: st
 
     y = flat
     for t0, t1 in itertools.pairwise(nodes):
-        k1 = f(torch.tensor(t0), y)
+        k1 = f(y.new_tensor(t0), y)
         y = _rk_step(f, t0, t1 - t0, y, tab, k1)  # type: ignore[arg-type]
 
 
@@ -70,7 +70,7 @@ def augmented_fixed(model: torch.nn.Module, x0: torch.Tensor, steps: int, solver
 
 
 def plain_dopri5(model: torch.nn.Module, x0: torch.Tensor, rtol: float, atol: float) -> None:
-    t = torch.tensor([0.0, 0.6, 1.0])
+    t = x0.new_tensor([0.0, 0.6, 1.0])
     odeint(model, x0, t, rtol=rtol, atol=atol, method="dopri5")
 
 

@@ -59,11 +59,10 @@ def ema_decay(decay: float, n: int) -> float:
 
 
 def _ema(model: nn.Module, decay: float) -> AveragedModel:
-    def avg_fn(averaged: torch.Tensor, current: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        d = ema_decay(decay, int(n))
-        return d * averaged + (1.0 - d) * current
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n: torch.Tensor) -> None:
+        torch._foreach_lerp_(averaged, current, 1.0 - ema_decay(decay, int(n)))
 
-    return AveragedModel(model, avg_fn=avg_fn)
+    return AveragedModel(model, multi_avg_fn=update)
 
 
 def train_flow(

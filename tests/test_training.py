@@ -27,6 +27,27 @@ def test_ema_decay_warms_up_to_the_configured_decay():
     assert first < 1e-3 < 0.999**2000
 
 
+def test_the_ema_follows_the_warm_up_recursion():
+    from enfopath.models import VelocityMLP
+    from enfopath.training import _ema
+
+    model = VelocityMLP([1, 2, 2], hidden=8, depth=1, time_features=4)
+    ema, expected = _ema(model, 0.99), None
+    for n in range(6):  # the n-th average (n earlier updates) uses ema_decay(0.99, n)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.add_(0.1 * (n + 1))
+        ema.update_parameters(model)
+        now = [p.detach().clone() for p in model.parameters()]
+        d = ema_decay(0.99, n)
+        if expected is None:
+            expected = now
+        else:
+            expected = [d * e + (1 - d) * c for e, c in zip(expected, now, strict=True)]
+    for e, a in zip(expected, ema.module.parameters(), strict=True):
+        torch.testing.assert_close(a, e)
+
+
 def test_heldout_loss_is_the_independent_coupling_loss():
     x = torch.randn(64, 1, 2, 2)
 
