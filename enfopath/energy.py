@@ -9,20 +9,30 @@ summed over all coordinates. E is integrated exactly under any solver by augment
 so it costs no extra model evaluation, and an adaptive solver never counts its off-path trial
 points. The state is one tensor of shape (B, D + 2): the flattened x, then E, then L.
 
-Solvers: ``dopri5`` (adaptive, torchdiffeq; the step-size norm sees x only, never E or L) and
-the fixed-grid explicit Runge–Kutta methods ``euler``, ``midpoint``, ``heun`` and ``rk4`` on a
-uniform or cosine grid. The fixed-grid methods are written here from their Butcher tableaux
-because torchdiffeq has no fixed-grid Heun and does not expose the first-stage velocity
-v(x_i, t_i), which gives the authors' left-Riemann energy Σ_i ½‖v(x_i, t_i)‖² Δt_i for free.
+Solvers: ``dopri5`` (adaptive, torchdiffeq) and the fixed-grid explicit Runge–Kutta methods
+``euler``, ``midpoint``, ``heun`` and ``rk4`` on a uniform or cosine grid. The fixed-grid
+methods are written here from their Butcher tableaux because torchdiffeq has no fixed-grid Heun
+and does not expose the first-stage velocity v(x_i, t_i), which gives the authors' left-Riemann
+energy Σ_i ½‖v(x_i, t_i)‖² Δt_i for free.
 
 Intermediate times (the early/late split τ and the speed-profile grid) never move the solver's
 grid: dopri5 reads them from its dense output; a fixed-grid solver takes one side step of the
 same method from the grid node just below (its own order of accuracy, the main path untouched).
+
+dopri5's step control (the documented choice): the error norm is the maximum over the batch of
+each sample's RMS error over its coordinates x, so every sample's trajectory is held to the
+tolerances on its own (a batch only ever takes smaller steps than its hardest sample would
+alone); E and L are left out of the norm, so the energy never steers the steps and its error
+follows the error of the path it is the quadrature of. A sample that meets a non-finite velocity
+(or one whose squared norm would overflow the state) is frozen from then on (velocity 0),
+flagged, and left out of the norm, so it neither stops the batch nor shrinks the others' steps.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -123,28 +133,49 @@ class EnergyResult:
 class _Augmented:
     """The augmented field d/dt [x, E, L] = [v, ½‖v‖², ‖v‖] on a flat state (B, D + 2).
 
-    A sample whose velocity is non-finite is frozen (its velocity set to 0) and flagged, so that
-    one diverging sample neither crashes the batch nor changes the others' values.
+    A sample whose x0 or velocity is non-finite, or whose ‖v‖² exceeds ``limit`` (beyond it a
+    Runge–Kutta combination of stages could overflow the state), is frozen from then on (its
+    velocity set to 0) and flagged in ``frozen``, so that one diverging sample neither crashes
+    the batch nor changes the others' values. Every velocity output is checked: a tensor of x's
+    exact shape and a floating dtype.
     """
 
-    def __init__(self, velocity: Velocity, shape: torch.Size) -> None:
+    def __init__(self, velocity: Velocity, x0: torch.Tensor) -> None:
         self.velocity = velocity
-        self.shape = shape
-        self.dim = int(torch.Size(shape[1:]).numel())
+        self.shape = x0.shape
+        self.dim = int(torch.Size(x0.shape[1:]).numel())
         self.calls = 0
-        self.nonfinite = torch.zeros(shape[0], dtype=torch.bool)
+        self.frozen = ~torch.isfinite(x0.reshape(x0.shape[0], self.dim)).all(dim=1)
+        self.limit = torch.finfo(x0.dtype).max / 64
 
     def __call__(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         x = state[:, : self.dim].reshape(self.shape)
-        v = self.velocity(t, x).reshape(state.shape[0], self.dim).to(state.dtype)
-        sq = v.pow(2).sum(dim=1, keepdim=True)  # non-finite exactly where v is
-        if not bool(torch.isfinite(sq).all()):
-            bad = ~torch.isfinite(sq[:, 0])
-            self.nonfinite = self.nonfinite.to(bad.device) | bad
-            v = torch.where(bad[:, None], torch.zeros_like(v), v)
-            sq = torch.where(bad[:, None], torch.zeros_like(sq), sq)
+        v = self.velocity(t, x)
+        _check_velocity(v, x)
+        v = v.reshape(state.shape[0], self.dim).to(state.dtype)
+        sq = v.pow(2).sum(dim=1, keepdim=True)
+        self.frozen = self.frozen.to(sq.device) | ~(sq[:, 0] <= self.limit)  # NaN fails too
+        if bool(self.frozen.any()):
+            v = torch.where(self.frozen[:, None], torch.zeros_like(v), v)
+            sq = torch.where(self.frozen[:, None], torch.zeros_like(sq), sq)
         return torch.cat([v, 0.5 * sq, sq.sqrt()], dim=1)
+
+
+def _check_velocity(v: object, x: torch.Tensor) -> None:
+    """Raise ValueError unless ``v`` is a floating tensor of exactly x's shape."""
+    if not isinstance(v, torch.Tensor):
+        raise ValueError(
+            f"velocity(t, x) must return a tensor of x's shape {tuple(x.shape)}, "
+            f"got {type(v).__name__}"
+        )
+    if v.shape != x.shape:
+        raise ValueError(
+            f"velocity(t, x) returned shape {tuple(v.shape)}, expected x's shape "
+            f"{tuple(x.shape)} (a transposed or flattened result would give a wrong KPE)"
+        )
+    if not v.is_floating_point():
+        raise ValueError(f"velocity(t, x) returned dtype {v.dtype}; expected a floating dtype")
 
 
 def _rk_step(
@@ -191,16 +222,57 @@ def _integrate_fixed(
 def _integrate_dopri5(
     f: _Augmented, y0: torch.Tensor, probes: Sequence[float], rtol: float, atol: float
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Adaptive Dormand–Prince 5(4); the error norm is the RMS over x only (E, L excluded)."""
+    """Adaptive Dormand–Prince 5(4) with per-sample error control (see the module docstring):
+    the norm is the maximum over unfrozen samples of the RMS over x (E, L excluded)."""
     dim = f.dim
 
     def norm(s: torch.Tensor) -> torch.Tensor:
-        return s[..., :dim].pow(2).mean().sqrt()
+        rms = s[:, :dim].pow(2).mean(dim=1).sqrt()
+        active = rms[~f.frozen.to(rms.device)]
+        return active.max() if active.numel() else rms.new_zeros(())
 
     times = sorted({0.0, *probes, 1.0})
     t = torch.tensor(times, dtype=y0.dtype, device=y0.device)
     sol = odeint(f, y0, t, rtol=rtol, atol=atol, method="dopri5", options={"norm": norm})
     return sol[-1], [sol[times.index(p)] for p in probes]
+
+
+def _check_arguments(
+    x0: object,
+    solver: str,
+    steps: object,
+    rtol: object,
+    atol: object,
+    grid: str,
+    tau: object,
+    profile_points: object,
+) -> None:
+    """Raise ValueError naming the first invalid argument of :func:`sample_with_energy`."""
+    if solver not in SOLVERS:
+        raise ValueError(f"unknown solver {solver!r}; expected one of {SOLVERS}")
+    if grid not in GRIDS:
+        raise ValueError(f"unknown grid {grid!r}; expected one of {GRIDS}")
+    if not isinstance(x0, torch.Tensor) or x0.dim() < 2:
+        shape = tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__
+        raise ValueError(f"x0 must be a tensor batch of shape (B, ...), got {shape}")
+    if not x0.is_floating_point():
+        raise ValueError(f"x0 must have a floating dtype (it sets the state's), got {x0.dtype}")
+    for name, value, low in (("steps", steps, 1), ("profile_points", profile_points, 2)):
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
+    for name, value in (("rtol", rtol), ("atol", atol)):
+        if not _real(value) or not value > 0:
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    if not _real(tau) or not 0.0 < tau < 1.0:
+        raise ValueError(f"tau must lie strictly between 0 and 1, got {tau!r}")
+
+
+def _real(value: object) -> bool:
+    return (
+        isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    )
 
 
 def sample_with_energy(
@@ -222,30 +294,35 @@ def sample_with_energy(
             x a batch of shape (B, ...)); returns a tensor of x's shape.
         x0: initial noise, shape (B, ...). Its dtype is the dtype of the whole state.
         solver: ``dopri5`` (adaptive) or a fixed-grid method: euler, midpoint, heun, rk4.
-        steps: number of steps of a fixed-grid solver (ignored by dopri5).
-        rtol, atol: tolerances of dopri5 (ignored by fixed-grid solvers).
+        steps: number of steps of a fixed-grid solver (an integer ≥ 1; unused by dopri5).
+        rtol, atol: tolerances of dopri5, finite and > 0 (unused by fixed-grid solvers).
         grid: ``uniform`` or ``cosine`` nodes for a fixed-grid solver.
         tau: the early/late split time, 0 < τ < 1.
         profile_points: number of uniform times in [0, 1] for the speed profile ‖v‖².
 
     Returns:
-        An :class:`EnergyResult`; no gradients are kept.
+        An :class:`EnergyResult`; no gradients are kept. A sample with a non-finite x0 or
+        velocity is frozen and flagged in ``nonfinite`` (its values are not usable); an empty
+        batch (B = 0) gives empty results without calling ``velocity``.
+
+    Raises:
+        ValueError: naming the argument that is invalid, or the velocity output that is not a
+            floating tensor of x's exact shape.
     """
-    if solver not in SOLVERS:
-        raise ValueError(f"unknown solver {solver!r}; expected one of {SOLVERS}")
-    if grid not in GRIDS:
-        raise ValueError(f"unknown grid {grid!r}; expected one of {GRIDS}")
-    if not 0.0 < tau < 1.0:
-        raise ValueError(f"tau must lie strictly between 0 and 1, got {tau}")
-    if x0.dim() < 2:
-        raise ValueError(f"x0 must be a batch of shape (B, ...), got shape {tuple(x0.shape)}")
-    f = _Augmented(velocity, x0.shape)
+    _check_arguments(x0, solver, steps, rtol, atol, grid, tau, profile_points)
+    f = _Augmented(velocity, x0)
     batch = x0.shape[0]
-    y0 = torch.cat([x0.reshape(batch, f.dim), x0.new_zeros(batch, 2)], dim=1)
+    # frozen samples start from a finite state (torchdiffeq refuses non-finite states)
+    flat = torch.where(f.frozen[:, None], 0.0, x0.reshape(batch, f.dim))
+    y0 = torch.cat([flat, x0.new_zeros(batch, 2)], dim=1)
     prof_t = profile_times(profile_points)
     probes = sorted({tau, *prof_t.tolist()})
     with torch.no_grad():
-        if solver == "dopri5":
+        if batch == 0:
+            y1, at_probes = y0, [y0 for _ in probes]
+            left = x0.new_zeros(0)
+            nfe = 0
+        elif solver == "dopri5":
             y1, at_probes = _integrate_dopri5(f, y0, probes, rtol, atol)
             nfe = f.calls
             left = torch.full((batch,), float("nan"), dtype=x0.dtype, device=x0.device)
@@ -255,14 +332,16 @@ def sample_with_energy(
             y1, at_probes, left = _integrate_fixed(f, y0, nodes, tab, probes)
             nfe = steps * tab.stages
         state = dict(zip(probes, at_probes, strict=True))
-        speed_sq = torch.stack(
-            [2.0 * f(_time(t, y0), state[t])[:, f.dim] for t in prof_t.tolist()], dim=1
+        speed_sq = (
+            torch.stack([2.0 * f(_time(t, y0), state[t])[:, f.dim] for t in prof_t.tolist()], dim=1)
+            if batch
+            else x0.new_zeros(0, len(prof_t))
         )
     kpe = y1[:, f.dim]
     kpe_early = state[tau][:, f.dim]
     x1 = y1[:, : f.dim].reshape(x0.shape)
     nonfinite = (
-        f.nonfinite.to(x0.device)
+        f.frozen.to(x0.device)
         | ~torch.isfinite(y1).all(dim=1)
         | ~torch.isfinite(speed_sq).all(dim=1)
     )

@@ -128,18 +128,114 @@ def test_non_finite_samples_are_flagged_not_fatal(solver):
         torch.testing.assert_close(r.kpe[[0, 2, 3]], alone.kpe, rtol=0, atol=0)
 
 
+def _rotation(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Rotation of the plane at angular speed ω = ‖x‖²: ‖x‖ is conserved, so
+    E = ½ ω² ‖x0‖² = ½ ‖x0‖⁶ exactly; samples far out turn fast (hard), near 0 slowly."""
+    return x.pow(2).sum(1, keepdim=True) * torch.stack([-x[:, 1], x[:, 0]], 1)
+
+
+def _rotation_error(x0: torch.Tensor, tol: float) -> torch.Tensor:
+    exact = 0.5 * x0.pow(2).sum(1).pow(3)
+    r = sample_with_energy(_rotation, x0, rtol=tol, atol=tol)
+    return ((r.kpe - exact) / exact).abs()
+
+
+def test_dopri5_controls_every_sample_of_a_batch():
+    """Per-sample error control: in a batch of 256 of unequal difficulty, no sample's KPE is
+    less accurate than when it is integrated alone (a batch-wide RMS would let the hardest
+    samples' errors grow with the batch)."""
+    x0 = torch.randn(256, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    in_batch = _rotation_error(x0, 1e-5)
+    alone = torch.cat([_rotation_error(x0[i : i + 1], 1e-5) for i in range(len(x0))])
+    assert (in_batch <= 1.1 * alone).all(), float((in_batch / alone).max())
+
+
+def test_dopri5_isolates_a_sample_that_diverges():
+    """One sample's velocity becomes infinite at t > 0.3: it is frozen and flagged, the shard
+    goes on, the others' results and the NFE stay those of the same batch without it."""
+    mu, s = torch.zeros(DIM, dtype=torch.float64), 0.4
+    x0 = torch.randn(8, DIM, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    field = gaussian_velocity(mu, s)
+
+    def diverging(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        v = field(t, x)
+        if t > 0.3:
+            v[3] = float("inf")
+        return v
+
+    kw = {"rtol": 1e-7, "atol": 1e-7}
+    r = sample_with_energy(diverging, x0, **kw)
+    others = [i for i in range(8) if i != 3]
+    ref = sample_with_energy(field, x0[others], **kw)
+    assert r.nonfinite.tolist() == [i == 3 for i in range(8)]
+    assert _rel(r.kpe[others], gaussian_energy(x0[others], mu, s)) < 1e-6
+    torch.testing.assert_close(r.kpe[others], ref.kpe, rtol=1e-7, atol=0)
+    assert r.nfe <= ref.nfe + 2 * 6  # at most two rejected steps at the divergence
+
+
+@pytest.mark.parametrize("solver", ["dopri5", "rk4"])
+def test_non_finite_x0_is_flagged_and_the_rest_integrated(solver):
+    mu, s = torch.ones(DIM, dtype=torch.float64), 0.4
+    x0 = torch.randn(4, DIM, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    x0[2, 5] = float("nan")
+    r = sample_with_energy(gaussian_velocity(mu, s), x0, solver=solver, steps=50)
+    assert r.nonfinite.tolist() == [False, False, True, False]
+    ok = [0, 1, 3]
+    assert _rel(r.kpe[ok], gaussian_energy(x0[ok], mu, s)) < 1e-4
+
+
+@pytest.mark.parametrize("solver", ["dopri5", "heun"])
+def test_an_empty_batch_gives_empty_results(solver):
+    def never(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        raise AssertionError("the velocity of an empty batch must not be called")
+
+    r = sample_with_energy(never, torch.zeros(0, 3), solver=solver, profile_points=4)
+    assert r.kpe.shape == (0,) and r.speed_sq.shape == (0, 4) and r.nonfinite.shape == (0,)
+    assert r.nfe == 0
+
+
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
         ({"solver": "rk45"}, "unknown solver"),
         ({"grid": "log"}, "unknown grid"),
         ({"tau": 1.0}, "tau"),
+        ({"tau": float("nan")}, "tau"),
         ({"solver": "euler", "steps": 0}, "steps"),
+        ({"solver": "euler", "steps": 2.5}, "steps"),
+        ({"steps": True}, "steps"),
+        ({"rtol": -1e-5}, "rtol"),
+        ({"atol": 0.0}, "atol"),
+        ({"rtol": 0.0, "atol": 0.0}, "rtol"),
+        ({"atol": float("inf")}, "atol"),
+        ({"profile_points": 1}, "profile_points"),
+        ({"x0": torch.zeros(2, 3, dtype=torch.int64)}, "x0 must have a floating dtype"),
+        ({"x0": torch.zeros(3)}, "x0 must be a tensor batch"),
+        ({"x0": [[0.0, 1.0]]}, "x0 must be a tensor batch"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, match):
+    x0 = kwargs.pop("x0", torch.zeros(2, 3))
     with pytest.raises(ValueError, match=match):
-        sample_with_energy(lambda t, x: x, torch.zeros(2, 3), **kwargs)
+        sample_with_energy(lambda t, x: x, x0, **kwargs)
+
+
+@pytest.mark.parametrize("solver", ["dopri5", "euler"])
+@pytest.mark.parametrize(
+    ("velocity", "match"),
+    [
+        (lambda t, x: x.reshape(x.shape[1], x.shape[0]), r"shape \(3, 2\), expected"),
+        (lambda t, x: x.flatten(), r"shape \(6,\), expected"),
+        (lambda t, x: x.sum(), r"shape \(\), expected"),
+        (lambda t, x: None, "got NoneType"),
+        (lambda t, x: x.numpy(), "got ndarray"),
+        (lambda t, x: x.to(torch.int32), "floating dtype"),
+    ],
+)
+def test_bad_velocity_outputs_are_named(solver, velocity, match):
+    """A (D, B) result has the right number of elements but would give a wrong KPE."""
+    with pytest.raises(ValueError, match=match):
+        sample_with_energy(velocity, torch.ones(2, 3), solver=solver, steps=4)
 
 
 def test_energy_does_not_steer_dopri5_step_sizes(gaussian):
@@ -155,8 +251,12 @@ def test_energy_does_not_steer_dopri5_step_sizes(gaussian):
         calls += 1
         return v(t, x)
 
+    def per_sample(err: torch.Tensor) -> torch.Tensor:  # the documented norm, on x alone
+        return err.pow(2).mean(1).sqrt().max()
+
     times = torch.tensor([0.0, 0.25, 0.5, 0.6, 0.75, 1.0], dtype=x0.dtype)
-    plain = odeint(counted, x0, times, rtol=1e-6, atol=1e-6, method="dopri5")
+    options = {"norm": per_sample}
+    plain = odeint(counted, x0, times, rtol=1e-6, atol=1e-6, method="dopri5", options=options)
     r = sample_with_energy(v, x0, rtol=1e-6, atol=1e-6, profile_points=5)
     assert r.nfe == calls
     torch.testing.assert_close(r.x1, plain[-1], rtol=0, atol=1e-12)
