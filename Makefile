@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.enfopath-installed
 CORES ?= all
 
-.PHONY: run test report lint format bench clean
+.PHONY: run check test report lint format bench clean
 
 $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,14 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
+# make run [CONFIG=configs/<study>.yaml]: the default study, or another one (checked first)
 run: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES)
+	@if [ -n "$(CONFIG)" ]; then $(BIN)/python -m enfopath.config $(CONFIG); fi
+	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
+
+# make check CONFIG=configs/<study>.yaml: validate a study config, naming the file and line
+check: $(STAMP)
+	$(BIN)/python -m enfopath.config $(or $(CONFIG),config.yaml)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -19,6 +19,8 @@ from enfopath.io import CorruptFileError
 
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 """Published md5 of cifar-10-python.tar.gz."""
+CLASSES = 10
+"""Labels are 0–9, indexing ``batches.meta``'s ten label_names."""
 _ALLOWED = {
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
@@ -47,6 +49,12 @@ def read_batch(fh: IO[bytes], source: str) -> tuple[np.ndarray, np.ndarray]:
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
             raise ValueError(f"unexpected shapes data {data.shape}, labels {labels.shape}")
+        bad = np.flatnonzero((labels < 0) | (labels >= CLASSES))
+        if bad.size:
+            raise ValueError(
+                f"{bad.size} labels outside 0–{CLASSES - 1} (e.g. {int(labels[bad[0]])} at "
+                f"image {int(bad[0])})"
+            )
     except Exception as err:
         raise CorruptFileError(f"{source}: not a valid CIFAR-10 batch ({err})") from err
     return data.reshape(-1, 3, 32, 32), labels
@@ -79,6 +87,8 @@ def _read_tarball(tar: tarfile.TarFile, path: str) -> ImageDataset:
     try:
         meta = NumpyOnlyUnpickler(_member(tar, "batches.meta", path), encoding="bytes").load()
         names = [n.decode() for n in meta[b"label_names"]]
+        if len(names) != CLASSES:
+            raise KeyError(f"{len(names)} label_names, expected {CLASSES}")
     except (pickle.UnpicklingError, KeyError, EOFError) as err:
         raise CorruptFileError(f"{path}:batches.meta: not valid ({err})") from err
     return ImageDataset(

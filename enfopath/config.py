@@ -1,12 +1,21 @@
 """Loading and validating a study configuration against ``config.schema.yaml``.
 
-Validation fills in the schema's defaults, then checks what a schema cannot express (sizes
-that must divide one another). Every error names the offending config key.
+Validation refuses non-finite numbers anywhere, turns what YAML reads loosely into the type the
+schema asks for (an integral float such as ``128.0`` at an integer key, a numeric string such
+as ``1e-5`` — YAML 1.1 reads an exponent without a dot as text — at a number key), fills in
+the schema's defaults, then checks what a schema cannot express (sizes that must divide one
+another). Every error names the offending config key.
+
+``python -m enfopath.config FILE [FILE ...]`` checks config files as Snakemake would merge
+them (``config.yaml`` first, then each file given) and names the file and line of a YAML error,
+which Snakemake's own message for ``--configfile`` leaves out.
 """
 
 from __future__ import annotations
 
 import copy
+import math
+import sys
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -42,24 +51,102 @@ def _with_defaults(cls: type[jsonschema.protocols.Validator]) -> Any:
     return jsonschema.validators.extend(cls, {"properties": set_defaults})
 
 
-_Validator = _with_defaults(jsonschema.Draft7Validator)
+def _strict_integer(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = _with_defaults(
+    jsonschema.validators.extend(
+        jsonschema.Draft7Validator,
+        type_checker=jsonschema.Draft7Validator.TYPE_CHECKER.redefine("integer", _strict_integer),
+    )
+)
+
+
+def _key(path: Any) -> str:
+    return ".".join(str(p) for p in path) or "<top level>"
+
+
+def _refuse_non_finite(value: Any, path: tuple[Any, ...] = ()) -> None:
+    """Raise ConfigError naming the first NaN or infinite number (range checks pass NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"invalid config key '{_key(path)}': {value} is not a finite number")
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _refuse_non_finite(v, (*path, k))
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            _refuse_non_finite(v, (*path, i))
+
+
+def _coerced(value: Any, types: str | list[str]) -> int | float | None:
+    """``value`` as the number the schema's ``types`` ask for, or None if it is not one."""
+    types = [types] if isinstance(types, str) else types
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+        if not math.isfinite(value):
+            return None
+        if "number" in types:
+            return value
+    if "integer" in types and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _coerce_numbers(config: dict[str, Any]) -> None:
+    """Rewrite, in place, each value that fails a number/integer type check only because of how
+    YAML read it (``128.0``, ``'1e-5'``)."""
+    validator = _Validator(schema())
+    for _ in range(1000):  # each pass fixes at least one value; a config has fewer
+        fixes = [
+            (error.absolute_path, new)
+            for error in validator.iter_errors(copy.deepcopy(config))
+            if error.validator == "type"
+            and (new := _coerced(error.instance, error.validator_value)) is not None
+        ]
+        if not fixes:
+            return
+        for path, new in fixes:
+            *parents, leaf = path
+            node = config
+            for p in parents:
+                node = node[p]
+            node[leaf] = new
+
+
+def _message(error: jsonschema.ValidationError) -> str:
+    key = _key(error.absolute_path)
+    if error.validator == "type" and error.validator_value in ("integer", "number"):
+        kind = "an integer" if error.validator_value == "integer" else "a number"
+        example = "128" if error.validator_value == "integer" else "1.0e-5 or 0.5"
+        return (
+            f"invalid config key '{key}': {error.instance!r} is not {kind} (write e.g. {example})"
+        )
+    if error.validator == "pattern" and "description" in error.schema:
+        what = " ".join(error.schema["description"].split())
+        return f"invalid config key '{key}': {error.instance!r} is refused. {what}"
+    return f"invalid config key '{key}': {error.message}"
 
 
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Validate ``config`` in place (defaults filled in) and return it.
+    """Validate ``config`` in place (numbers coerced, defaults filled in) and return it.
 
     Raises :class:`ConfigError` naming the first offending key.
     """
+    _refuse_non_finite(config)
+    _coerce_numbers(config)
     error = jsonschema.exceptions.best_match(_Validator(schema()).iter_errors(config))
     if error is not None:
-        path = [str(p) for p in error.absolute_path]
         if error.validator == "additionalProperties":
+            path = [str(p) for p in error.absolute_path]
             known = set(error.schema.get("properties", {}))
             unknown = sorted(k for k in error.instance if k not in known)
             keys = ", ".join(f"'{'.'.join([*path, k])}'" for k in unknown)
             raise ConfigError(f"unknown config key {keys}; allowed here: {sorted(known)}")
-        key = ".".join(path) or "<top level>"
-        raise ConfigError(f"invalid config key '{key}': {error.message}")
+        raise ConfigError(_message(error))
     s = config["sampling"]
     if s["n_samples"] % s["shard_size"]:
         raise ConfigError(
@@ -131,15 +218,67 @@ def needed_models(config: dict[str, Any]) -> set[str]:
     return needs
 
 
-def load_config(path: str | Path) -> dict[str, Any]:
-    """Read a YAML config file and validate it."""
+def read_config(path: str | Path) -> dict[str, Any]:
+    """Read one YAML config file (unvalidated); errors name the file and, for YAML syntax,
+    the line and column."""
     try:
-        raw = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read config ({err})") from err
+        text = Path(path).read_text()
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config ({err.strerror})") from err
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(err, "problem", None) or str(err)
+        raise ConfigError(f"{where}: YAML syntax error: {problem}") from err
+    if raw is None:
+        raise ConfigError(f"{path}: the config file is empty")
     if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a config must be a mapping of keys")
-    return validate_config(raw)
+        raise ConfigError(f"{path}: a config must be a mapping of keys, not a {type(raw).__name__}")
+    return raw
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``over`` recursively, as Snakemake merges config files."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(*paths: str | Path) -> dict[str, Any]:
+    """Read YAML config files, merge them in order (later files win) and validate the result."""
+    merged: dict[str, Any] = {}
+    for path in paths:
+        merged = merge(merged, read_config(path))
+    return validate_config(merged)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m enfopath.config FILE ...``: check config files as ``snakemake --configfile
+    FILE ...`` would read them (after the workflow's ``config.yaml`` when it is here)."""
+    files = list(sys.argv[1:] if argv is None else argv)
+    if not files:
+        print("usage: python -m enfopath.config FILE [FILE ...]", file=sys.stderr)
+        return 2
+    base = [Path("config.yaml")] if Path("config.yaml").is_file() else []
+    if base and any(Path(f).resolve() == base[0].resolve() for f in files):
+        base = []
+    try:
+        config = load_config(*base, *files)
+    except ConfigError as err:
+        print(f"config error: {err}", file=sys.stderr)
+        return 1
+    print(f"{' + '.join(map(str, [*base, *files]))}: valid (experiment {config['experiment']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
 
 
 def n_shards(config: dict[str, Any]) -> int:

@@ -19,7 +19,8 @@ from enfopath.figures import FIGURES, IMAGE_FIGURES, RELATION_FIGURES
 try:
     validate_config(config)
 except ConfigError as err:
-    raise WorkflowError(f"Config error: {err}") from None
+    files = ", ".join(dict.fromkeys(map(str, workflow.configfiles))) or "--config only"
+    raise WorkflowError(f"Config error (config files: {files}): {err}") from None
 
 OUT = f"results/{config['experiment']}"
 SHARDS = list(range(n_shards(config)))

@@ -49,3 +49,16 @@ def test_truncated_tarball_and_missing_batch_are_named(tmp_path):
         _add(tar, "data_batch_1", _batch(2, 0)[0])
     with pytest.raises(CorruptFileError, match="data_batch_2"):
         load_cifar10_tarball(partial)
+
+
+@pytest.mark.parametrize("label", [10, -1, 255])
+def test_labels_outside_0_9_are_refused_naming_the_batch(tmp_path, label):
+    path = tmp_path / "c.tar.gz"
+    data = np.zeros((3, 3072), dtype=np.uint8)
+    with tarfile.open(path, "w:gz") as tar:
+        for name in [f"data_batch_{k}" for k in range(1, 6)] + ["test_batch"]:
+            labels = [0, label, 1] if name == "data_batch_3" else [0, 1, 2]
+            _add(tar, name, pickle.dumps({b"data": data, b"labels": labels}, protocol=2))
+        _add(tar, "batches.meta", pickle.dumps({b"label_names": [b"n"] * 10}, protocol=2))
+    with pytest.raises(CorruptFileError, match=r"c\.tar\.gz:data_batch_3: .*labels outside 0–9"):
+        load_cifar10_tarball(path)

@@ -35,8 +35,14 @@ def test_default_config_is_valid_and_complete():
         ({"bogus": 1}, "bogus"),
         ({"density": {"spaces": ["inception"]}}, "density.spaces.0"),
         ({"data": {"dataset": "cifar10"}}, "data.source"),
-        ({"data": {"dataset": "cifar10", "source": {"url": "u", "path": "p"}}}, "data.source"),
-        ({"data": {"dataset": "cifar10", "source": {"url": "u", "md5": "x"}}}, "data.source.md5"),
+        (
+            {"data": {"dataset": "cifar10", "source": {"url": "http://h/u", "path": "p"}}},
+            "data.source",
+        ),
+        (
+            {"data": {"dataset": "cifar10", "source": {"url": "http://h/u", "md5": "x"}}},
+            "data.source.md5",
+        ),
         ({"data": {"dataset": "image_folder"}}, "data.folder"),
         ({"data": {"dataset": "image_folder", "folder": "/d"}}, "flow.pretrained"),
         ({"density": {"spaces": ["latent"]}}, "density.spaces"),
@@ -47,10 +53,24 @@ def test_default_config_is_valid_and_complete():
         ),
         ({"semantics": {"method": "inception"}}, "semantics.method"),
         ({"data": {"class_names": "imagenet"}}, "data.class_names"),
-        ({"data": {"source": {"url": "u"}}}, "data.source"),
+        ({"data": {"source": {"url": "http://h/u"}}}, "data.source"),
         ({"clip": {"template": "no placeholder"}}, "clip.template"),
         ({"sampling": {"precision": "fp16"}}, "sampling.precision"),
         ({"experiment": "a/b"}, "experiment"),
+        ({"experiment": ".."}, "experiment"),
+        ({"experiment": "."}, "experiment"),
+        ({"experiment": ".hidden"}, "experiment"),
+        ({"experiment": "-x"}, "experiment"),
+        ({"flow": {"lr": float("nan")}}, "flow.lr"),
+        ({"sampling": {"tau": float("inf")}}, "sampling.tau"),
+        ({"density": {"k": [5, float("-inf")]}}, "density.k.1"),
+        ({"sampling": {"rtol": "nan"}}, "sampling.rtol"),
+        ({"sampling": {"n_samples": 128.5}}, "sampling.n_samples"),
+        ({"sampling": {"rtol": "small"}}, "sampling.rtol"),
+        (
+            {"data": {"dataset": "cifar10", "source": {"url": "file:///d/c.tgz", "md5": "0" * 32}}},
+            "data.source.url",
+        ),
     ],
 )
 def test_bad_config_names_the_key(patch, key):
@@ -69,3 +89,56 @@ def test_unreadable_config_names_the_file(tmp_path):
     path.write_text(yaml.safe_dump({"seed": 1}))
     with pytest.raises(ConfigError, match="experiment"):
         load_config(path)
+
+
+def test_yaml_loose_numbers_are_read_as_the_schema_asks():
+    """128.0 at an integer key and '1e-5' (YAML 1.1 reads an exponent without a dot as text) at
+    a number key are taken as the numbers meant."""
+    raw = yaml.safe_load(
+        "experiment: x\nsampling: {n_samples: 128.0, shard_size: 64, batch_size: 32.0,"
+        " rtol: 1e-5, atol: '2E-6'}\n"
+    )
+    assert raw["sampling"]["rtol"] == "1e-5"  # what YAML gives
+    s = validate_config(raw)["sampling"]
+    assert (s["n_samples"], s["batch_size"]) == (128, 32)
+    assert type(s["n_samples"]) is int and type(s["batch_size"]) is int
+    assert (s["rtol"], s["atol"]) == (1e-5, 2e-6)
+
+
+def test_non_numbers_are_refused_with_how_to_write_them():
+    with pytest.raises(ConfigError, match=r"'sampling.steps': 2.5 is not an integer \(write"):
+        validate_config({"experiment": "x", "sampling": {"steps": 2.5}})
+    with pytest.raises(ConfigError, match=r"'flow.lr': 'fast' is not a number \(write"):
+        validate_config({"experiment": "x", "flow": {"lr": "fast"}})
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("experiment: x\nsampling:\n  n_samples: [1, 2\n", r"c.yaml:4:1: YAML syntax error"),
+        ("experiment: x\n\tseed: 1\n", r"c.yaml:2:1: YAML syntax error"),
+        ("", r"c.yaml: the config file is empty"),
+        ("# only a comment\n", r"c.yaml: the config file is empty"),
+        ("- a\n- list\n", r"c.yaml: a config must be a mapping of keys, not a list"),
+    ],
+)
+def test_unreadable_config_names_file_and_line(tmp_path, text, match):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_config(path)
+
+
+def test_config_check_command_merges_like_snakemake(tmp_path):
+    """``python -m enfopath.config FILE`` reads config.yaml then FILE, as --configfile does."""
+    import subprocess
+    import sys
+
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text("experiment: mine\nsampling: {n_samples: 2048.0}\n")
+    bad.write_text("experiment: mine\nsampling:\n  rtol: [\n")
+    run = [sys.executable, "-m", "enfopath.config"]
+    ok = subprocess.run([*run, str(good)], cwd=ROOT, capture_output=True, text=True)
+    assert ok.returncode == 0 and "config.yaml + " in ok.stdout and "experiment mine" in ok.stdout
+    err = subprocess.run([*run, str(bad)], cwd=ROOT, capture_output=True, text=True)
+    assert err.returncode == 1 and f"{bad}:4:1: YAML syntax error" in err.stderr
