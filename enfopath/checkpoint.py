@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from enfopath.io import CorruptFileError, atomic_path
+from enfopath.io import CorruptFileError, atomic_path, verify
 from enfopath.models import build_model
 
 FORMAT = "enfopath-checkpoint-v1"
@@ -69,11 +69,11 @@ def load_checkpoint(
     """Rebuild the model of a checkpoint in eval mode on ``device``; return it and its meta
     (with the registered ``model`` name and its ``arch`` added).
 
-    Raises :class:`CorruptFileError` naming the file when it is missing, truncated, not a
-    checkpoint of this format, or does not fit its architecture.
+    Raises :class:`CorruptFileError` naming the file when it is missing, differs from the
+    sha256 recorded when it was written, is not a checkpoint of this format, or does not fit
+    its architecture.
     """
-    if not os.path.exists(path):
-        raise CorruptFileError(f"{path}: checkpoint file does not exist")
+    verify(path, "checkpoint")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -81,6 +81,6 @@ def load_checkpoint(
         model = build_model(payload["model"], payload["arch"])
         model.load_state_dict(payload["state_dict"])
     except Exception as err:
-        raise CorruptFileError(f"{path}: corrupt or truncated checkpoint ({err})") from err
+        raise CorruptFileError(f"{path}: corrupt or unreadable checkpoint ({err})") from err
     info = {**payload["meta"], "model": payload["model"], "arch": payload["arch"]}
     return model.to(device).eval(), info

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from enfopath.io import CorruptFileError
+from enfopath.io import atomic_path, checked_read
 
 
 def _f32(x: np.ndarray) -> np.ndarray:
@@ -56,18 +56,14 @@ def _search_index(index: faiss.Index) -> faiss.Index:
 
 
 def save_index(path: str | os.PathLike[str], index: faiss.Index) -> None:
-    """Write a CPU index (callers write to a temporary name, then rename)."""
-    faiss.write_index(index, str(path))
+    """Write a CPU index atomically, its sha256 recorded (:func:`enfopath.io.atomic_path`)."""
+    with atomic_path(path) as tmp:
+        faiss.write_index(index, str(tmp))
 
 
 def load_index(path: str | os.PathLike[str]) -> faiss.Index:
-    """Read an index written by :func:`save_index`, naming the file if it is unreadable."""
-    if not os.path.exists(path):
-        raise CorruptFileError(f"{path}: FAISS index file does not exist")
-    try:
-        return faiss.read_index(str(path))
-    except Exception as err:
-        raise CorruptFileError(f"{path}: corrupt or truncated FAISS index ({err})") from err
+    """Read an index written by :func:`save_index`, verified against its recorded sha256."""
+    return checked_read(path, "FAISS index", lambda: faiss.read_index(str(path)))
 
 
 COPY_FLOOR = 1e-3

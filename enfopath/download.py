@@ -1,37 +1,67 @@
 """Fetching datasets and checkpoints: one mechanism for every asset.
 
-An :class:`Asset` names either a URL or a local path (for offline clusters) and the expected
-checksum (sha256, or md5 where only that is published). An asset whose publisher gives no
-checksum may leave it out: the file is then used unverified, with a warning that names its
-sha256 so that it can be pinned in the config. A download streams to ``<dest>.part``,
-resumes a broken transfer with an HTTP Range request when the server supports it, retries
-transient failures, logs its progress, checks the checksum and only then renames the file into
-place. A mismatch deletes the download and names both hashes; an HTTP error names the URL and
-status.
+An :class:`Asset` names either an http(s) URL or a local path (for offline clusters and shared
+file systems; there are no ``file://`` URLs) and the expected checksum (sha256, or md5 where only
+that is published). An asset whose publisher gives no checksum may leave it out: the file is
+then used unverified, with a warning that names its sha256 so that it can be pinned in the
+config.
+
+A download streams to ``<dest>.part``, logs its progress, checks the checksum and only then
+renames the file into place. A broken transfer resumes with an HTTP Range request only when
+the part's origin is confirmed: the server's ETag (strong) or Last-Modified, recorded in
+``<dest>.part.origin`` at the first response, is sent as ``If-Range`` (a changed file comes back
+whole), or, without a validator, when the checksum will check the spliced file; any other
+``.part`` is discarded and the download starts over. Connecting and reading have their own
+timeouts; network failures and 5xx answers are retried with backoff; a client error (4xx) and a
+checksum mismatch are not (:attr:`DownloadError.permanent`), except that a mismatch after a
+resumed transfer is downloaded once more from the start. A mismatch deletes the download and
+names both hashes; an HTTP error names the URL and status.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import http.client
+import json
 import logging
 import os
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from enfopath.io import CorruptFileError, read_json, sidecar
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 
 
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for a connection (and TLS handshake)."""
+READ_TIMEOUT = 30.0
+"""Seconds to wait for the next bytes of an open connection."""
+
+
 class DownloadError(RuntimeError):
-    """A download failed (HTTP error, network failure after all retries)."""
+    """A download failed (HTTP error, network failure after all retries).
+
+    ``permanent`` is True when trying again cannot help (a client error such as 404).
+    """
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class ChecksumError(RuntimeError):
-    """A file's checksum differs from the expected one."""
+    """A file's checksum differs from the expected one (never fixed by downloading again)."""
+
+    permanent = True
 
 
 @dataclass(frozen=True)
@@ -48,6 +78,11 @@ class Asset:
     def __post_init__(self) -> None:
         if (self.url is None) == (self.path is None):
             raise ValueError(f"asset {self.name!r}: give exactly one of url and path")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(
+                f"asset {self.name!r}: url {self.url!r} is not http(s); give a local file as "
+                "path instead"
+            )
 
     @property
     def checksum(self) -> tuple[str, str] | None:
@@ -90,14 +125,18 @@ def fetch(
     asset: Asset,
     dest: str | os.PathLike[str],
     *,
-    retries: int = 3,
-    timeout: float = 60.0,
+    retries: int = 2,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
     backoff: float = 1.0,
 ) -> Path:
     """Return a checked local copy of ``asset``.
 
     A local ``path`` is checked and returned as it is (never deleted, even on a mismatch). A
-    ``url`` is downloaded to ``dest`` unless ``dest`` already holds the right file.
+    ``url`` is downloaded to ``dest`` unless ``dest`` already holds the right file (a present
+    file without a configured checksum is downloaded again: it cannot be confirmed). Network
+    failures are tried ``retries`` more times; an unresponsive server fails after about
+    (retries + 1) × read_timeout seconds.
     """
     if asset.path is not None:
         if not os.path.exists(asset.path):
@@ -107,53 +146,189 @@ def fetch(
     assert asset.url is not None
     target = Path(dest)
     if target.exists():
-        try:
-            verify(target, asset, str(target))
-            log.info("%s: %s is present and verified", asset.name, target)
-            return target
-        except ChecksumError:
-            target.unlink()
+        if asset.checksum is not None:
+            try:
+                verify(target, asset, str(target))
+                log.info("%s: %s is present and verified", asset.name, target)
+                return target
+            except ChecksumError:
+                pass
+        target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
-    for attempt in range(retries + 1):
+    client = _Client(connect_timeout, read_timeout)
+    for fresh in (False, True):
+        resumed = _download(client, asset, part, retries, backoff, fresh)
         try:
-            _transfer(asset.url, part, timeout, asset.name)
+            verify(part, asset, asset.url)
             break
-        except urllib.error.HTTPError as err:
-            if err.code < 500 or attempt == retries:
-                raise DownloadError(f"{asset.url}: HTTP {err.code} {err.reason}") from err
-            reason = f"HTTP {err.code}"
-        except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
-            if attempt == retries:
-                raise DownloadError(
-                    f"{asset.url}: failed after {retries + 1} tries ({err})"
-                ) from err
-            reason = str(err)
-        log.warning("%s: try %d failed (%s); retrying", asset.url, attempt + 1, reason)
-        time.sleep(backoff * 2**attempt)
-    try:
-        verify(part, asset, asset.url)
-    except ChecksumError:
-        part.unlink()
-        raise
+        except ChecksumError:
+            _discard(part)
+            if not resumed or fresh:
+                raise
+            log.warning(
+                "%s: checksum mismatch after a resumed transfer; downloading anew", asset.url
+            )
+    _origin(part).unlink(missing_ok=True)
     os.replace(part, target)
     return target
 
 
-def _transfer(url: str, part: Path, timeout: float, name: str) -> None:
-    """Stream ``url`` into ``part``, continuing from its current size with a Range request."""
-    start = part.stat().st_size if part.exists() else 0
-    headers = {"Range": f"bytes={start}-"} if start else {}
-    try:
-        resp = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
-    except urllib.error.HTTPError as err:
-        if err.code == 416 and start:  # nothing left to send: the part is complete
-            return
-        raise
-    with resp:
-        if start and resp.status != 206:
-            log.info("%s: server ignored the range request; starting over", url)
-            start = 0
+def _download(
+    client: _Client, asset: Asset, part: Path, retries: int, backoff: float, fresh: bool
+) -> bool:
+    """Download ``asset.url`` into ``part`` with retries; return whether any transfer resumed."""
+    assert asset.url is not None
+    if fresh:
+        _discard(part)
+    resumed = False
+    for attempt in range(retries + 1):
+        try:
+            resumed |= client.transfer(asset.url, part, asset.name, asset.checksum is not None)
+            return resumed
+        except urllib.error.HTTPError as err:
+            permanent = 400 <= err.code < 500 and err.code not in (408, 429)
+            if permanent or attempt == retries:
+                raise DownloadError(
+                    f"{asset.url}: HTTP {err.code} {err.reason}", permanent=permanent
+                ) from err
+            reason = f"HTTP {err.code}"
+        except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
+            if attempt == retries:
+                raise DownloadError(
+                    f"{asset.url}: failed after {retries + 1} tries ({_reason(err)})"
+                ) from err
+            reason = _reason(err)
+        log.warning("%s: try %d failed (%s); retrying", asset.url, attempt + 1, reason)
+        time.sleep(backoff * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+def _reason(err: BaseException) -> str:
+    if isinstance(err, urllib.error.URLError) and isinstance(err.reason, BaseException):
+        err = err.reason
+    if isinstance(err, TimeoutError):
+        return f"timed out ({err or 'no answer'})"
+    return str(err) or type(err).__name__
+
+
+def _origin(part: Path) -> Path:
+    """Where the validators of a ``.part``'s server response are kept."""
+    return part.with_name(part.name + ".origin")
+
+
+def _discard(part: Path) -> None:
+    part.unlink(missing_ok=True)
+    _origin(part).unlink(missing_ok=True)
+
+
+class _Connection(http.client.HTTPConnection):
+    """An HTTP connection that connects within ``timeout`` and then reads with ``read_timeout``."""
+
+    def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_timeout = read_timeout
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(self.read_timeout)
+
+
+class _SecureConnection(http.client.HTTPSConnection):
+    """:class:`_Connection` for https (the timeout switches after the TLS handshake)."""
+
+    def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.read_timeout = read_timeout
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(self.read_timeout)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, read_timeout: float) -> None:
+        super().__init__()
+        self.read_timeout = read_timeout
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        conn = functools.partial(_Connection, read_timeout=self.read_timeout)
+        return self.do_open(conn, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, read_timeout: float) -> None:
+        super().__init__()
+        self.read_timeout = read_timeout
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        conn = functools.partial(_SecureConnection, read_timeout=self.read_timeout)
+        return self.do_open(conn, req, context=self._context)  # type: ignore[attr-defined]
+
+
+class _Client:
+    """Streams URLs into ``.part`` files with separate connect and read timeouts."""
+
+    def __init__(self, connect_timeout: float, read_timeout: float) -> None:
+        self.connect_timeout = connect_timeout
+        self.opener = urllib.request.build_opener(
+            _HTTPHandler(read_timeout), _HTTPSHandler(read_timeout)
+        )
+
+    def _resume_headers(self, url: str, part: Path, checked: bool) -> dict[str, str]:
+        """Range (and If-Range) headers to continue ``part``, or {} after discarding it when
+        its origin cannot be confirmed (see the module docstring)."""
+        if not part.exists() or part.stat().st_size == 0:
+            _discard(part)
+            return {}
+        try:
+            origin = json.loads(_origin(part).read_text())
+        except (OSError, ValueError):
+            origin = {}
+        validator = origin.get("etag") or origin.get("last_modified")
+        if origin.get("url") != url or not (validator or checked):
+            log.info("%s: discarding %s, whose origin cannot be confirmed", url, part.name)
+            _discard(part)
+            return {}
+        headers = {"Range": f"bytes={part.stat().st_size}-"}
+        if validator:
+            headers["If-Range"] = validator
+        return headers
+
+    def transfer(self, url: str, part: Path, name: str, checked: bool) -> bool:
+        """Stream ``url`` into ``part``, continuing it where its origin is confirmed; return
+        whether the transfer resumed."""
+        headers = self._resume_headers(url, part, checked)
+        start = part.stat().st_size if headers else 0
+        request = urllib.request.Request(url, headers=headers)
+        try:
+            resp = self.opener.open(request, timeout=self.connect_timeout)
+        except urllib.error.HTTPError as err:
+            if err.code == 416 and start:  # nothing left to send: the part is complete
+                return True
+            raise
+        with resp:
+            if start and (resp.status != 206 or not _range_starts_at(resp, start)):
+                log.info("%s: the server sent the whole file (changed, or no ranges)", url)
+                start = 0
+            if not start:
+                etag = resp.headers.get("ETag")
+                _origin(part).write_text(
+                    json.dumps(
+                        {
+                            "url": url,
+                            "etag": etag if etag and not etag.startswith("W/") else None,
+                            "last_modified": resp.headers.get("Last-Modified"),
+                        }
+                    )
+                )
+            self._stream(resp, part, start, name, url)
+        return start > 0
+
+    @staticmethod
+    def _stream(
+        resp: http.client.HTTPResponse, part: Path, start: int, name: str, url: str
+    ) -> None:
         length = resp.headers.get("Content-Length")
         total = start + int(length) if length is not None else None
         done, last = start, time.monotonic()
@@ -168,3 +343,46 @@ def _transfer(url: str, part: Path, timeout: float, name: str) -> None:
         if total is not None and done < total:
             raise http.client.IncompleteRead(b"", total - done)
         log.info("%s: %d bytes received", name, done)
+
+
+def _range_starts_at(resp: http.client.HTTPResponse, start: int) -> bool:
+    """Whether a 206 answer's Content-Range begins at byte ``start``."""
+    content_range = resp.headers.get("Content-Range", "")
+    return content_range.startswith(f"bytes {start}-")
+
+
+@contextmanager
+def fetched(manifest: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield the file recorded in a fetch manifest (``downloads/<name>.json``), checked against
+    the sha256 recorded when it was fetched.
+
+    A downloaded file with no published checksum is never kept after it failed: when the check
+    or the caller's reading of it fails, the file and the manifest are deleted, so that the next
+    run fetches it again. A local ``path`` is never deleted.
+    """
+    record = read_json(manifest)
+    path, key = Path(record["path"]), record["config_key"]
+    downloaded = str(record["source"]).startswith(("http://", "https://"))
+    disposable = downloaded and not record["verified"]
+
+    def fail(problem: str, err: BaseException | None = None) -> CorruptFileError:
+        if disposable:
+            for stale in (path, Path(manifest), sidecar(manifest)):
+                stale.unlink(missing_ok=True)
+            problem += (
+                f"; it has no published checksum, so the download and {manifest} were "
+                "deleted: the next run fetches it again"
+            )
+        elif downloaded:
+            problem += f"; fetch it again with: snakemake --cores all --forcerun {manifest}"
+        return CorruptFileError(f"{path} ({key}): {problem}")
+
+    if not path.exists():
+        raise fail(f"the file recorded in {manifest} is gone")
+    actual = file_digest(path, "sha256")
+    if actual != record["sha256"]:
+        raise fail(f"sha256 {actual} differs from {record['sha256']} recorded when it was fetched")
+    try:
+        yield path
+    except Exception as err:
+        raise fail(f"unusable ({err})", err) from err

@@ -5,7 +5,6 @@ rule fetch_asset:
         out("logs/fetch_asset/{asset}.log"),
     benchmark:
         out("benchmarks/fetch_asset/{asset}.tsv")
-    retries: 2
     conda:
         "../envs/enfopath.yaml"
     params:

@@ -18,23 +18,31 @@ PAYLOAD = bytes(range(256)) * 4000  # about 1 MB
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
-    """Serves ``files`` with Range support; ``cut`` paths send half their body, once."""
+    """Serves ``files`` with Range and If-Range support (strong ETag: the content's sha256);
+    ``cut`` paths send half their body, once; ``validators`` False sends no ETag."""
 
     files: ClassVar[dict[str, bytes]] = {}
     cut: ClassVar[set[str]] = set()
     seen: ClassVar[list[tuple[str, str | None]]] = []
+    if_range: ClassVar[list[str | None]] = []
+    validators: ClassVar[bool] = True
 
     def log_message(self, *args: object) -> None:
         pass
 
     def do_GET(self) -> None:
         self.seen.append((self.path, self.headers.get("Range")))
+        self.if_range.append(self.headers.get("If-Range"))
         body = self.files.get(self.path)
         if body is None:
             self.send_error(404, "Not Found")
             return
+        etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
         start = 0
-        if rng := self.headers.get("Range"):
+        rng = self.headers.get("Range")
+        if rng and self.headers.get("If-Range") not in (None, etag):
+            rng = None  # the file changed: send all of it
+        if rng:
             start = int(rng.removeprefix("bytes=").split("-")[0])
             if start >= len(body):
                 self.send_error(416, "Range Not Satisfiable")
@@ -43,6 +51,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(200)
+        if self.validators:
+            self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(body) - start))
         self.end_headers()
         if self.path in self.cut:
@@ -59,6 +69,8 @@ def server() -> Iterator[tuple[str, type[_Handler]]]:
     _Handler.files = {"/data.bin": PAYLOAD}
     _Handler.cut = set()
     _Handler.seen = []
+    _Handler.if_range = []
+    _Handler.validators = True
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -96,6 +108,50 @@ def test_broken_transfer_resumes_with_a_range_request(server, tmp_path):
     out = fetch(_asset(f"{base}/data.bin"), tmp_path / "data.bin", backoff=0.01)
     assert out.read_bytes() == PAYLOAD
     assert handler.seen == [("/data.bin", None), ("/data.bin", f"bytes={len(PAYLOAD) // 2}-")]
+    assert handler.if_range[1] is not None  # the first answer's ETag confirms the part
+    assert not (tmp_path / "data.bin.part.origin").exists()
+
+
+def test_a_part_from_a_changed_file_is_not_spliced(server, tmp_path):
+    """The server's file changes between the cut and the resume: If-Range gets it whole."""
+    base, handler = server
+    handler.cut = {"/data.bin"}
+    asset = Asset(name="data", url=f"{base}/data.bin")  # no checksum: only If-Range protects
+    with pytest.raises(DownloadError):
+        fetch(asset, tmp_path / "data.bin", retries=0)
+    new = PAYLOAD[::-1]
+    handler.files["/data.bin"] = new
+    assert fetch(asset, tmp_path / "data.bin").read_bytes() == new
+    assert handler.seen[-1][1] is not None and handler.if_range[-1] is not None
+
+
+@pytest.mark.parametrize("origin", ["none", "other_url", "no_validator"])
+def test_a_part_whose_origin_cannot_be_confirmed_is_discarded(server, tmp_path, origin):
+    base, handler = server
+    part = tmp_path / "data.bin.part"
+    part.write_bytes(b"stale bytes of some other file")
+    if origin != "none":
+        url = f"{base}/other.bin" if origin == "other_url" else f"{base}/data.bin"
+        (tmp_path / "data.bin.part.origin").write_text(
+            f'{{"url": "{url}", "etag": null, "last_modified": null}}'
+        )
+    asset = Asset(name="data", url=f"{base}/data.bin")  # unverified: nothing checks a splice
+    assert fetch(asset, tmp_path / "data.bin").read_bytes() == PAYLOAD
+    assert handler.seen == [("/data.bin", None)]
+
+
+def test_a_checked_part_resumes_without_validators_and_a_bad_splice_is_refetched(server, tmp_path):
+    """Without ETag/Last-Modified a .part is resumed only because the checksum checks the
+    result; a wrong splice fails it and the file is downloaded once more from the start."""
+    base, handler = server
+    handler.validators = False
+    part = tmp_path / "data.bin.part"
+    part.write_bytes(b"x" * 1000)
+    (tmp_path / "data.bin.part.origin").write_text(
+        f'{{"url": "{base}/data.bin", "etag": null, "last_modified": null}}'
+    )
+    assert fetch(_asset(f"{base}/data.bin"), tmp_path / "data.bin").read_bytes() == PAYLOAD
+    assert handler.seen == [("/data.bin", "bytes=1000-"), ("/data.bin", None)]
 
 
 def test_checksum_mismatch_deletes_and_names_both_hashes(server, tmp_path):
@@ -110,9 +166,46 @@ def test_checksum_mismatch_deletes_and_names_both_hashes(server, tmp_path):
 
 def test_http_404_names_url_and_status(server, tmp_path):
     base, handler = server
-    with pytest.raises(DownloadError, match=r"/missing\.bin: HTTP 404"):
+    with pytest.raises(DownloadError, match=r"/missing\.bin: HTTP 404") as err:
         fetch(_asset(f"{base}/missing.bin"), tmp_path / "m.bin")
     assert len(handler.seen) == 1  # a client error is not retried
+    assert err.value.permanent
+
+
+def test_a_present_unverified_file_is_fetched_again(server, tmp_path):
+    base, handler = server
+    (tmp_path / "data.bin").write_bytes(b"left over from an earlier run")
+    asset = Asset(name="data", url=f"{base}/data.bin")
+    assert fetch(asset, tmp_path / "data.bin").read_bytes() == PAYLOAD
+    assert len(handler.seen) == 1
+
+
+def test_an_unresponsive_server_fails_on_the_read_timeout(tmp_path):
+    """A server that accepts connections and never answers: each try ends after the read
+    timeout, not the (longer) connect timeout; the error says it timed out."""
+    import socket
+    import time
+
+    with socket.socket() as s:  # listening, never accepting: connect works, nothing is sent
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/x"
+        start = time.monotonic()
+        with pytest.raises(DownloadError, match=r"failed after 2 tries \(timed out"):
+            fetch(
+                _asset(url),
+                tmp_path / "x",
+                retries=1,
+                backoff=0.01,
+                read_timeout=0.3,
+                connect_timeout=5.0,
+            )
+        assert time.monotonic() - start < 5.0  # two reads of 0.3 s, not two connects of 5 s
+
+
+def test_file_urls_are_refused():
+    with pytest.raises(ValueError, match="not http"):
+        Asset(name="a", url="file:///etc/hostname", md5="0" * 32)
 
 
 def test_local_path_is_checked_and_never_deleted(tmp_path):
@@ -152,3 +245,51 @@ def test_unreachable_server_fails_after_retries(tmp_path):
     with pytest.raises(DownloadError, match="failed after 2 tries"):
         fetch(_asset(f"http://127.0.0.1:{port}/x"), tmp_path / "x", retries=1, backoff=0.01)
     assert not Path(tmp_path / "x").exists()
+
+
+def _manifest(tmp_path: Path, path: Path, verified: bool, source: str) -> Path:
+    from enfopath.io import write_json
+
+    manifest = tmp_path / "downloads" / "data.json"
+    write_json(
+        manifest,
+        {
+            "config_key": "data.source",
+            "source": source,
+            "path": str(path),
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+            "verified": verified,
+        },
+    )
+    return manifest
+
+
+def test_an_unverified_download_that_fails_downstream_is_not_kept(tmp_path):
+    from enfopath.download import fetched
+    from enfopath.io import CorruptFileError
+
+    path = tmp_path / "downloads" / "data" / "c.tar.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"not a tarball")
+    manifest = _manifest(tmp_path, path, verified=False, source="http://127.0.0.1/c.tar.gz")
+    unusable = r"c\.tar\.gz \(data\.source\): unusable .*deleted"
+    with pytest.raises(CorruptFileError, match=unusable), fetched(manifest):
+        raise ValueError("not a readable tarball")
+    assert not path.exists() and not manifest.exists()
+
+
+def test_a_verified_or_local_asset_is_kept_and_a_changed_one_named(tmp_path):
+    from enfopath.download import fetched
+    from enfopath.io import CorruptFileError
+
+    local = tmp_path / "mine.bin"
+    local.write_bytes(PAYLOAD)
+    manifest = _manifest(tmp_path, local, verified=False, source=str(local))
+    with pytest.raises(CorruptFileError, match="unusable"), fetched(manifest) as p:
+        assert p == local
+        raise ValueError("bad")
+    assert local.exists() and manifest.exists()  # a local path is never deleted
+    local.write_bytes(PAYLOAD[:-1])
+    changed = r"differs from .* recorded when it was fetched"
+    with pytest.raises(CorruptFileError, match=changed), fetched(manifest):
+        pass

@@ -1,11 +1,16 @@
-"""Rule fetch_asset: download (or find locally) one configured file, checked, and record it."""
+"""Rule fetch_asset: download (or find locally) one configured file, checked, and record it.
+
+A failure that trying again cannot fix (a checksum mismatch, an HTTP 4xx) is recorded in
+``downloads/<name>.failed.json``; a retry of the same job (``attempt`` > 1, e.g. from a cluster
+profile's ``retries``) then fails at once instead of downloading again. A new run starts afresh.
+"""
 
 from pathlib import Path
 from urllib.parse import urlparse
 
 from _common import setup
 
-from enfopath.download import Asset, fetch, file_digest
+from enfopath.download import Asset, ChecksumError, DownloadError, fetch, file_digest
 from enfopath.io import write_json
 
 sm = snakemake  # noqa: F821
@@ -16,8 +21,21 @@ cfg = sm.params.config
 section = cfg["data"]["source"] if name == "data" else cfg["flow"]["pretrained"]["checkpoint"]
 asset = Asset(name=f"{key} ({name})", **section)
 folder = Path(sm.output.manifest).with_suffix("")
+failed = folder.with_name(f"{name}.failed.json")
+if sm.attempt > 1 and failed.exists():
+    raise DownloadError(
+        f"not retried: {failed.read_text().strip()} (trying again cannot fix this; see "
+        f"{failed} and the config key {key})",
+        permanent=True,
+    )
+failed.unlink(missing_ok=True)
 dest = folder / (Path(urlparse(asset.url).path).name if asset.url else Path(asset.path).name)
-path = fetch(asset, dest)
+try:
+    path = fetch(asset, dest)
+except (ChecksumError, DownloadError) as err:
+    if err.permanent:
+        failed.write_text(str(err) + "\n")
+    raise
 record = {
     "config_key": key,
     "source": asset.url or asset.path,

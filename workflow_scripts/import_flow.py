@@ -3,13 +3,15 @@
 from _common import setup
 
 from enfopath.checkpoint import load_release_checkpoint, save_checkpoint
+from enfopath.download import fetched
 from enfopath.io import read_json
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
 pc = sm.params.config["flow"]["pretrained"]
 source = read_json(sm.input.manifest)
-model = load_release_checkpoint(source["path"], pc["model"], pc["arch"], key=pc["key"])
+with fetched(sm.input.manifest) as checkpoint:
+    model = load_release_checkpoint(checkpoint, pc["model"], pc["arch"], key=pc["key"])
 n = sum(p.numel() for p in model.parameters())
 log.info("%s from %s: %d parameters", pc["model"], source["source"], n)
 meta = {"source": source, "key": pc["key"], "parameters": n}

@@ -5,8 +5,9 @@ from _common import setup
 
 from enfopath.cifar import load_cifar10_tarball
 from enfopath.data import DATASETS
+from enfopath.download import fetched
 from enfopath.imagefolder import list_image_folder
-from enfopath.io import read_json, write_npz
+from enfopath.io import write_npz
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
@@ -32,7 +33,8 @@ if dc["dataset"] == "image_folder":
     )
 else:
     if dc["dataset"] == "cifar10":
-        dataset = load_cifar10_tarball(read_json(sm.input.source)["path"])
+        with fetched(sm.input.source) as tarball:
+            dataset = load_cifar10_tarball(tarball)
     else:
         dataset = DATASETS[dc["dataset"]](cfg["seed"], dc["test_fraction"])
     log.info("train %s, test %s", dataset.x_train.shape, dataset.x_test.shape)

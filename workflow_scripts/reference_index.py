@@ -7,7 +7,7 @@ from _common import ProgressLog, setup
 from enfopath.data import n_reference, reference_batches
 from enfopath.density import build_index, local_bandwidth, reference_radii, save_index
 from enfopath.features import embed_batches, load_models
-from enfopath.io import atomic_path, read_npz, write_npz
+from enfopath.io import read_npz, write_npz
 from enfopath.models import pick_device
 
 sm = snakemake  # noqa: F821
@@ -39,5 +39,4 @@ log.info(
 )
 write_npz(sm.output.features, features=features)
 write_npz(sm.output.radii, k=np.array(dc["k"]), radii=radii, bandwidth=np.array(bandwidth))
-with atomic_path(sm.output.index) as tmp:
-    save_index(tmp, index)
+save_index(sm.output.index, index)
