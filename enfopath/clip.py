@@ -147,9 +147,15 @@ def load_clip(
     if record.get("model_config"):
         open_clip.add_model_config(record["model_config"])
     weights = record["files"]["weights"]["path"]
-    model = open_clip.create_model(
-        record["model"], pretrained=weights, force_quick_gelu=record["quick_gelu"]
-    )
+    try:
+        model = open_clip.create_model(
+            record["model"], pretrained=weights, force_quick_gelu=record["quick_gelu"]
+        )
+    except Exception as err:  # a wrong, truncated or unsafe (pickled code) weights file
+        raise ValueError(
+            f"clip.pretrained: {weights} is not loadable {record['model']} weights "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''})"
+        ) from err
     model = model.to(device).eval()
     size = model.visual.image_size
     size = (size, size) if isinstance(size, int) else tuple(size)

@@ -24,10 +24,12 @@ from typing import Any
 import jsonschema
 import yaml
 
+from enfopath.io import ExplainedError
+
 SCHEMA_FILE = "config.schema.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(ExplainedError, ValueError):
     """The configuration is invalid; the message names the key."""
 
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from enfopath.io import CorruptFileError, read_json, sidecar
+from enfopath.io import CorruptFileError, ExplainedError, read_json, sidecar
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -47,7 +47,7 @@ READ_TIMEOUT = 30.0
 """Seconds to wait for the next bytes of an open connection."""
 
 
-class DownloadError(RuntimeError):
+class DownloadError(ExplainedError, RuntimeError):
     """A download failed (HTTP error, network failure after all retries).
 
     ``permanent`` is True when trying again cannot help (a client error such as 404).
@@ -58,7 +58,7 @@ class DownloadError(RuntimeError):
         self.permanent = permanent
 
 
-class ChecksumError(RuntimeError):
+class ChecksumError(ExplainedError, RuntimeError):
     """A file's checksum differs from the expected one (never fixed by downloading again)."""
 
     permanent = True

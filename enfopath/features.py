@@ -88,18 +88,18 @@ def load_models(inputs: dict[str, str], config: dict, device: torch.device) -> F
     ``sampling.precision`` when CLIP is loaded and ``vae.scale`` when the VAE is."""
     from enfopath.checkpoint import load_checkpoint
     from enfopath.clip import load_clip
-    from enfopath.io import read_json
+    from enfopath.hub import read_manifest
     from enfopath.latent import load_vae
 
     models = FeatureModels(device=device)
     if "classifier" in inputs:
         models.classifier = load_checkpoint(inputs["classifier"], device)[0]
     if "clip" in inputs:
-        record = read_json(inputs["clip"])
+        record = read_manifest(inputs["clip"])
         models.clip = load_clip(
             record, config["clip"]["interpolation"], device, config["sampling"]["precision"]
         )
     if "vae" in inputs:
-        models.vae = load_vae(read_json(inputs["vae"])["directory"], device)
+        models.vae = load_vae(read_manifest(inputs["vae"])["directory"], device)
         models.vae_scale = config["vae"]["scale"]
     return models

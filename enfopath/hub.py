@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 
 from enfopath.download import file_digest
+from enfopath.io import CorruptFileError, read_json
 
 
 def go_offline() -> None:
@@ -72,3 +73,24 @@ def manifest(paths: dict[str, Path], **extra: object) -> dict[str, object]:
             for name, p in paths.items()
         },
     }
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, object]:
+    """Read a :func:`manifest` and check each file it lists against its recorded sha256, so a
+    weights file changed since it was resolved is named instead of loaded."""
+    record = read_json(path)
+    for name, entry in record.get("files", {}).items():
+        try:
+            actual = file_digest(entry["path"], "sha256")
+        except OSError as err:
+            raise CorruptFileError(
+                f"{entry['path']}: the {name} file recorded in {path} is unreadable ({err}); "
+                f"resolve it again with: snakemake --cores all --forcerun {path}"
+            ) from err
+        if actual != entry["sha256"]:
+            raise CorruptFileError(
+                f"{entry['path']}: the {name} file's sha256 {actual} differs from "
+                f"{entry['sha256']} recorded in {path}; resolve it again with: "
+                f"snakemake --cores all --forcerun {path}"
+            )
+    return record

@@ -29,7 +29,12 @@ SIDECAR = ".sha256"
 """Suffix of the checksum record written beside every file of :func:`atomic_path`."""
 
 
-class CorruptFileError(RuntimeError):
+class ExplainedError(Exception):
+    """An error whose message says all a user needs (the file or key, the problem, the fix):
+    workflow jobs log it without a traceback."""
+
+
+class CorruptFileError(ExplainedError, RuntimeError):
     """A workflow file is missing, truncated, changed since it was written, or not in the
     expected format."""
 

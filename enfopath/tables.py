@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from enfopath.density import DENSITY_SUFFIX
+from enfopath.io import ExplainedError
 from enfopath.trajectories import PER_SAMPLE
 
 SHARD_ARRAYS = (
@@ -84,6 +85,26 @@ SEMANTIC = ("clf_confidence", "clf_margin", "clf_entropy", "clip_score", "clip_m
 """Semantic measures: a classifier trained on the dataset, or CLIP (SCIENCE.md §3)."""
 MARGINS = (("clf_margin", "clf_confidence"), ("clip_margin", "clip_score"))
 """(margin, score) pairs of each semantic method, for the KPE-vs-semantics figure."""
+
+
+class NoSamplesError(ExplainedError, ValueError):
+    """No sample is left to analyse: every one was flagged non-finite."""
+
+
+def analysed_samples(df: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the samples that are analysed (not flagged ``nonfinite``), re-indexed.
+
+    Raises :class:`NoSamplesError` with one clear message when no sample is left: statistics
+    and figures have nothing to work on, and would otherwise fail on empty arrays.
+    """
+    analysed = df[~df["nonfinite"].astype(bool)].reset_index(drop=True)
+    if analysed.empty:
+        raise NoSamplesError(
+            f"all {len(df)} samples are non-finite: every trajectory met a non-finite velocity "
+            "or state, so there is nothing to correlate or draw (statistics/summary.csv records "
+            "the counts; see the generate_shard logs, the sampling settings and the model)"
+        )
+    return analysed
 
 
 def measure_columns(df: pd.DataFrame, spaces: list[str]) -> list[str]:

@@ -17,9 +17,33 @@ rule merge_samples:
         "../workflow_scripts/merge_samples.py"
 
 
+rule summary:
+    input:
+        unpack(summary_inputs),
+    output:
+        summary=report(
+            out("statistics/summary.csv"),
+            caption="../report/summary.rst",
+            category="Study tables",
+            labels={"table": "summary"},
+        ),
+        json=out("statistics/summary.json"),
+    log:
+        out("logs/summary.log"),
+    benchmark:
+        out("benchmarks/summary.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    params:
+        config=config_slice(*SUMMARY_KEYS),
+    script:
+        "../workflow_scripts/summary.py"
+
+
 rule statistics:
     input:
-        unpack(statistics_inputs),
+        table=out("samples.parquet"),
+        summary=out("statistics/summary.json"),
     output:
         correlations=report(
             out("statistics/correlations.csv"),
@@ -39,12 +63,6 @@ rule statistics:
             category="Study tables",
             labels={"table": "quantile curves"},
         ),
-        summary=report(
-            out("statistics/summary.csv"),
-            caption="../report/summary.rst",
-            category="Study tables",
-            labels={"table": "summary"},
-        ),
         json=out("statistics/statistics.json"),
     log:
         out("logs/statistics.log"),
@@ -54,7 +72,7 @@ rule statistics:
         "../envs/enfopath.yaml"
     threads: 2
     params:
-        config=config_slice(*STATISTICS_KEYS),
+        config=config_slice("seed", "statistics", "density.spaces"),
     script:
         "../workflow_scripts/statistics.py"
 

@@ -144,7 +144,7 @@ SEMANTICS_KEYS = [
     ),
 ]
 """What scoring a shard's semantics reads."""
-STATISTICS_KEYS = [
+SUMMARY_KEYS = [
     "experiment",
     "seed",
     "statistics",
@@ -160,7 +160,7 @@ STATISTICS_KEYS = [
     ),
     *(["guidance", "vae.source", "vae.scale"] if LATENT else []),
 ]
-"""What the statistics and the summary read."""
+"""What the summary reads."""
 
 
 def reference_keys(space):
@@ -191,8 +191,8 @@ def data_inputs(wildcards):
     return {"source": out("downloads/data.json")} if "data" in ASSETS else {}
 
 
-def statistics_inputs(wildcards):
-    """The merged table, plus what the summary records about the models used."""
+def summary_inputs(wildcards):
+    """The merged table, plus what the summary records about the models used (summary rule)."""
     inputs = {"table": out("samples.parquet")}
     if "classifier" in NEEDS:
         inputs["classifier_metrics"] = out("models/classifier_metrics.json")

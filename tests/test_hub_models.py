@@ -120,3 +120,39 @@ def test_unknown_clip_tag_and_offline_tag_are_named(clip_files, monkeypatch, tmp
     )
     with pytest.raises(FileNotFoundError, match=r"offline.*timm--vit_base_patch32_clip_224"):
         resolve_clip(spec)
+
+
+@pytest.mark.parametrize("content", ["malicious", "wrong"])
+def test_a_bad_clip_weights_file_is_named_with_its_key(clip_files, tmp_path, content):
+    """A pickle that would run code (refused by weights-only loading) or a file of other
+    weights: the error names clip.pretrained and the file."""
+    bad = tmp_path / f"{content}.pt"
+    if content == "malicious":
+        import pickle
+
+        class Evil:
+            def __reduce__(self):
+                return (os.system, ("echo pwned",))
+
+        bad.write_bytes(pickle.dumps({"w": Evil()}))
+    else:
+        torch.save({"some.other.weight": torch.zeros(3)}, bad)
+    record = resolve_clip(_spec(clip_files, pretrained=str(bad)))
+    with pytest.raises(ValueError, match=rf"clip\.pretrained: {bad} is not loadable"):
+        load_clip(record, "bicubic", torch.device("cpu"))
+
+
+def test_a_weights_file_changed_after_it_was_resolved_is_named(clip_files, tmp_path):
+    from enfopath.hub import read_manifest
+    from enfopath.io import CorruptFileError, write_json
+
+    weights = tmp_path / "w.pt"
+    weights.write_bytes(clip_files[1].read_bytes())
+    record = resolve_clip(_spec(clip_files, pretrained=str(weights)))
+    write_json(tmp_path / "clip.json", record)
+    assert read_manifest(tmp_path / "clip.json") == record
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(CorruptFileError, match=rf"{weights}: the weights file's sha256"):
+        read_manifest(tmp_path / "clip.json")

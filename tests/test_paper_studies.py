@@ -262,3 +262,48 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
         "all": 1,
         "total": sum(expected.values()) + 4 * shards + spaces + 11,
     }
+
+
+def _cifar_only(assets: dict, name: str, **source: str) -> dict:
+    return {
+        "experiment": name,
+        "data": {
+            "dataset": "cifar10",
+            "source": {"url": f"{assets['url']}/{name}.tar.gz", **source},
+        },
+    }
+
+
+def test_a_checksum_mismatch_is_downloaded_once_even_with_job_retries(assets, tmp_path):
+    """--retries 2 (as the SLURM profile sets) must not fetch a file that failed its md5 three
+    times: the failure is recorded, and the retries fail at once."""
+    make_tarball(assets["www"] / "mismatch.tar.gz", n=2)
+    write_config(tmp_path / "config.yaml", _cifar_only(assets, "mismatch", md5="0" * 32))
+    before = _Quiet.requests.count("/mismatch.tar.gz")
+    run = snakemake(tmp_path, "--cores", "1", "--retries", "2", "results/mismatch/data/dataset.npz")
+    assert run.returncode != 0
+    log = run.stdout + run.stderr
+    assert "md5 mismatch" in log and "not retried" in log
+    assert _Quiet.requests.count("/mismatch.tar.gz") - before == 1
+    assert (tmp_path / "results/mismatch/downloads/data.failed.json").exists()
+
+
+def test_an_unpinned_download_that_fails_to_read_is_fetched_again(assets, tmp_path):
+    """No published checksum, a truncated tarball on the server: prepare_data fails, the
+    download and its manifest are deleted, and once the server is fixed a rerun fetches anew."""
+    served = assets["www"] / "unpinned.tar.gz"
+    make_tarball(served, n=2)
+    good = served.read_bytes()
+    served.write_bytes(good[:300])
+    write_config(tmp_path / "config.yaml", _cifar_only(assets, "unpinned"))
+    target = "results/unpinned/data/dataset.npz"
+    run = snakemake(tmp_path, "--cores", "1", target)
+    assert run.returncode != 0
+    assert "no published checksum, so the download and" in run.stdout + run.stderr
+    downloads = tmp_path / "results/unpinned/downloads"
+    assert not (downloads / "data.json").exists()
+    assert not (downloads / "data" / "unpinned.tar.gz").exists()
+    served.write_bytes(good)
+    rerun = snakemake(tmp_path, "--cores", "1", target)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert read_json(downloads / "data.json")["sha256"] == _sha256(served)

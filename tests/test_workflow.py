@@ -27,6 +27,7 @@ from conftest import (
 
 import enfopath
 from enfopath.figures import FIGURES
+from enfopath.io import sha256, write_parquet
 
 pytestmark = pytest.mark.workflow
 N_SHARDS = TINY["sampling"]["n_samples"] // TINY["sampling"]["shard_size"]
@@ -124,8 +125,12 @@ def test_non_finite_samples_are_excluded_and_counted(study, tmp_path):
     df = pd.read_parquet(table)
     df.loc[[3, 40], "nonfinite"] = True
     df.loc[[3, 40], ["kpe", "kpe_early"]] = np.nan
-    df.to_parquet(table, index=False)
-    outputs = [f"{OUT}/statistics/summary.csv", f"{OUT}/figures/speed_profile.png"]
+    write_parquet(table, df)
+    outputs = [
+        f"{OUT}/statistics/summary.csv",
+        f"{OUT}/statistics/correlations.csv",
+        f"{OUT}/figures/speed_profile.png",
+    ]
     run = snakemake(workdir, "--cores", "2", *outputs, "--force")
     assert run.returncode == 0, run.stderr[-3000:]
     summary = pd.read_csv(workdir / OUT / "statistics/summary.csv").set_index("key").value
@@ -146,7 +151,7 @@ def test_report_holds_every_figure_and_table(study):
 
 
 S = N_SHARDS
-BELOW_MERGE = {"merge_samples": 1, "statistics": 1, "figure": len(FIGURES)}
+BELOW_MERGE = {"merge_samples": 1, "summary": 1, "statistics": 1, "figure": len(FIGURES)}
 
 
 @pytest.mark.parametrize(
@@ -164,8 +169,9 @@ BELOW_MERGE = {"merge_samples": 1, "statistics": 1, "figure": len(FIGURES)}
                 **BELOW_MERGE,
             },
         ),
-        # the statistics and what reads them (the three relation figures), not the shards
-        ({"statistics": {"bootstrap": 0}}, {"statistics": 1, "figure": 3}),
+        # the statistics, the summary (which records it) and what reads them (the three
+        # relation figures), not the shards
+        ({"statistics": {"bootstrap": 0}}, {"summary": 1, "statistics": 1, "figure": 3}),
         # only the two sample grids
         ({"figures": {"grid_samples": 4}}, {"figure": 2}),
         # density and below, not generation
@@ -233,7 +239,9 @@ def test_corrupt_shard_fails_naming_the_file(study, tmp_path):
     shard.write_bytes(shard.read_bytes()[:500])
     run = snakemake(workdir, "--cores", "2")
     assert run.returncode != 0
-    assert "trajectories/shard_1.npz: corrupt or truncated" in run.stdout + run.stderr
+    assert (
+        "trajectories/shard_1.npz: corrupt array (.npz) file: its sha256" in run.stdout + run.stderr
+    )
 
 
 def test_corrupt_checkpoint_fails_naming_the_file(study, tmp_path):
@@ -242,7 +250,7 @@ def test_corrupt_checkpoint_fails_naming_the_file(study, tmp_path):
     ckpt.write_bytes(ckpt.read_bytes()[:1000])
     run = snakemake(workdir, "--cores", "1", f"{OUT}/trajectories/shard_0.npz", "--force")
     assert run.returncode != 0
-    assert "models/flow.pt: corrupt or truncated checkpoint" in run.stdout + run.stderr
+    assert "models/flow.pt: corrupt checkpoint file: its sha256" in run.stdout + run.stderr
     assert not (workdir / OUT / "trajectories/shard_0.npz").exists()
 
 
@@ -290,3 +298,94 @@ def test_outputs_of_two_experiments_never_collide(tmp_path):
     assert "results/other/samples.parquet" in run.stdout
     assert "results/tiny" not in run.stdout
     assert yaml.safe_load((tmp_path / "config.yaml").read_text())["experiment"] == "other"
+
+
+def _flip(path: Path) -> None:
+    """Flip one byte in the middle of ``path``: a valid-looking file with other contents."""
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "reader_target"),
+    [
+        ("models/flow.pt", "trajectories/shard_0.npz"),
+        ("index/pixels.faiss", "density/shard_0.parquet"),
+        ("samples.parquet", "statistics/summary.csv"),
+    ],
+)
+def test_a_flipped_byte_is_caught_and_the_rebuild_command_restores_the_file(
+    study, tmp_path, corrupt, reader_target
+):
+    """The next job that reads the file fails naming it and the rebuild command; that command
+    (``--forcerun <file>``) rebuilds it bit-identical."""
+    workdir = copy_of(study, tmp_path)
+    path = workdir / OUT / corrupt
+    _flip(path)
+    run = snakemake(workdir, "--cores", "2", f"{OUT}/{reader_target}", "--force")
+    log = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert f"{OUT}/{corrupt}: corrupt" in log and "its sha256" in log
+    assert f"--forcerun {OUT}/{corrupt}" in log
+    rebuild = snakemake(
+        workdir, "--cores", "2", f"{OUT}/{corrupt}", "--forcerun", f"{OUT}/{corrupt}"
+    )
+    assert rebuild.returncode == 0, rebuild.stderr[-3000:]
+    assert sha256(path) == sha256(study / OUT / corrupt)
+
+
+def test_the_documented_rebuild_restores_identical_results(study, tmp_path):
+    """The whole command of the error message, on a corrupted merged table."""
+    workdir = copy_of(study, tmp_path)
+    _flip(workdir / OUT / "samples.parquet")
+    run = snakemake(workdir, "--cores", "2")
+    assert run.returncode != 0
+    assert f"{OUT}/samples.parquet: corrupt parquet file" in run.stdout + run.stderr
+    rebuild = snakemake(workdir, "--cores", "2", "--forcerun", f"{OUT}/samples.parquet")
+    assert rebuild.returncode == 0, rebuild.stderr[-3000:]
+    for name in ("samples.parquet", "statistics/correlations.csv", "statistics/groups.csv"):
+        assert sha256(workdir / OUT / name) == sha256(study / OUT / name), name
+
+
+@pytest.mark.parametrize(
+    ("copied", "target", "message"),
+    [
+        (
+            "trajectories/shard_{}.npz",
+            "kpe/shard_1.parquet",
+            "shard_1.npz: holds samples 0…47 (48), but shard 1 holds samples 48…95",
+        ),
+        (
+            "kpe/shard_{}.parquet",
+            "samples.parquet",
+            "kpe/shard_1.parquet: holds samples 0…47 (48), but shard 1 holds samples 48…95",
+        ),
+    ],
+)
+def test_a_shard_copied_over_another_is_named(study, tmp_path, copied, target, message):
+    """A valid file (with its checksum record) in the wrong place: the sample indices tell."""
+    workdir = copy_of(study, tmp_path)
+    for suffix in ("", ".sha256"):
+        src = workdir / OUT / (copied.format(0) + suffix)
+        shutil.copy(src, workdir / OUT / (copied.format(1) + suffix))
+    run = snakemake(workdir, "--cores", "2", f"{OUT}/{target}", "--force")
+    assert run.returncode != 0
+    assert message in run.stdout + run.stderr
+
+
+def test_all_samples_non_finite_stops_with_one_message_and_keeps_the_summary(study, tmp_path):
+    workdir = copy_of(study, tmp_path)
+    table = workdir / OUT / "samples.parquet"
+    df = pd.read_parquet(table)
+    df["nonfinite"] = True
+    write_parquet(table, df)
+    targets = [f"{OUT}/statistics/statistics.json", f"{OUT}/figures/kpe_vs_density.png"]
+    run = snakemake(workdir, "--cores", "1", "--keep-going", *targets, "--force")
+    log = run.stdout + run.stderr
+    assert run.returncode != 0
+    assert f"all {len(df)} samples are non-finite" in log
+    for crash in ("zero-size array", "Bin edges must be unique", "Traceback"):
+        assert crash not in (workdir / OUT / "logs/statistics.log").read_text()
+    summary = pd.read_csv(workdir / OUT / "statistics/summary.csv").set_index("key").value
+    assert summary["n_analysed"] == "0" and summary["n_nonfinite_excluded"] == str(len(df))

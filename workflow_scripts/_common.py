@@ -37,7 +37,10 @@ def setup(snakemake: Any, network: bool = False) -> logging.Logger:
     logger = logging.getLogger(f"enfopath.{snakemake.rule}")
 
     def excepthook(kind: type[BaseException], err: BaseException, tb: Any) -> None:
-        logger.critical("rule %s failed: %s", snakemake.rule, err, exc_info=(kind, err, tb))
+        from enfopath.io import ExplainedError
+
+        trace = None if isinstance(err, ExplainedError) else (kind, err, tb)
+        logger.critical("rule %s failed: %s", snakemake.rule, err, exc_info=trace)
 
     sys.excepthook = excepthook
     if not network:

@@ -4,12 +4,13 @@ import pandas as pd
 from _common import setup
 
 from enfopath.density import Reference, density_measures, load_index
-from enfopath.io import read_npz, write_parquet
+from enfopath.io import check_shard_samples, read_npz, write_parquet
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
 spaces = sm.params.config["density"]["spaces"]
 generated = read_npz(sm.input.features, ("sample", *spaces))
+check_shard_samples(generated["sample"], sm.input.features)
 tables = [pd.DataFrame({"sample": generated["sample"]})]
 for space, feats, index, radii in zip(
     spaces, sm.input.references, sm.input.indexes, sm.input.radii, strict=True

@@ -3,7 +3,7 @@
 from _common import setup
 
 from enfopath.features import load_models, sample_features
-from enfopath.io import read_npz, write_npz
+from enfopath.io import check_shard_samples, read_npz, write_npz
 from enfopath.models import pick_device
 
 sm = snakemake  # noqa: F821
@@ -12,6 +12,7 @@ cfg = sm.params.config
 device = pick_device()
 models = load_models(dict(sm.input.items()), cfg, device)
 shard = read_npz(sm.input.shard, ("sample", "x1"))
+check_shard_samples(shard["sample"], sm.input.shard)
 batch = cfg["clip"]["batch_size"]
 features = {s: sample_features(s, shard, models, batch) for s in cfg["density"]["spaces"]}
 log.info("features: %s", {k: v.shape for k, v in features.items()})

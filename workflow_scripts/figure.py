@@ -7,7 +7,8 @@ import matplotlib.pyplot as plt
 from _common import setup
 
 from enfopath.figures import FIGURES, IMAGE_FIGURES, FigureContext
-from enfopath.io import atomic_path, read_csv, read_npz, read_parquet
+from enfopath.io import atomic_path, check_shard_samples, read_csv, read_npz, read_parquet
+from enfopath.tables import analysed_samples
 from enfopath.trajectories import shard_images
 
 sm = snakemake  # noqa: F821
@@ -15,12 +16,13 @@ log = setup(sm)
 cfg = sm.params.config
 name = sm.wildcards.name
 df = read_parquet(sm.input.table)
-analysed = df[~df.nonfinite].reset_index(drop=True)
+analysed = analysed_samples(df)
 extra = {}
 if name in IMAGE_FIGURES:
     images = {}
     for path in sm.input.shards:
         shard = read_npz(path, ("sample", "x1"))
+        check_shard_samples(shard["sample"], path)
         images.update(zip(shard["sample"].tolist(), shard_images(shard), strict=True))
     names = read_npz(sm.input.dataset, ("class_names",))["class_names"]
     extra = {

@@ -4,7 +4,8 @@ from _common import ProgressLog, setup
 
 from enfopath.checkpoint import load_checkpoint
 from enfopath.flows import Flow
-from enfopath.io import read_json, write_npz
+from enfopath.hub import read_manifest
+from enfopath.io import write_npz
 from enfopath.latent import load_vae
 from enfopath.models import pick_device
 from enfopath.trajectories import SamplingConfig, generate_shard, shard_indices
@@ -23,7 +24,8 @@ if "guidance" in cfg:  # in the params of a class-conditional (SiT) flow only
     )
 if hasattr(sm.input, "vae"):
     options.update(
-        vae=load_vae(read_json(sm.input.vae)["directory"], device), vae_scale=cfg["vae"]["scale"]
+        vae=load_vae(read_manifest(sm.input.vae)["directory"], device),
+        vae_scale=cfg["vae"]["scale"],
     )
 flow = Flow.from_checkpoint(model, info["model"], info["arch"], **options)
 sampling = SamplingConfig.from_config(sc)

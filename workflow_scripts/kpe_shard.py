@@ -2,12 +2,14 @@
 
 from _common import setup
 
-from enfopath.io import read_npz, write_parquet
+from enfopath.io import check_shard_samples, read_npz, write_parquet
 from enfopath.tables import SHARD_ARRAYS, kpe_table
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-table = kpe_table(read_npz(sm.input.shard, SHARD_ARRAYS))
+shard = read_npz(sm.input.shard, SHARD_ARRAYS)
+check_shard_samples(shard["sample"], sm.input.shard)
+table = kpe_table(shard)
 log.info(
     "%d samples, %d non-finite, mean KPE %.4f",
     len(table),

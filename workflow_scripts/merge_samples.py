@@ -3,17 +3,28 @@
 import pandas as pd
 from _common import setup
 
-from enfopath.io import read_parquet, write_parquet
+from enfopath.io import check_shard_samples, read_parquet, write_parquet
 from enfopath.tables import merge_on_sample
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
+expected = sm.params.config["sampling"]["n_samples"]
+
+
+def read_shard_table(path: str, shard_size: int) -> pd.DataFrame:
+    table = read_parquet(path)
+    check_shard_samples(table["sample"].to_numpy(), path, shard_size)
+    return table
+
+
 parts = {
-    name: pd.concat([read_parquet(p) for p in sm.input[name]], ignore_index=True)
+    name: pd.concat(
+        [read_shard_table(p, expected // len(sm.input[name])) for p in sm.input[name]],
+        ignore_index=True,
+    )
     for name in ("kpe", "semantics", "density")
 }
 merged = merge_on_sample(list(parts.values()), list(parts))
-expected = sm.params.config["sampling"]["n_samples"]
 if len(merged) != expected:
     raise ValueError(f"merged {len(merged)} samples, expected sampling.n_samples = {expected}")
 log.info(

@@ -4,7 +4,7 @@ import torch
 from _common import setup
 
 from enfopath.features import embed, load_models
-from enfopath.io import read_npz, write_parquet
+from enfopath.io import check_shard_samples, read_npz, write_parquet
 from enfopath.models import pick_device
 from enfopath.semantics import classifier_scores, clip_scores
 from enfopath.trajectories import shard_images
@@ -15,6 +15,7 @@ cfg = sm.params.config
 device = pick_device()
 models = load_models(dict(sm.input.items()), cfg, device)
 shard = read_npz(sm.input.shard, ("sample", "x1", "label"))
+check_shard_samples(shard["sample"], sm.input.shard)
 images = shard_images(shard)  # flagged (non-finite) samples: scores computed, never analysed
 if cfg["semantics"]["method"] == "classifier":
     with torch.no_grad():
