@@ -5,6 +5,7 @@ rule fetch_asset:
         out("logs/fetch_asset/{asset}.log"),
     benchmark:
         out("benchmarks/fetch_asset/{asset}.tsv")
+    retries: 0  # the download retries network failures itself; nothing else is fixed by a retry
     conda:
         "../envs/enfopath.yaml"
     params:
@@ -20,6 +21,7 @@ rule fetch_hub:
         out("logs/fetch_hub/{hub}.log"),
     benchmark:
         out("benchmarks/fetch_hub/{hub}.tsv")
+    retries: 0
     conda:
         "../envs/enfopath.yaml"
     params:
