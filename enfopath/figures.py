@@ -39,6 +39,10 @@ COLUMN_WORDS = {
     "clf_entropy": "classifier entropy H(p) (nats)",
     "clip_score": "CLIP score 100·max(cos(image, own prompt), 0)",
     "clip_margin": "CLIP margin 100·(cos own − max cos other)",
+    "straightness": "excess energy E − ½‖x₁ − x₀‖²",
+    "chord_energy": "chord energy ½‖x₁ − x₀‖²",
+    "x0_norm_sq": "squared noise norm ‖x₀‖²",
+    "x1_norm_sq": "squared endpoint norm ‖x₁‖²",
 }
 SPACE_COLUMNS = {
     r"knn_logdens(\d+)": "kNN log-density, {space}, k = {k} (−D log d{sub})",
@@ -82,6 +86,8 @@ class FigureContext:
     """``statistics/correlations.csv`` (relation figures)."""
     curves: pd.DataFrame | None = None
     """``statistics/quantile_curves.csv`` (relation figures)."""
+    partial: pd.DataFrame | None = None
+    """``statistics/partial_correlations.csv`` (the confound figure)."""
     images: dict[int, np.ndarray] = field(default_factory=dict)
     """Generated images by global sample index, each (C, H, W) in [-1, 1] (grids only)."""
     class_names: list[str] = field(default_factory=list)
@@ -199,6 +205,47 @@ def speed_profile(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     return fig
 
 
+def kpe_confounds(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """Forest plot: raw Spearman ρ of KPE and of the excess energy with each measure, beside the
+    partial ρ controlling for each confounder, with bootstrap intervals."""
+    if ctx.partial is None:
+        raise ValueError("this figure needs statistics/partial_correlations.csv")
+    p = ctx.partial
+    measures = list(dict.fromkeys(p.measure))
+    controls = list(dict.fromkeys(p.control))
+    energies = [e for e in ("kpe", "straightness") if e in set(p.energy)]
+    fig, axes = plt.subplots(
+        1,
+        len(energies),
+        figsize=(6.0 * len(energies), 0.45 * len(measures) + 1.6),
+        sharey=True,
+        squeeze=False,
+    )
+    y = np.arange(len(measures), dtype=float)
+    level = round(100 * ctx.confidence)
+    for ax, energy in zip(axes[0], energies, strict=True):
+        rows = p[p.energy == energy]
+        raw = rows[rows.control == controls[0]].set_index("measure").loc[measures]
+        series = [("raw", raw.spearman_rho, raw.spearman_ci_low, raw.spearman_ci_high, "0.2")]
+        for j, c in enumerate(controls):
+            part = rows[rows.control == c].set_index("measure").loc[measures]
+            label = f"partial, controlling for {describe(c)}"
+            series.append(
+                (label, part.partial_rho, part.partial_ci_low, part.partial_ci_high, f"C{j}")
+            )
+        offsets = np.linspace(-0.2, 0.2, len(series))
+        for (label, rho, lo, hi, color), dy in zip(series, offsets, strict=True):
+            err = np.vstack([rho - lo, hi - rho]).clip(min=0) if np.isfinite(lo).all() else None
+            ax.errorbar(rho, y + dy, xerr=err, fmt="o", ms=4, capsize=2, color=color, label=label)
+        ax.axvline(0.0, color="0.6", lw=0.8)
+        ax.set_title(describe(energy), fontsize=9)
+        ax.set_xlabel(f"Spearman ρ with {level} % bootstrap interval")
+    axes[0][0].set_yticks(y, [describe(m) for m in measures], fontsize=7)
+    axes[0][0].invert_yaxis()
+    axes[0][-1].legend(fontsize=7, loc="lower right")
+    return fig
+
+
 def _class_and_margin(row: pd.Series, names: list[str]) -> str:
     for margin, cls in (("clf_margin", "clf_class"), ("clip_margin", "clip_class")):
         if margin in row and cls in row:
@@ -248,8 +295,11 @@ FIGURES: dict[str, Callable[[pd.DataFrame, FigureContext], Figure]] = {
     "speed_profile": speed_profile,
     "grid_low_kpe": grid_low_kpe,
     "grid_high_kpe": grid_high_kpe,
+    "kpe_confounds": kpe_confounds,
 }
 IMAGE_FIGURES = ("grid_low_kpe", "grid_high_kpe")
 """Figures that need the generated images (the trajectory shards) as input."""
 RELATION_FIGURES = ("kpe_vs_margin", "kpe_vs_density", "kpe_vs_nn_distance")
 """Figures that read the statistics tables (correlations, quantile curves)."""
+CONFOUND_FIGURES = ("kpe_confounds",)
+"""Figures of the confound stage (statistics/partial_correlations.csv)."""

@@ -28,6 +28,8 @@ ENERGIES = ("kpe", "kpe_early", "kpe_late")
 """The energy columns related to every measure in the statistics. ``kpe_per_dim`` = kpe / D
 stays in the table but not in the statistics: D is constant within a study, so its ranks and
 correlations are exactly those of ``kpe``."""
+CONFOUND_ENERGIES = ("kpe", "straightness", "kpe_early", "kpe_late")
+"""Energies of the confound stage: with the excess energy E − ½‖x1 − x0‖² (``straightness``)."""
 
 
 def profile_column(t: float) -> str:
@@ -44,8 +46,16 @@ def profile_columns(df: pd.DataFrame) -> tuple[list[str], np.ndarray]:
     return cols, np.array([float(c[len(PROFILE_PREFIX) :]) for c in cols])
 
 
+def squared_norms(x: np.ndarray) -> np.ndarray:
+    """‖x_i‖² per sample in float64, summed over every coordinate: (N, ...) → (N,)."""
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    return np.einsum("ij,ij->i", flat, flat)
+
+
 def kpe_table(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One row per sample of a shard: index, energies, path measures, NFE, flags, profile.
+    """One row per sample of a shard: index, energies, path measures, the squared norms of the
+    noise and the endpoint in the state space (``x0_norm_sq``, ``x1_norm_sq``: the size of the
+    noise is a confounder of KPE), NFE, flags, profile.
 
     ``nonfinite`` marks samples whose trajectory met a non-finite value; they are kept in the
     table (and counted) but left out of the statistics.
@@ -53,6 +63,7 @@ def kpe_table(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
     table = {
         "sample": arrays["sample"],
         **{k: arrays[k].astype(np.float64) for k in PER_SAMPLE},
+        **{f"{k}_norm_sq": squared_norms(arrays[k]) for k in ("x0", "x1")},
         "nfe": arrays["nfe"],
         "nfe_total": arrays["nfe_total"],
         "out_of_range": arrays["out_of_range"].astype(np.float64),

@@ -77,6 +77,34 @@ rule statistics:
         "../workflow_scripts/statistics.py"
 
 
+rule partial_correlations:
+    input:
+        table=out("samples.parquet"),
+    output:
+        table=report(
+            out("statistics/partial_correlations.csv"),
+            caption="../report/partial_correlations.rst",
+            category="Study tables",
+            labels={"table": "partial correlations (confounds)"},
+        ),
+    log:
+        out("logs/partial_correlations.log"),
+    benchmark:
+        out("benchmarks/partial_correlations.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    params:
+        config=config_slice(
+            "seed",
+            "statistics.bootstrap",
+            "statistics.confidence",
+            "statistics.partial_controls",
+            "density.spaces",
+        ),
+    script:
+        "../workflow_scripts/partial_correlations.py"
+
+
 rule figure:
     input:
         unpack(figure_inputs),

@@ -14,7 +14,7 @@ from enfopath.config import (
     needed_models,
     validate_config,
 )
-from enfopath.figures import FIGURES, IMAGE_FIGURES, RELATION_FIGURES
+from enfopath.figures import CONFOUND_FIGURES, FIGURES, IMAGE_FIGURES, RELATION_FIGURES
 
 try:
     validate_config(config)
@@ -209,6 +209,8 @@ def figure_inputs(wildcards):
     if wildcards.name in RELATION_FIGURES:
         inputs["correlations"] = out("statistics/correlations.csv")
         inputs["curves"] = out("statistics/quantile_curves.csv")
+    if wildcards.name in CONFOUND_FIGURES:
+        inputs["partial"] = out("statistics/partial_correlations.csv")
     return inputs
 
 
@@ -219,11 +221,18 @@ def statistics_outputs():
     }
 
 
+CONFOUNDS = bool(config["statistics"]["partial_controls"])
+"""Whether the confound stage runs (statistics.partial_controls not empty)."""
+STUDY_FIGURES = [f for f in FIGURES if CONFOUNDS or f not in CONFOUND_FIGURES]
+"""The figures of this study."""
+
+
 def all_outputs():
     """Everything the default target builds."""
     return [
         out("samples.parquet"),
         out("statistics/statistics.json"),
         *statistics_outputs().values(),
-        *expand(out("figures/{name}.png"), name=FIGURES),
+        *([out("statistics/partial_correlations.csv")] if CONFOUNDS else []),
+        *expand(out("figures/{name}.png"), name=STUDY_FIGURES),
     ]

@@ -118,3 +118,33 @@ def test_grids_show_kpe_class_and_margin(table, ctx):
     assert titles[0] == f"E {lowest.kpe:.1f}\n{name} m {lowest.clf_margin:.2f}"
     assert len(titles) == 4
     plt.close(fig)
+
+
+def test_confound_forest_plot_shows_raw_and_partial_rho_per_measure(table):
+    from enfopath.stats import partial_correlations
+
+    noise = np.random.default_rng(1).normal(size=(3, len(table)))
+    df = table.assign(
+        x0_norm_sq=table.kpe + noise[0],
+        chord_energy=table.kpe + noise[1],
+        straightness=noise[2] ** 2,
+    )
+    measures = measure_columns(df, SPACES)
+    partial = partial_correlations(
+        df, ["kpe", "straightness"], measures, ["x0_norm_sq", "chord_energy"], n_boot=50, seed=0
+    )
+    fig = FIGURES["kpe_confounds"](df, FigureContext(SPACES, [2], 0.2, partial=partial))
+    left, right = fig.axes
+    assert left.get_title() == describe("kpe") and right.get_title() == describe("straightness")
+    assert [t.get_text() for t in left.get_yticklabels()] == [describe(m) for m in measures]
+    labels = [t.get_text() for t in right.get_legend().get_texts()]
+    assert labels == [
+        "raw",
+        f"partial, controlling for {describe('x0_norm_sq')}",
+        f"partial, controlling for {describe('chord_energy')}",
+    ]
+    first = partial.query("energy == 'kpe' and control == 'x0_norm_sq'").set_index("measure")
+    raw, controlled = (np.asarray(c.lines[0].get_xdata(), float) for c in left.containers[:2])
+    np.testing.assert_allclose(raw, first.loc[measures, "spearman_rho"])
+    np.testing.assert_allclose(controlled, first.loc[measures, "partial_rho"])
+    plt.close(fig)

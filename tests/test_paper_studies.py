@@ -259,9 +259,10 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
         "merge_samples": 1,
         "summary": 1,
         "statistics": 1,
-        "figure": 7,
+        "partial_correlations": 1,
+        "figure": 8,
         "all": 1,
-        "total": sum(expected.values()) + 4 * shards + spaces + 12,
+        "total": sum(expected.values()) + 4 * shards + spaces + 14,
     }
 
 

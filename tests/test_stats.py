@@ -137,3 +137,55 @@ def test_each_quantity_once_in_the_statistics():
         "pixels_nn_dist",
     ]
     assert "kpe_per_dim" not in ENERGIES and "kpe" in ENERGIES
+
+
+def _confounded(n: int = 2000) -> pd.DataFrame:
+    """KPE = ‖x0‖²-like size + excess energy; one measure follows the size only, one the excess."""
+    rng = np.random.default_rng(11)
+    size = rng.chisquare(64, n)
+    excess = rng.gamma(2.0, 1.0, n)
+    return pd.DataFrame(
+        {
+            "kpe": size + 4.0 * excess,
+            "x0_norm_sq": size,
+            "by_size": size + rng.normal(0, 2.0, n),
+            "by_excess": excess + rng.normal(0, 0.5, n),
+        }
+    )
+
+
+def test_partial_correlation_removes_a_pure_confounder_and_keeps_a_real_relation():
+    from enfopath.stats import partial_correlations
+
+    df = _confounded()
+    table = partial_correlations(
+        df, ["kpe"], ["by_size", "by_excess"], ["x0_norm_sq"], n_boot=200, seed=0
+    ).set_index("measure")
+    size, excess = table.loc["by_size"], table.loc["by_excess"]
+    assert size.spearman_rho > 0.5 and abs(size.partial_rho) < 0.05
+    assert size.partial_ci_low < 0 < size.partial_ci_high and size.partial_p > 0.01
+    assert excess.partial_rho > 0.6 and excess.partial_p < 1e-10
+    assert excess.partial_ci_low < excess.partial_rho < excess.partial_ci_high
+    assert list(table.columns).index("partial_q") == list(table.columns).index("partial_p") + 1
+
+
+def test_partial_correlation_equals_rank_residuals_and_the_regression_t_test():
+    """Two independent computations: residuals of a least-squares fit on the control's ranks,
+    and the t statistic of the measure's coefficient in x ~ 1 + y + z (on ranks)."""
+    from enfopath.stats import partial_correlations
+
+    df = _confounded(500)
+    row = partial_correlations(df, ["kpe"], ["by_excess"], ["x0_norm_sq"], n_boot=0, seed=0)
+    row = row.iloc[0]
+    x, y, z = (stats.rankdata(df[c]) for c in ("kpe", "by_excess", "x0_norm_sq"))
+    design = np.column_stack([np.ones_like(z), z])
+    rx = x - design @ np.linalg.lstsq(design, x, rcond=None)[0]
+    ry = y - design @ np.linalg.lstsq(design, y, rcond=None)[0]
+    assert row.partial_rho == pytest.approx(np.corrcoef(rx, ry)[0, 1], abs=1e-12)
+    full = np.column_stack([np.ones_like(z), y, z])
+    beta, res, *_ = np.linalg.lstsq(full, x, rcond=None)
+    dof = len(x) - 3
+    cov = res[0] / dof * np.linalg.inv(full.T @ full)
+    t = beta[1] / np.sqrt(cov[1, 1])
+    assert row.partial_p == pytest.approx(2 * stats.t.sf(abs(t), dof), rel=1e-9)
+    assert np.isnan(row.partial_ci_low)  # n_boot = 0: no interval

@@ -53,7 +53,9 @@ def declared_outputs() -> list[str]:
         "statistics/groups.csv",
         "statistics/quantile_curves.csv",
         "statistics/summary.csv",
+        "statistics/summary.json",
         "statistics/statistics.json",
+        "statistics/partial_correlations.csv",
         *(p.format(s) for p in per_shard for s in range(N_SHARDS)),
         *(p.format(s) for p in spaces for s in ("pixels", "classifier")),
         *(f"figures/{name}.png" for name in FIGURES),
@@ -144,14 +146,21 @@ def test_report_holds_every_figure_and_table(study):
     run = snakemake(study, "--cores", "1", "--report", "report.html")
     assert run.returncode == 0, run.stderr[-3000:]
     html = (study / "report.html").read_text(errors="ignore")
-    for name in [*FIGURES, "correlations.csv", "groups.csv", "summary.csv", "flow_metrics.json"]:
+    tables = ["correlations.csv", "groups.csv", "summary.csv", "partial_correlations.csv"]
+    for name in [*FIGURES, *tables, "flow_metrics.json"]:
         assert name in html, name
     assert_report_renders(html)
     assert "classifier margin" in html and "CLIP margin" not in html
 
 
 S = N_SHARDS
-BELOW_MERGE = {"merge_samples": 1, "summary": 1, "statistics": 1, "figure": len(FIGURES)}
+BELOW_MERGE = {
+    "merge_samples": 1,
+    "summary": 1,
+    "statistics": 1,
+    "partial_correlations": 1,
+    "figure": len(FIGURES),
+}
 
 
 @pytest.mark.parametrize(
@@ -171,7 +180,10 @@ BELOW_MERGE = {"merge_samples": 1, "summary": 1, "statistics": 1, "figure": len(
         ),
         # the statistics, the summary (which records it) and what reads them (the three
         # relation figures), not the shards
-        ({"statistics": {"bootstrap": 0}}, {"summary": 1, "statistics": 1, "figure": 3}),
+        (
+            {"statistics": {"bootstrap": 0}},
+            {"summary": 1, "statistics": 1, "partial_correlations": 1, "figure": 4},
+        ),
         # only the two sample grids
         ({"figures": {"grid_samples": 4}}, {"figure": 2}),
         # density and below, not generation
@@ -389,3 +401,29 @@ def test_all_samples_non_finite_stops_with_one_message_and_keeps_the_summary(stu
         assert crash not in (workdir / OUT / "logs/statistics.log").read_text()
     summary = pd.read_csv(workdir / OUT / "statistics/summary.csv").set_index("key").value
     assert summary["n_analysed"] == "0" and summary["n_nonfinite_excluded"] == str(len(df))
+
+
+def test_the_confound_stage_controls_for_the_noise_norm(study):
+    """x0_norm_sq is ‖x0‖² of the shard's noise; every energy × measure × control has a raw and
+    a partial ρ; with statistics.partial_controls: [] the stage and its figure leave the DAG."""
+    from enfopath.io import read_npz
+
+    df = pd.read_parquet(study / OUT / "samples.parquet").set_index("sample")
+    shard = read_npz(study / OUT / "trajectories/shard_1.npz")
+    x0 = shard["x0"].reshape(len(shard["x0"]), -1).astype(np.float64)
+    np.testing.assert_allclose(df.loc[shard["sample"], "x0_norm_sq"], (x0**2).sum(1))
+    np.testing.assert_allclose(df.chord_energy, df.kpe - df.straightness, rtol=1e-6)
+    table = pd.read_csv(study / OUT / "statistics/partial_correlations.csv")
+    assert set(table.control) == {"x0_norm_sq", "chord_energy"}
+    assert set(table.energy) == {"kpe", "straightness", "kpe_early", "kpe_late"}
+    assert len(table) == 2 * 4 * table.measure.nunique()
+    assert table[["partial_rho", "partial_p", "partial_q"]].notna().all().all()
+    raw = pd.read_csv(study / OUT / "statistics/correlations.csv")
+    merged = table.merge(raw, on=["energy", "measure"], suffixes=("", "_raw"))
+    np.testing.assert_allclose(merged.spearman_rho, merged.spearman_rho_raw)
+    off = study / "no_confounds.yaml"
+    write_config(off, {"statistics": {"partial_controls": []}})
+    run = snakemake(study, "--cores", "1", "-n", "--forceall", "--configfile", str(off))
+    assert run.returncode == 0, run.stderr[-3000:]
+    counts = job_counts(run.stdout)
+    assert "partial_correlations" not in counts and counts["figure"] == len(FIGURES) - 1

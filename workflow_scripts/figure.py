@@ -30,6 +30,8 @@ if name in IMAGE_FIGURES:
         "class_names": [str(n) for n in names],
         "grid_samples": cfg["figures"]["grid_samples"],
     }
+if hasattr(sm.input, "partial"):
+    extra["partial"] = read_csv(sm.input.partial)
 if hasattr(sm.input, "correlations"):
     extra["correlations"] = read_csv(sm.input.correlations)
     extra["curves"] = read_csv(sm.input.curves)
