@@ -98,6 +98,13 @@ class EnergyResult:
     """Σ_i ½‖v(x_i, t_i)‖² (t_{i+1} − t_i) on the solver grid (fixed grids; NaN for dopri5)."""
     speed_sq: torch.Tensor
     """‖v(x(t_j), t_j)‖² at the profile times, shape (B, P)."""
+    kpe_profile: torch.Tensor
+    """The partial energy E(t_j) = ½ ∫₀^{t_j} ‖v‖² dt at the profile times, shape (B, P), read
+    from the state at no cost (E(0) = 0, E(1) = kpe)."""
+    nfe_profile: torch.Tensor
+    """Model evaluations of the main integration at times ≤ t_j (the compute spent by the time
+    the integration passes t_j, shared by the batch; the last entry is ``nfe``), shape (P,),
+    int64."""
     profile_t: torch.Tensor
     """The profile times t_j, shape (P,), float64."""
     nonfinite: torch.Tensor
@@ -145,11 +152,13 @@ class _Augmented:
         self.shape = x0.shape
         self.dim = int(torch.Size(x0.shape[1:]).numel())
         self.calls = 0
+        self.times: list[float] = []
         self.frozen = ~torch.isfinite(x0.reshape(x0.shape[0], self.dim)).all(dim=1)
         self.limit = torch.finfo(x0.dtype).max / 64
 
     def __call__(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         self.calls += 1
+        self.times.append(float(t))
         x = state[:, : self.dim].reshape(self.shape)
         v = self.velocity(t, x)
         _check_velocity(v, x)
@@ -237,6 +246,12 @@ def _integrate_dopri5(
     return sol[-1], [sol[times.index(p)] for p in probes]
 
 
+def _fixed_nfe_profile(grid: Sequence[float], tab: Tableau, times: Sequence[float]) -> torch.Tensor:
+    """Stage evaluations t_i + c_k h_i ≤ s of a fixed-grid method, for each s of ``times``."""
+    stages = [t0 + c * (t1 - t0) for t0, t1 in itertools.pairwise(grid) for c in tab.c]
+    return torch.tensor([sum(x <= s for x in stages) for s in times], dtype=torch.int64)
+
+
 def _check_arguments(
     x0: object,
     solver: str,
@@ -322,15 +337,21 @@ def sample_with_energy(
             y1, at_probes = y0, [y0 for _ in probes]
             left = x0.new_zeros(0)
             nfe = 0
+            nfe_profile = torch.zeros(len(prof_t), dtype=torch.int64)
         elif solver == "dopri5":
             y1, at_probes = _integrate_dopri5(f, y0, probes, rtol, atol)
             nfe = f.calls
+            nfe_profile = torch.tensor(
+                [sum(x <= s for x in f.times) for s in prof_t.tolist()], dtype=torch.int64
+            )
+            nfe_profile[-1] = nfe  # the last step may evaluate past t = 1 (dense output)
             left = torch.full((batch,), float("nan"), dtype=x0.dtype, device=x0.device)
         else:
             tab = FIXED_SOLVERS[solver]
             nodes = time_grid(steps, grid).tolist()
             y1, at_probes, left = _integrate_fixed(f, y0, nodes, tab, probes)
             nfe = steps * tab.stages
+            nfe_profile = _fixed_nfe_profile(nodes, tab, prof_t.tolist())
         state = dict(zip(probes, at_probes, strict=True))
         speed_sq = (
             torch.stack([2.0 * f(_time(t, y0), state[t])[:, f.dim] for t in prof_t.tolist()], dim=1)
@@ -339,6 +360,8 @@ def sample_with_energy(
         )
     kpe = y1[:, f.dim]
     kpe_early = state[tau][:, f.dim]
+    kpe_profile = torch.stack([state[t][:, f.dim] for t in prof_t.tolist()], dim=1)
+    kpe_profile[:, -1] = kpe  # E(1) is the final energy exactly
     x1 = y1[:, : f.dim].reshape(x0.shape)
     nonfinite = (
         f.frozen.to(x0.device)
@@ -354,6 +377,8 @@ def sample_with_energy(
         path_length=y1[:, f.dim + 1],
         kpe_left_riemann=left,
         speed_sq=speed_sq,
+        kpe_profile=kpe_profile,
+        nfe_profile=nfe_profile,
         profile_t=prof_t,
         nonfinite=nonfinite,
         nfe=nfe,

@@ -21,7 +21,7 @@ import seaborn as sns
 from matplotlib.figure import Figure
 
 from enfopath.stats import group_thresholds, kpe_groups
-from enfopath.tables import MARGINS, profile_columns
+from enfopath.tables import MARGINS, NFE_PROFILE_PREFIX, profile_columns
 
 SPACE_WORDS = {
     "pixels": "pixels",
@@ -88,6 +88,8 @@ class FigureContext:
     """``statistics/quantile_curves.csv`` (relation figures)."""
     partial: pd.DataFrame | None = None
     """``statistics/partial_correlations.csv`` (the confound figure)."""
+    early: pd.DataFrame | None = None
+    """``statistics/early_prediction.csv`` (the early-prediction figure)."""
     images: dict[int, np.ndarray] = field(default_factory=dict)
     """Generated images by global sample index, each (C, H, W) in [-1, 1] (grids only)."""
     class_names: list[str] = field(default_factory=list)
@@ -246,6 +248,50 @@ def kpe_confounds(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     return fig
 
 
+def early_prediction(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """Predictive power of the partial energy E(s) against s: AUROC for the final low / high KPE
+    groups and Spearman ρ with the final KPE (left); Spearman ρ with each measure (right); the
+    top axis gives the share of the NFE spent by s."""
+    if ctx.early is None:
+        raise ValueError("this figure needs statistics/early_prediction.csv")
+    e = ctx.early
+    fig, (left, right) = _panels(2)
+    level = round(100 * ctx.confidence)
+    for target, label, color in (
+        ("low_kpe_group", f"AUROC, lowest {ctx.group_quantile:.0%} KPE", "C0"),
+        ("high_kpe_group", f"AUROC, highest {ctx.group_quantile:.0%} KPE", "C3"),
+        ("kpe", "Spearman ρ with the final KPE", "0.2"),
+    ):
+        r = e[e.target == target].sort_values("s")
+        left.plot(r.s, r.value, "o-", color=color, ms=3, label=label)
+        left.fill_between(r.s, r.ci_low, r.ci_high, color=color, alpha=0.2)
+    left.set_ylabel(f"AUROC or ρ ({level} % bootstrap band)")
+    left.legend(fontsize=7)
+    measures = [
+        m for m in dict.fromkeys(e.target) if m not in ("low_kpe_group", "high_kpe_group", "kpe")
+    ]
+    for j, m in enumerate(measures):
+        r = e[e.target == m].sort_values("s")
+        right.plot(r.s, r.value, "-", color=f"C{j % 10}", lw=1, label=describe(m))
+    right.axhline(0.0, color="0.6", lw=0.8)
+    right.set_ylabel("Spearman ρ of E(s) with the measure")
+    right.legend(fontsize=5)
+    cols, times = profile_columns(df, NFE_PROFILE_PREFIX)
+    spent = df[cols].mean().to_numpy() / df[cols[-1]].mean() if cols else None
+    for ax in (left, right):
+        ax.set_xlabel("s, time of the trajectory integrated (0 = noise, 1 = data)")
+        if spent is not None:
+            top = ax.secondary_xaxis(
+                "top",
+                functions=(
+                    lambda s, t=times, f=spent: np.interp(s, t, f),
+                    lambda f, t=times, sp=spent: np.interp(f, sp, t),
+                ),
+            )
+            top.set_xlabel("share of the NFE spent", fontsize=8)
+    return fig
+
+
 def _class_and_margin(row: pd.Series, names: list[str]) -> str:
     for margin, cls in (("clf_margin", "clf_class"), ("clip_margin", "clip_class")):
         if margin in row and cls in row:
@@ -296,10 +342,15 @@ FIGURES: dict[str, Callable[[pd.DataFrame, FigureContext], Figure]] = {
     "grid_low_kpe": grid_low_kpe,
     "grid_high_kpe": grid_high_kpe,
     "kpe_confounds": kpe_confounds,
+    "early_prediction": early_prediction,
 }
 IMAGE_FIGURES = ("grid_low_kpe", "grid_high_kpe")
 """Figures that need the generated images (the trajectory shards) as input."""
 RELATION_FIGURES = ("kpe_vs_margin", "kpe_vs_density", "kpe_vs_nn_distance")
 """Figures that read the statistics tables (correlations, quantile curves)."""
-CONFOUND_FIGURES = ("kpe_confounds",)
-"""Figures of the confound stage (statistics/partial_correlations.csv)."""
+STAGE_FIGURES = {
+    "kpe_confounds": ("partial", "partial_correlations"),
+    "early_prediction": ("early", "early_prediction"),
+}
+"""Figures of the optional stages: the :class:`FigureContext` field and the stage's table
+(statistics/<table>.csv) each reads."""

@@ -223,6 +223,85 @@ def partial_correlations(
     return with_q_values(pd.DataFrame(rows))
 
 
+def auroc(score: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """Area under the ROC curve of ``score`` for ``positive`` along the last axis (ties count
+    half): the Mann–Whitney U of the positives' average ranks over n₊ n₋. NaN without both
+    classes. ``score`` and ``positive`` (bool) have the same shape (..., n)."""
+    ranks = stats.rankdata(score, axis=-1)
+    n_pos = positive.sum(axis=-1)
+    n_neg = positive.shape[-1] - n_pos
+    u = (ranks * positive).sum(axis=-1) - n_pos * (n_pos + 1) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((n_pos > 0) & (n_neg > 0), u / (n_pos * n_neg), np.nan)
+
+
+def early_prediction(
+    df: pd.DataFrame,
+    times: np.ndarray,
+    columns: list[str],
+    measures: list[str],
+    *,
+    quantile: float,
+    n_boot: int,
+    seed: int,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
+    """How well the partial energy E(s) (``columns``, one per time of ``times``) predicts the
+    final KPE, its low / high groups and each measure, before the sample is finished.
+
+    For each s: Spearman of E(s) with ``kpe`` and with each measure (p-value, q-value and
+    bootstrap interval), and the AUROC of E(s) for membership of the final low-KPE group
+    (scored by −E(s)) and high-KPE group (bottom / top ``quantile``), with bootstrap intervals
+    (the groups stay those of the full sample). Columns: s, target, statistic (spearman,
+    auroc), n, value, p, q, ci_low, ci_high.
+    """
+    n = len(df)
+    idx = numpy_rng(seed, "bootstrap").integers(0, n, size=(n_boot, n))
+    group = kpe_groups(df["kpe"], quantile).to_numpy()
+    rows = []
+    for s, col in zip(times, columns, strict=True):
+        e = df[col].to_numpy(np.float64)
+        for label, positive, score in (
+            ("low_kpe_group", group == "low", -e),
+            ("high_kpe_group", group == "high", e),
+        ):
+            lo, hi = _interval(auroc(score[idx], positive[idx]), confidence)
+            rows.append(
+                {
+                    "s": float(s),
+                    "target": label,
+                    "statistic": "auroc",
+                    "n": n,
+                    "value": float(auroc(score, positive)),
+                    "p": np.nan,
+                    "ci_low": lo,
+                    "ci_high": hi,
+                }
+            )
+        corr = correlations(
+            df.assign(**{"E(s)": e}),
+            ["E(s)"],
+            ["kpe", *measures],
+            n_boot=n_boot,
+            seed=seed,
+            confidence=confidence,
+        )
+        for r in corr.itertuples():
+            rows.append(
+                {
+                    "s": float(s),
+                    "target": r.measure,
+                    "statistic": "spearman",
+                    "n": r.n,
+                    "value": r.spearman_rho,
+                    "p": r.spearman_p,
+                    "ci_low": r.spearman_ci_low,
+                    "ci_high": r.spearman_ci_high,
+                }
+            )
+    return with_q_values(pd.DataFrame(rows))
+
+
 def group_thresholds(energy: pd.Series, quantile: float) -> tuple[float, float]:
     """The q- and (1 − q)-quantiles of the energy: the low and high group thresholds."""
     lo, hi = energy.quantile([quantile, 1.0 - quantile])

@@ -16,6 +16,8 @@ SHARD_ARRAYS = (
     "x0",
     "x1",
     "speed_sq",
+    "kpe_profile",
+    "nfe_profile",
     "profile_t",
     "nonfinite",
     "nfe",
@@ -24,6 +26,10 @@ SHARD_ARRAYS = (
     *PER_SAMPLE,
 )
 PROFILE_PREFIX = "speed_sq_t"
+ENERGY_PROFILE_PREFIX = "kpe_t"
+"""Columns ``kpe_t<s>``: the partial energy E(s) = ½∫₀^s‖v‖²dt at the profile times."""
+NFE_PROFILE_PREFIX = "nfe_t"
+"""Columns ``nfe_t<s>``: model evaluations spent by the time the integration passes s."""
 ENERGIES = ("kpe", "kpe_early", "kpe_late")
 """The energy columns related to every measure in the statistics. ``kpe_per_dim`` = kpe / D
 stays in the table but not in the statistics: D is constant within a study, so its ranks and
@@ -32,18 +38,19 @@ CONFOUND_ENERGIES = ("kpe", "straightness", "kpe_early", "kpe_late")
 """Energies of the confound stage: with the excess energy E − ½‖x1 − x0‖² (``straightness``)."""
 
 
-def profile_column(t: float) -> str:
-    """Column name of the speed profile ‖v‖² at time t."""
-    return f"{PROFILE_PREFIX}{t:.3f}"
+def profile_column(t: float, prefix: str = PROFILE_PREFIX) -> str:
+    """Column name of a profile at time t (default: the speed profile ‖v‖²)."""
+    return f"{prefix}{t:.3f}"
 
 
-def profile_columns(df: pd.DataFrame) -> tuple[list[str], np.ndarray]:
-    """The speed-profile columns of a table, in time order, and their times."""
+def profile_columns(df: pd.DataFrame, prefix: str = PROFILE_PREFIX) -> tuple[list[str], np.ndarray]:
+    """The profile columns of a table (default: the speed profile), in time order, and their
+    times."""
     cols = sorted(
-        (c for c in df.columns if c.startswith(PROFILE_PREFIX)),
-        key=lambda c: float(c[len(PROFILE_PREFIX) :]),
+        (c for c in df.columns if re.fullmatch(rf"{prefix}\d+\.\d+", c)),
+        key=lambda c: float(c[len(prefix) :]),
     )
-    return cols, np.array([float(c[len(PROFILE_PREFIX) :]) for c in cols])
+    return cols, np.array([float(c[len(prefix) :]) for c in cols])
 
 
 def squared_norms(x: np.ndarray) -> np.ndarray:
@@ -75,6 +82,8 @@ def kpe_table(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
     table["nonfinite"] = arrays["nonfinite"].astype(bool) | ~finite
     for j, t in enumerate(arrays["profile_t"]):
         table[profile_column(float(t))] = arrays["speed_sq"][:, j].astype(np.float64)
+        table[profile_column(float(t), ENERGY_PROFILE_PREFIX)] = arrays["kpe_profile"][:, j]
+        table[profile_column(float(t), NFE_PROFILE_PREFIX)] = arrays["nfe_profile"][:, j]
     return pd.DataFrame(table)
 
 

@@ -91,9 +91,11 @@ def generate_shard(
     Arrays: ``sample`` (N,) int64 global index; ``label`` (N,) int64 conditioning class (−1
     for an unconditional flow); ``x0``, ``x1`` (N, *flow.shape) in the state space, never
     clamped (the KPE is the state's); each field of :data:`PER_SAMPLE` (N,); ``speed_sq``
-    (N, P); ``profile_t`` (P,) float64; ``nonfinite`` (N,) bool; ``nfe``, ``nfe_total`` (N,)
-    int64 (per batch); ``out_of_range`` (N,), the share of the image's values outside
-    [-1, 1] (x1 of a pixel flow, the decoded image of a latent flow); ``batch_size`` () int64;
+    (N, P); ``kpe_profile`` (N, P) float64, the partial energy E(t_j); ``nfe_profile`` (N, P)
+    int64, the batch's model evaluations up to t_j; ``profile_t`` (P,) float64; ``nonfinite``
+    (N,) bool; ``nfe``, ``nfe_total`` (N,) int64 (per batch); ``out_of_range`` (N,), the
+    share of the image's values outside [-1, 1] (x1 of a pixel flow, the decoded image of a
+    latent flow); ``batch_size`` () int64;
     and, for a latent flow, ``image`` (N, 3, H, W) uint8, the decoded endpoints clamped.
     ``progress(n, nfe)`` is called after each batch with its size and NFE.
     """
@@ -128,6 +130,8 @@ def _arrays(res: EnergyResult, batch: range) -> dict[str, np.ndarray]:
         "x0": cpu(res.x0),
         "x1": cpu(res.x1),
         "speed_sq": cpu(res.speed_sq),
+        "kpe_profile": res.kpe_profile.detach().double().cpu().numpy(),
+        "nfe_profile": np.tile(res.nfe_profile.numpy(), (n, 1)),
         "profile_t": res.profile_t.numpy(),
         "nonfinite": res.nonfinite.cpu().numpy(),
         "nfe": np.full(n, res.nfe, dtype=np.int64),

@@ -105,6 +105,34 @@ rule partial_correlations:
         "../workflow_scripts/partial_correlations.py"
 
 
+rule early_prediction:
+    input:
+        table=out("samples.parquet"),
+    output:
+        table=report(
+            out("statistics/early_prediction.csv"),
+            caption="../report/early_prediction.rst",
+            category="Study tables",
+            labels={"table": "early prediction from E(s)"},
+        ),
+    log:
+        out("logs/early_prediction.log"),
+    benchmark:
+        out("benchmarks/early_prediction.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    params:
+        config=config_slice(
+            "seed",
+            "statistics.bootstrap",
+            "statistics.confidence",
+            "statistics.group_quantile",
+            "density.spaces",
+        ),
+    script:
+        "../workflow_scripts/early_prediction.py"
+
+
 rule figure:
     input:
         unpack(figure_inputs),

@@ -14,7 +14,7 @@ from enfopath.config import (
     needed_models,
     validate_config,
 )
-from enfopath.figures import CONFOUND_FIGURES, FIGURES, IMAGE_FIGURES, RELATION_FIGURES
+from enfopath.figures import FIGURES, IMAGE_FIGURES, RELATION_FIGURES, STAGE_FIGURES
 
 try:
     validate_config(config)
@@ -209,8 +209,9 @@ def figure_inputs(wildcards):
     if wildcards.name in RELATION_FIGURES:
         inputs["correlations"] = out("statistics/correlations.csv")
         inputs["curves"] = out("statistics/quantile_curves.csv")
-    if wildcards.name in CONFOUND_FIGURES:
-        inputs["partial"] = out("statistics/partial_correlations.csv")
+    if wildcards.name in STAGE_FIGURES:
+        field, table = STAGE_FIGURES[wildcards.name]
+        inputs[field] = out(f"statistics/{table}.csv")
     return inputs
 
 
@@ -221,9 +222,14 @@ def statistics_outputs():
     }
 
 
-CONFOUNDS = bool(config["statistics"]["partial_controls"])
-"""Whether the confound stage runs (statistics.partial_controls not empty)."""
-STUDY_FIGURES = [f for f in FIGURES if CONFOUNDS or f not in CONFOUND_FIGURES]
+STAGES = {
+    "partial_correlations": bool(config["statistics"]["partial_controls"]),
+    "early_prediction": config["statistics"]["early_prediction"],
+}
+"""The optional analysis stages (a table statistics/<stage>.csv each) and whether they run."""
+STUDY_FIGURES = [
+    f for f in FIGURES if f not in STAGE_FIGURES or STAGES[STAGE_FIGURES[f][1]]
+]
 """The figures of this study."""
 
 
@@ -233,6 +239,6 @@ def all_outputs():
         out("samples.parquet"),
         out("statistics/statistics.json"),
         *statistics_outputs().values(),
-        *([out("statistics/partial_correlations.csv")] if CONFOUNDS else []),
+        *(out(f"statistics/{stage}.csv") for stage, on in STAGES.items() if on),
         *expand(out("figures/{name}.png"), name=STUDY_FIGURES),
     ]

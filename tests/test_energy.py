@@ -260,3 +260,19 @@ def test_energy_does_not_steer_dopri5_step_sizes(gaussian):
     r = sample_with_energy(v, x0, rtol=1e-6, atol=1e-6, profile_points=5)
     assert r.nfe == calls
     torch.testing.assert_close(r.x1, plain[-1], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("solver", ["dopri5", "rk4"])
+def test_partial_energy_at_every_profile_time_matches_the_closed_form(gaussian, solver):
+    """E(s) = ½∫₀^s‖v‖²dt, read from the state at the profile times (no extra evaluation)."""
+    mu, s, x0 = gaussian
+    kw = {"rtol": 1e-10, "atol": 1e-10} if solver == "dopri5" else {"steps": 200}
+    r = sample_with_energy(gaussian_velocity(mu, s), x0, solver=solver, profile_points=6, **kw)
+    for j, t in enumerate(r.profile_t.tolist()):
+        exact = gaussian_energy(x0, mu, s, 0.0, t) if t > 0 else torch.zeros(len(x0))
+        torch.testing.assert_close(r.kpe_profile[:, j], exact.to(r.kpe.dtype), rtol=1e-6, atol=1e-9)
+    assert torch.equal(r.kpe_profile[:, -1], r.kpe)
+    nfe = r.nfe_profile.tolist()
+    assert nfe == sorted(nfe) and nfe[-1] == r.nfe
+    if solver == "rk4":  # stages at t_i + c h ≤ s: at s = 0 only the first step's first stage
+        assert nfe[0] == 1 and abs(nfe[3] / r.nfe - 0.6) < 0.01

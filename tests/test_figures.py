@@ -148,3 +148,26 @@ def test_confound_forest_plot_shows_raw_and_partial_rho_per_measure(table):
     np.testing.assert_allclose(raw, first.loc[measures, "spearman_rho"])
     np.testing.assert_allclose(controlled, first.loc[measures, "partial_rho"])
     plt.close(fig)
+
+
+def test_early_prediction_figure_draws_the_table_against_s_and_the_nfe_share(table):
+    from enfopath.stats import early_prediction
+
+    times = np.array([0.0, 0.5, 1.0])
+    noise = np.random.default_rng(2).gamma(4.0, size=len(table))
+    df = table.assign(
+        **{f"kpe_t{s:.3f}": s * table.kpe + (1 - s) * noise for s in times},
+        **{
+            f"nfe_t{s:.3f}": np.full(len(table), n)
+            for s, n in zip(times, (1, 30, 100), strict=True)
+        },
+    )
+    cols = [f"kpe_t{s:.3f}" for s in times]
+    early = early_prediction(df, times, cols, ["clf_margin"], quantile=0.2, n_boot=50, seed=0)
+    fig = FIGURES["early_prediction"](df, FigureContext(SPACES, [2], 0.2, early=early))
+    left, right = fig.axes[:2]
+    low = early[early.target == "low_kpe_group"].sort_values("s")
+    np.testing.assert_allclose(np.asarray(left.lines[0].get_ydata(), float), low.value)
+    assert [t.get_text() for t in right.get_legend().get_texts()] == [describe("clf_margin")]
+    assert "share of the NFE" in left.child_axes[0].get_xlabel()
+    plt.close(fig)

@@ -260,9 +260,10 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
         "summary": 1,
         "statistics": 1,
         "partial_correlations": 1,
-        "figure": 8,
+        "early_prediction": 1,
+        "figure": 9,
         "all": 1,
-        "total": sum(expected.values()) + 4 * shards + spaces + 14,
+        "total": sum(expected.values()) + 4 * shards + spaces + 16,
     }
 
 

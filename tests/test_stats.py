@@ -189,3 +189,42 @@ def test_partial_correlation_equals_rank_residuals_and_the_regression_t_test():
     t = beta[1] / np.sqrt(cov[1, 1])
     assert row.partial_p == pytest.approx(2 * stats.t.sf(abs(t), dof), rel=1e-9)
     assert np.isnan(row.partial_ci_low)  # n_boot = 0: no interval
+
+
+def test_auroc_equals_scikit_learn_with_ties():
+    from sklearn.metrics import roc_auc_score
+
+    from enfopath.stats import auroc
+
+    rng = np.random.default_rng(3)
+    score = rng.integers(0, 5, 300).astype(float)  # many ties
+    positive = rng.uniform(size=300) < 0.3 + 0.1 * score
+    assert auroc(score, positive) == pytest.approx(roc_auc_score(positive, score), abs=1e-12)
+    assert np.isnan(auroc(score, np.zeros(300, bool)))
+
+
+def test_early_prediction_grows_to_certainty_at_the_end():
+    """E(s) = s·KPE + (1 − s)·noise: at s = 0 it knows nothing (AUROC ½), at s = 1 everything."""
+    from enfopath.stats import early_prediction
+
+    rng = np.random.default_rng(4)
+    n = 400
+    kpe = rng.gamma(4.0, size=n)
+    times = np.array([0.0, 0.5, 1.0])
+    noise = rng.gamma(4.0, size=n)
+    df = pd.DataFrame(
+        {"kpe": kpe, "margin": -kpe + rng.normal(size=n)}
+        | {f"kpe_t{s:.3f}": s * kpe + (1 - s) * noise for s in times}
+    )
+    cols = [f"kpe_t{s:.3f}" for s in times]
+    table = early_prediction(
+        df, times, cols, ["margin"], quantile=0.2, n_boot=100, seed=0
+    ).set_index(["s", "target"])
+    for group in ("low_kpe_group", "high_kpe_group"):
+        assert table.loc[(0.0, group), "value"] == pytest.approx(0.5, abs=0.1)
+        assert table.loc[(1.0, group), "value"] == 1.0
+        assert 0.5 < table.loc[(0.5, group), "value"] < 1.0
+    assert table.loc[(1.0, "kpe"), "value"] == pytest.approx(1.0)
+    assert table.loc[(1.0, "margin"), "value"] < -0.8
+    row = table.loc[(0.5, "low_kpe_group")]
+    assert row.ci_low < row.value < row.ci_high

@@ -56,6 +56,7 @@ def declared_outputs() -> list[str]:
         "statistics/summary.json",
         "statistics/statistics.json",
         "statistics/partial_correlations.csv",
+        "statistics/early_prediction.csv",
         *(p.format(s) for p in per_shard for s in range(N_SHARDS)),
         *(p.format(s) for p in spaces for s in ("pixels", "classifier")),
         *(f"figures/{name}.png" for name in FIGURES),
@@ -147,6 +148,7 @@ def test_report_holds_every_figure_and_table(study):
     assert run.returncode == 0, run.stderr[-3000:]
     html = (study / "report.html").read_text(errors="ignore")
     tables = ["correlations.csv", "groups.csv", "summary.csv", "partial_correlations.csv"]
+    tables.append("early_prediction.csv")
     for name in [*FIGURES, *tables, "flow_metrics.json"]:
         assert name in html, name
     assert_report_renders(html)
@@ -159,6 +161,7 @@ BELOW_MERGE = {
     "summary": 1,
     "statistics": 1,
     "partial_correlations": 1,
+    "early_prediction": 1,
     "figure": len(FIGURES),
 }
 
@@ -182,7 +185,13 @@ BELOW_MERGE = {
         # relation figures), not the shards
         (
             {"statistics": {"bootstrap": 0}},
-            {"summary": 1, "statistics": 1, "partial_correlations": 1, "figure": 4},
+            {
+                "summary": 1,
+                "statistics": 1,
+                "partial_correlations": 1,
+                "early_prediction": 1,
+                "figure": 5,
+            },
         ),
         # only the two sample grids
         ({"figures": {"grid_samples": 4}}, {"figure": 2}),
@@ -427,3 +436,18 @@ def test_the_confound_stage_controls_for_the_noise_norm(study):
     assert run.returncode == 0, run.stderr[-3000:]
     counts = job_counts(run.stdout)
     assert "partial_correlations" not in counts and counts["figure"] == len(FIGURES) - 1
+
+
+def test_the_early_prediction_stage_reads_the_partial_energy(study):
+    """kpe_t<s> is E(s) from the state: 0 at s = 0, the KPE at s = 1, increasing; at s = 1 the
+    AUROC for the final groups is exactly 1 and ρ with the final KPE is 1."""
+    df = pd.read_parquet(study / OUT / "samples.parquet")
+    cols = sorted(c for c in df.columns if re.fullmatch(r"kpe_t\d\.\d{3}", c))
+    assert len(cols) == TINY["sampling"]["profile_points"]
+    assert (df[cols[0]] == 0).all() and np.allclose(df[cols[-1]], df.kpe)
+    assert (np.diff(df[cols].to_numpy(), axis=1) >= 0).all()
+    table = pd.read_csv(study / OUT / "statistics/early_prediction.csv")
+    end = table[table.s == 1.0].set_index("target")
+    assert end.loc["low_kpe_group", "value"] == 1.0 and end.loc["high_kpe_group", "value"] == 1.0
+    assert end.loc["kpe", "value"] == pytest.approx(1.0)
+    assert table.nfe_share.max() == pytest.approx(1.0) and table.nfe_share.min() < 0.1

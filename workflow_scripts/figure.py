@@ -30,8 +30,9 @@ if name in IMAGE_FIGURES:
         "class_names": [str(n) for n in names],
         "grid_samples": cfg["figures"]["grid_samples"],
     }
-if hasattr(sm.input, "partial"):
-    extra["partial"] = read_csv(sm.input.partial)
+for stage_field in ("partial", "early"):  # the optional stages' tables
+    if hasattr(sm.input, stage_field):
+        extra[stage_field] = read_csv(sm.input[stage_field])
 if hasattr(sm.input, "correlations"):
     extra["correlations"] = read_csv(sm.input.correlations)
     extra["curves"] = read_csv(sm.input.curves)
