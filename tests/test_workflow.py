@@ -333,8 +333,7 @@ def _flip(path: Path) -> None:
     [
         ("models/flow.pt", "trajectories/shard_0.npz"),
         ("index/pixels.faiss", "density/shard_0.parquet"),
-        ("samples.parquet", "statistics/summary.csv"),
-    ],
+    ],  # samples.parquet: the next test, with the whole documented command
 )
 def test_a_flipped_byte_is_caught_and_the_rebuild_command_restores_the_file(
     study, tmp_path, corrupt, reader_target
@@ -426,7 +425,9 @@ def test_the_confound_stage_controls_for_the_noise_norm(study):
     assert set(table.control) == {"x0_norm_sq", "chord_energy"}
     assert set(table.energy) == {"kpe", "straightness", "kpe_early", "kpe_late"}
     assert len(table) == 2 * 4 * table.measure.nunique()
-    assert table[["partial_rho", "partial_p", "partial_q"]].notna().all().all()
+    defined = table.spearman_rho.notna()  # a constant measure (Naeem on a tiny study) has none
+    assert defined.sum() > len(table) / 2
+    assert table.loc[defined, ["partial_rho", "partial_p", "partial_q"]].notna().all().all()
     raw = pd.read_csv(study / OUT / "statistics/correlations.csv")
     merged = table.merge(raw, on=["energy", "measure"], suffixes=("", "_raw"))
     np.testing.assert_allclose(merged.spearman_rho, merged.spearman_rho_raw)

@@ -71,6 +71,8 @@ summary = {
     "kpe_mean": float(analysed.kpe.mean()),
     "kpe_per_dim_mean": float(analysed.kpe_per_dim.mean()),
     "straightness_mean": float(analysed.straightness.mean()),
+    "chord_energy_mean": float(analysed.chord_energy.mean()),
+    "spearman_kpe_x0_norm_sq": float(analysed.kpe.corr(analysed.x0_norm_sq, method="spearman")),
     "precision": sc["precision"],
     "class_used": source,
     **setup_used,
