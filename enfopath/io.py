@@ -147,7 +147,10 @@ def checked_read(path: str | os.PathLike[str], what: str, reader: Callable[[], A
     try:
         return reader()
     except Exception as err:  # every reader error means the same thing here
-        raise CorruptFileError(f"{path}: corrupt or unreadable {what} file ({err})") from err
+        raise CorruptFileError(
+            f"{path}: corrupt or unreadable {what} file ({err}; a file from an older version "
+            f"of the workflow lacks what this one reads); {rebuild_hint(path)}"
+        ) from err
 
 
 def read_npz(path: str | os.PathLike[str], keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
