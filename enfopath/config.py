@@ -127,7 +127,7 @@ def _message(error: jsonschema.ValidationError) -> str:
         return (
             f"invalid config key '{key}': {error.instance!r} is not {kind} (write e.g. {example})"
         )
-    if error.validator == "pattern" and "description" in error.schema:
+    if error.validator in ("pattern", "not") and "description" in error.schema:
         what = " ".join(error.schema["description"].split())
         return f"invalid config key '{key}': {error.instance!r} is refused. {what}"
     return f"invalid config key '{key}': {error.message}"
@@ -160,6 +160,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             f"invalid config key 'sampling.batch_size': {s['batch_size']} does not divide "
             f"sampling.shard_size = {s['shard_size']}"
         )
+    r = config["robustness"]  # the study's own samples: a smaller study re-integrates them all
+    r["n_samples"] = min(r["n_samples"], s["n_samples"])
     _check_sources(config)
     config["density"]["k"] = sorted(config["density"]["k"])
     return config
@@ -199,6 +201,12 @@ def _check_sources(config: dict[str, Any]) -> None:
         _fail("data.class_names", "imagenet names index the classes of an image_folder")
     if pretrained is not None:
         _check_asset(pretrained["checkpoint"], "flow.pretrained.checkpoint")
+    if config["statistics"]["memorization"] and "pixels" not in spaces:
+        _fail(
+            "statistics.memorization",
+            "memorization is judged in pixel space: add pixels to density.spaces, or set "
+            "statistics.memorization: false",
+        )
     if "latent" in spaces and not is_latent(config):
         _fail("density.spaces", "the latent space needs a latent flow (flow.pretrained.model sit)")
 

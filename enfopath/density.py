@@ -110,18 +110,56 @@ def local_bandwidth(radii: np.ndarray, scale: float) -> float:
     return h
 
 
-def naeem_density(index: faiss.Index, queries: np.ndarray, radii: np.ndarray, k: int) -> np.ndarray:
-    """Per-sample density of Naeem et al. (2020): #{j : ‖q − x_j‖ ≤ NND_k(x_j)} / k, shape (N,).
+BALL_BAND = 1e-3
+"""Relative band around a ball's radius inside which a FAISS distance (float32 round-off) is
+recomputed exactly before deciding whether the query lies inside (:func:`ball_counts`)."""
 
-    Exact: a range search at the largest radius (FAISS, squared distances), then each
-    candidate is kept when it lies inside its own reference point's ball.
+
+def ball_counts(
+    index: faiss.Index,
+    points: np.ndarray,
+    queries: np.ndarray,
+    radii: np.ndarray,
+    *,
+    strict: bool = False,
+    chunk: int = 1024,
+) -> np.ndarray:
+    """How many of the balls B(x_j, r_j) around the indexed ``points`` (N, D) with ``radii``
+    (N,) contain each query (M, D): closed balls (‖q − x_j‖ ≤ r_j), or open ones when
+    ``strict``; shape (M,) int64.
+
+    Exact, with no M × N matrix: a FAISS range search at the largest radius (queries in chunks),
+    then each candidate is kept when it lies inside its own ball. Distances within
+    :data:`BALL_BAND` of the radius are recomputed in float64, so a tie (a query that copies a
+    point at exactly the radius) is decided exactly.
     """
-    q = _f32(queries)
-    r_max_sq = float(radii.max()) ** 2 * (1.0 + 1e-6) + 1e-12
-    lims, sq, ids = index.range_search(q, r_max_sq)
-    inside = np.sqrt(np.clip(sq, 0.0, None)) <= radii[ids]
-    owner = np.repeat(np.arange(len(q)), np.diff(lims).astype(np.int64))
-    return np.bincount(owner[inside], minlength=len(q)).astype(np.float64) / k
+    pts, q = _f32(points), _f32(queries)
+    radii = np.asarray(radii, dtype=np.float64)
+    counts = np.zeros(len(q), dtype=np.int64)
+    if len(q) == 0 or len(pts) == 0:
+        return counts
+    r_max_sq = (float(radii.max()) * (1.0 + BALL_BAND)) ** 2 + 1e-12
+    for s in range(0, len(q), chunk):
+        part = q[s : s + chunk]
+        lims, sq, ids = index.range_search(part, r_max_sq)
+        owner = np.repeat(np.arange(len(part)), np.diff(lims).astype(np.int64))
+        dist = np.sqrt(np.clip(sq, 0.0, None)).astype(np.float64)
+        r = radii[ids]
+        near = np.abs(dist - r) <= BALL_BAND * r + 1e-12
+        if near.any():
+            diff = pts[ids[near]].astype(np.float64) - part[owner[near]].astype(np.float64)
+            dist[near] = np.sqrt(np.einsum("nd,nd->n", diff, diff))
+        inside = dist < r if strict else dist <= r
+        counts[s : s + len(part)] = np.bincount(owner[inside], minlength=len(part))
+    return counts
+
+
+def naeem_density(
+    index: faiss.Index, points: np.ndarray, queries: np.ndarray, radii: np.ndarray, k: int
+) -> np.ndarray:
+    """Per-sample density of Naeem et al. (2020): #{j : ‖q − x_j‖ ≤ NND_k(x_j)} / k, shape (M,),
+    for the reference ``points`` (N, D) held in ``index`` (:func:`ball_counts`, closed balls)."""
+    return ball_counts(index, points, queries, radii).astype(np.float64) / k
 
 
 def kde_log_density(
@@ -179,7 +217,7 @@ def density_measures(ref: Reference, queries: np.ndarray, prefix: str) -> pd.Dat
         d_k = dist[:, k - 1]
         cols[f"{prefix}_d{k}"] = d_k
         cols[f"{prefix}_knn_logdens{k}"] = knn_log_density(d_k, dim, copy_floor(ref.radii[i]))
-        cols[f"{prefix}_naeem{k}"] = naeem_density(ref.index, q, ref.radii[i], k)
+        cols[f"{prefix}_naeem{k}"] = naeem_density(ref.index, ref.features, q, ref.radii[i], k)
     cols[f"{prefix}_nn_dist"] = dist[:, 0]
     with np.errstate(divide="ignore", invalid="ignore"):
         cols[f"{prefix}_d1_d2"] = np.where(dist[:, 0] == 0, 0.0, dist[:, 0] / dist[:, 1])

@@ -90,6 +90,14 @@ class FigureContext:
     """``statistics/partial_correlations.csv`` (the confound figure)."""
     early: pd.DataFrame | None = None
     """``statistics/early_prediction.csv`` (the early-prediction figure)."""
+    memorization: pd.DataFrame | None = None
+    """``statistics/memorization.csv`` (the memorization figure)."""
+    prdc: pd.DataFrame | None = None
+    """``statistics/prdc.csv`` (the fidelity figure)."""
+    robustness: pd.DataFrame | None = None
+    """``statistics/robustness.csv`` (the robustness figures)."""
+    robustness_delta_rho: float = 0.02
+    """``robustness.stable_delta_rho``: the bound drawn on the rank-agreement figure."""
     images: dict[int, np.ndarray] = field(default_factory=dict)
     """Generated images by global sample index, each (C, H, W) in [-1, 1] (grids only)."""
     class_names: list[str] = field(default_factory=list)
@@ -292,6 +300,146 @@ def early_prediction(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     return fig
 
 
+def memorization(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """The memorized fraction (d₁ / d₂ < 1/3, pixels) per KPE quantile bin with bootstrap
+    intervals and the overall fraction (left); d₁ / d₂ against KPE with the threshold (right)."""
+    if ctx.memorization is None:
+        raise ValueError("this figure needs statistics/memorization.csv")
+    m = ctx.memorization
+    fig, (left, right) = _panels(2)
+    level = round(100 * ctx.confidence)
+    everyone, bins = m[m.bin == 0].iloc[0], m[m.bin > 0].sort_values("bin")
+    err = np.vstack([bins.fraction - bins.ci_low, bins.ci_high - bins.fraction]).clip(min=0)
+    left.bar(bins.bin, bins.fraction, color="C0", alpha=0.7)
+    if np.isfinite(err).all():
+        left.errorbar(bins.bin, bins.fraction, yerr=err, fmt="none", color="0.2", capsize=2)
+    left.axhline(everyone.fraction, color="C3", ls="--", lw=1)
+    left.axhspan(everyone.ci_low, everyone.ci_high, color="C3", alpha=0.15)
+    top = np.nanmax([*bins.ci_high, *bins.fraction, everyone.ci_high])
+    left.set_ylim(0.0, max(0.05, 1.15 * top))  # an empty study still shows a readable axis
+    left.set_xticks(bins.bin)
+    left.set_xlabel(f"KPE quantile bin (1 = lowest; {len(bins)} bins)")
+    left.set_ylabel(f"memorized fraction, d₁/d₂ < 1/3 ({level} % bootstrap interval)")
+    left.set_title(
+        f"all samples: {everyone.fraction:.1%} [{everyone.ci_low:.1%}, {everyone.ci_high:.1%}]"
+        f", n = {int(everyone.n)}",
+        fontsize=9,
+    )
+    right.scatter(df["kpe"], df["pixels_d1_d2"], s=3, alpha=0.3, color="C0", rasterized=True)
+    right.axhline(1.0 / 3.0, color="C3", ls="--", lw=1, label="1/3: memorized below")
+    right.set_ylim(0.0, 1.05)
+    right.set_xlabel(describe("kpe"))
+    right.set_ylabel(describe("pixels_d1_d2"))
+    right.set_title(f"Spearman ρ = {everyone.spearman_rho:.2f}", fontsize=9)
+    right.legend(fontsize=7)
+    return fig
+
+
+def kpe_prdc(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """Precision, recall, density and coverage of all samples and of the low, middle and high
+    KPE groups, per density space (smallest k)."""
+    if ctx.prdc is None:
+        raise ValueError("this figure needs statistics/prdc.csv")
+    p = ctx.prdc[ctx.prdc.k == ctx.prdc.k.min()]
+    spaces = list(dict.fromkeys(p.space))
+    fig, axes = _panels(len(spaces))
+    measures = ["precision", "recall", "density", "coverage"]
+    groups = ["all", "low", "middle", "high"]
+    colors = {"all": "0.5", "low": "C0", "middle": "C2", "high": "C3"}
+    x = np.arange(len(measures), dtype=float)
+    for ax, space in zip(axes, spaces, strict=True):
+        rows = p[p.space == space].set_index("group")
+        for j, g in enumerate(groups):
+            n = int(rows.loc[g, "n_fake"])
+            ax.bar(
+                x + (j - 1.5) * 0.2,
+                rows.loc[g, measures].to_numpy(float),
+                width=0.2,
+                color=colors[g],
+                label=f"{g} (n = {n})",
+            )
+        ax.set_xticks(x, measures)
+        ax.set_title(f"{SPACE_WORDS.get(space, space)}, k = {int(p.k.iloc[0])}", fontsize=9)
+        ax.set_ylabel("vs the training set")
+    axes[0].legend(fontsize=7, title="KPE group", title_fontsize=7)
+    return fig
+
+
+def _settings(ctx: FigureContext) -> tuple[pd.DataFrame, pd.Series]:
+    if ctx.robustness is None:
+        raise ValueError("this figure needs statistics/robustness.csv")
+    r = ctx.robustness
+    return r[~r.reference.astype(bool)], r[r.reference.astype(bool)].iloc[0]
+
+
+def robustness_error(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """Relative KPE error against the reference vs NFE (log–log), per solver: the energy
+    carried in the ODE state (solid) and the left-Riemann sum at the same nodes (dashed)."""
+    runs, ref = _settings(ctx)
+    fig, (ax,) = _panels(1, width=6.0)
+    for j, (solver, rows) in enumerate(runs.groupby("solver", sort=False)):
+        rows = rows.sort_values("nfe")
+        color = f"C{j % 10}"
+        ax.plot(rows.nfe, rows.kpe_rel_error_mean, "o-", color=color, label=f"{solver}, state")
+        if np.isfinite(rows.left_riemann_rel_error_mean).any():
+            ax.plot(
+                rows.nfe,
+                rows.left_riemann_rel_error_mean,
+                "s--",
+                color=color,
+                mfc="none",
+                label=f"{solver}, left Riemann",
+            )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("model evaluations (NFE)")
+    ax.set_ylabel("mean |E − E_ref| / E_ref")
+    ax.set_title(f"reference: {ref.setting} (NFE {ref.nfe:.0f}), n = {int(ref.n)}", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+SOLVER_MARKERS = {"euler": "o", "midpoint": "v", "heun": "s", "rk4": "^", "dopri5": "D"}
+
+
+def robustness_ranking(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """Agreement with the reference vs NFE, one marker shape per solver: Spearman and Kendall
+    of the KPE ranking and the overlap of the low / high KPE groups (left); the largest change
+    of a headline Spearman ρ (right). Filled markers: stable settings; hollow: not."""
+    runs, ref = _settings(ctx)
+    fig, (left, right) = _panels(2)
+    metrics = (
+        ("spearman", "Spearman of KPE", "0.2"),
+        ("kendall", "Kendall τ of KPE", "C7"),
+        ("low_overlap", f"lowest {ctx.group_quantile:.0%} group kept", "C0"),
+        ("high_overlap", f"highest {ctx.group_quantile:.0%} group kept", "C3"),
+        ("max_abs_delta_rho", "max |Δρ| of KPE with a measure", "C1"),
+    )
+    for r in runs.itertuples():
+        marker = SOLVER_MARKERS.get(r.solver, "o")
+        for column, _, color in metrics:
+            ax = right if column == "max_abs_delta_rho" else left
+            face = color if r.stable else "none"
+            ax.scatter(r.nfe, getattr(r, column), marker=marker, s=28, c=face, edgecolors=color)
+        right.annotate(r.setting.split(" rtol")[0], (r.nfe, r.max_abs_delta_rho), fontsize=6)
+    for column, label, color in metrics:
+        ax = right if column == "max_abs_delta_rho" else left
+        ax.scatter([], [], marker="s", c=color, label=label)
+    for solver in dict.fromkeys(runs.solver):
+        left.scatter([], [], marker=SOLVER_MARKERS.get(solver, "o"), c="0.5", label=solver)
+    left.set_ylabel("agreement with the reference")
+    left.legend(fontsize=6, ncol=2)
+    right.axhline(ctx.robustness_delta_rho, color="0.5", ls="--", lw=0.8, label="stability bound")
+    right.legend(fontsize=6)
+    right.set_yscale("symlog", linthresh=1e-3)
+    right.set_ylabel("max |Δρ| of KPE with a measure")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("model evaluations (NFE)")
+    fig.suptitle(f"against {ref.setting} (NFE {ref.nfe:.0f}); filled: stable", fontsize=9)
+    return fig
+
+
 def _class_and_margin(row: pd.Series, names: list[str]) -> str:
     for margin, cls in (("clf_margin", "clf_class"), ("clip_margin", "clip_class")):
         if margin in row and cls in row:
@@ -343,6 +491,10 @@ FIGURES: dict[str, Callable[[pd.DataFrame, FigureContext], Figure]] = {
     "grid_high_kpe": grid_high_kpe,
     "kpe_confounds": kpe_confounds,
     "early_prediction": early_prediction,
+    "memorization": memorization,
+    "kpe_prdc": kpe_prdc,
+    "robustness_error": robustness_error,
+    "robustness_ranking": robustness_ranking,
 }
 IMAGE_FIGURES = ("grid_low_kpe", "grid_high_kpe")
 """Figures that need the generated images (the trajectory shards) as input."""
@@ -351,6 +503,10 @@ RELATION_FIGURES = ("kpe_vs_margin", "kpe_vs_density", "kpe_vs_nn_distance")
 STAGE_FIGURES = {
     "kpe_confounds": ("partial", "partial_correlations"),
     "early_prediction": ("early", "early_prediction"),
+    "memorization": ("memorization", "memorization"),
+    "kpe_prdc": ("prdc", "prdc"),
+    "robustness_error": ("robustness", "robustness"),
+    "robustness_ranking": ("robustness", "robustness"),
 }
 """Figures of the optional stages: the :class:`FigureContext` field and the stage's table
 (statistics/<table>.csv) each reads."""

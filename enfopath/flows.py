@@ -14,8 +14,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from enfopath.checkpoint import load_checkpoint
 from enfopath.energy import Velocity
-from enfopath.latent import SD_VAE_SCALE, decode
+from enfopath.latent import SD_VAE_SCALE, decode, load_vae
 from enfopath.models import CONDITIONAL, state_shape
 from enfopath.velocity import GuidedVelocity, TimeFirstVelocity
 
@@ -70,3 +71,22 @@ class Flow:
         x1 = torch.nan_to_num(x1, nan=0.0, posinf=0.0, neginf=0.0)
         with torch.autocast(x1.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             return decode(self.vae, x1, self.vae_scale).float()
+
+
+def load_flow(
+    checkpoint: str, device: torch.device, cfg: dict[str, Any], vae: str | None = None
+) -> tuple[Flow, dict[str, Any]]:
+    """The flow of a study's checkpoint file (verified), ready to sample, and the checkpoint's
+    info (model name, arch). ``cfg`` is a job's config slice: ``sampling.precision``, and for a
+    class-conditional flow ``guidance`` (scale, guided_channels) and ``vae.scale``; ``vae``:
+    the directory of the SD-VAE that decodes a latent flow's endpoints (None: not decoded)."""
+    model, info = load_checkpoint(checkpoint, device)
+    options: dict[str, Any] = {"precision": cfg["sampling"]["precision"]}
+    if "guidance" in cfg:  # in the config slice of a class-conditional (SiT) flow only
+        options.update(
+            guidance_scale=cfg["guidance"]["scale"],
+            guided_channels=cfg["guidance"]["guided_channels"],
+        )
+    if vae is not None:
+        options.update(vae=load_vae(vae, device), vae_scale=cfg["vae"]["scale"])
+    return Flow.from_checkpoint(model, info["model"], info["arch"], **options), info

@@ -78,6 +78,26 @@ def batches(indices: range, batch_size: int) -> list[range]:
     ]
 
 
+def batch_labels(flow: Flow, seed: int, batch: range) -> np.ndarray:
+    """The conditioning class of each sample of ``batch`` (N,) int64, −1 for an unconditional
+    flow; sample i's label comes from its own seed."""
+    if not flow.conditional:
+        return np.full(len(batch), -1, dtype=np.int64)
+    return sample_labels(seed, batch, int(flow.num_classes)).numpy()  # type: ignore[arg-type]
+
+
+def batch_problem(
+    flow: Flow, seed: int, batch: range, device: torch.device
+) -> tuple[torch.Tensor, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
+    """What integrating the samples of ``batch`` (global indices) starts from: their noise x0
+    (N, *flow.shape) on ``device``, each from its own seed, and the velocity of the batch
+    (conditioned on each sample's own label for a class-conditional flow)."""
+    x0 = initial_noise(seed, batch, flow.shape).to(device)
+    labels = batch_labels(flow, seed, batch)
+    conditioning = torch.from_numpy(labels).to(device) if flow.conditional else None
+    return x0, flow.velocity(conditioning)
+
+
 def generate_shard(
     flow: Flow,
     seed: int,
@@ -101,12 +121,10 @@ def generate_shard(
     """
     parts: list[dict[str, np.ndarray]] = []
     for batch in batches(indices, cfg.batch_size):
-        x0 = initial_noise(seed, batch, flow.shape).to(device)
-        labels = sample_labels(seed, batch, flow.num_classes) if flow.conditional else None
-        velocity = flow.velocity(None if labels is None else labels.to(device))
+        x0, velocity = batch_problem(flow, seed, batch, device)
         res = sample_with_energy(velocity, x0, **cfg.solver_kwargs())
         arrays = _arrays(res, batch)
-        arrays["label"] = np.full(len(batch), -1) if labels is None else labels.numpy()
+        arrays["label"] = batch_labels(flow, seed, batch)
         images = flow.images(res.x1)
         arrays["out_of_range"] = out_of_range(res.x1 if images is None else images)
         if images is not None:

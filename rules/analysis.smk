@@ -133,6 +133,93 @@ rule early_prediction:
         "../workflow_scripts/early_prediction.py"
 
 
+rule memorization:
+    input:
+        table=out("samples.parquet"),
+    output:
+        table=report(
+            out("statistics/memorization.csv"),
+            caption="../report/memorization.rst",
+            category="Study tables",
+            labels={"table": "memorization per KPE bin"},
+        ),
+    log:
+        out("logs/memorization.log"),
+    benchmark:
+        out("benchmarks/memorization.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    params:
+        config=config_slice(
+            "seed",
+            "statistics.bootstrap",
+            "statistics.confidence",
+            "statistics.bins",
+        ),
+    script:
+        "../workflow_scripts/memorization.py"
+
+
+rule prdc:
+    input:
+        table=out("samples.parquet"),
+        features=per_shard("features/shard_{shard}.npz"),
+        references=per_space("features/train_{space}.npz"),
+        indexes=per_space("index/{space}.faiss"),
+        radii=per_space("index/{space}_radii.npz"),
+    output:
+        table=report(
+            out("statistics/prdc.csv"),
+            caption="../report/prdc.rst",
+            category="Study tables",
+            labels={"table": "precision / recall / density / coverage per KPE group"},
+        ),
+    log:
+        out("logs/prdc.log"),
+    benchmark:
+        out("benchmarks/prdc.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    params:
+        config=config_slice("density.spaces", "statistics.group_quantile"),
+    script:
+        "../workflow_scripts/prdc.py"
+
+
+rule robustness:
+    input:
+        table=out("samples.parquet"),
+        runs=rules.robustness_runs.output.runs,
+    output:
+        table=report(
+            out("statistics/robustness.csv"),
+            caption="../report/robustness.rst",
+            category="Study tables",
+            labels={"table": "robustness to the solver"},
+        ),
+        correlations=report(
+            out("statistics/robustness_correlations.csv"),
+            caption="../report/robustness_correlations.rst",
+            category="Study tables",
+            labels={"table": "headline correlations per solver setting"},
+        ),
+    log:
+        out("logs/robustness.log"),
+    benchmark:
+        out("benchmarks/robustness.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    params:
+        config=config_slice(
+            "density.spaces",
+            "statistics.group_quantile",
+            "robustness.stable_overlap",
+            "robustness.stable_delta_rho",
+        ),
+    script:
+        "../workflow_scripts/robustness.py"
+
+
 rule figure:
     input:
         unpack(figure_inputs),

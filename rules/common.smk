@@ -135,6 +135,19 @@ HUB_KEYS = {
 """The config keys of each model resolved from the hub."""
 GENERATION_KEYS = ["seed", "sampling", *(["guidance", "vae.scale"] if LATENT else [])]
 """What generating a shard reads (less sampling.n_samples, which no shard depends on)."""
+ROBUSTNESS_KEYS = [
+    "seed",
+    "sampling.batch_size",
+    "sampling.grid",
+    "sampling.tau",
+    "sampling.profile_points",
+    "sampling.precision",
+    "robustness.n_samples",
+    "robustness.settings",
+    "robustness.reference",
+    *(["guidance"] if LATENT else []),
+]
+"""What re-integrating the robustness samples reads (the study's sampling, less its solver)."""
 SEMANTICS_KEYS = [
     "semantics.method",
     *(
@@ -176,13 +189,16 @@ def reference_keys(space):
 
 
 def figure_keys(name):
-    """What drawing the figure ``name`` reads: the sample grids alone read figures.grid_samples."""
+    """What drawing the figure ``name`` reads: the sample grids alone read figures.grid_samples,
+    the rank-agreement figure its stability bound."""
     keys = [
         "density.spaces",
         "density.k",
         "statistics.group_quantile",
         "statistics.confidence",
     ]
+    if name == "robustness_ranking":
+        keys.append("robustness.stable_delta_rho")
     return keys + (["figures.grid_samples"] if name in IMAGE_FIGURES else [])
 
 
@@ -225,6 +241,9 @@ def statistics_outputs():
 STAGES = {
     "partial_correlations": bool(config["statistics"]["partial_controls"]),
     "early_prediction": config["statistics"]["early_prediction"],
+    "memorization": config["statistics"]["memorization"],
+    "prdc": config["statistics"]["prdc"],
+    "robustness": config["robustness"]["enabled"],
 }
 """The optional analysis stages (a table statistics/<stage>.csv each) and whether they run."""
 STUDY_FIGURES = [

@@ -33,3 +33,23 @@ rule kpe_shard:
         "../envs/enfopath.yaml"
     script:
         "../workflow_scripts/kpe_shard.py"
+
+
+rule robustness_runs:
+    input:
+        checkpoint=out("models/flow.pt"),
+    output:
+        runs=out("robustness/runs.parquet"),
+    log:
+        out("logs/robustness_runs.log"),
+    benchmark:
+        out("benchmarks/robustness_runs.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    threads: 2
+    resources:
+        gpu=1,
+    params:
+        config=config_slice(*ROBUSTNESS_KEYS),
+    script:
+        "../workflow_scripts/robustness_runs.py"

@@ -24,6 +24,16 @@ TINY: dict[str, Any] = {
     "sampling": {"n_samples": 96, "shard_size": 48, "batch_size": 16, "profile_points": 5},
     "density": {"k": [2, 3]},
     "figures": {"grid_samples": 9},
+    "robustness": {
+        "n_samples": 32,
+        "settings": [
+            {"solver": "euler", "steps": 8},
+            {"solver": "heun", "steps": 4},
+            {"solver": "rk4", "steps": 4},
+            {"solver": "dopri5", "rtol": 1e-5, "atol": 1e-5},  # the study's own solver
+        ],
+        "reference": {"solver": "dopri5", "rtol": 1e-6, "atol": 1e-6},
+    },
 }
 
 

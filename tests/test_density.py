@@ -60,7 +60,7 @@ def test_naeem_density_counts_containing_balls(data, k):
     index = build_index(ref)
     radii = reference_radii(index, ref, [k])[0]
     brute = (cdist(q, ref) <= radii[None, :]).sum(axis=1) / k
-    np.testing.assert_allclose(naeem_density(index, q, radii, k), brute)
+    np.testing.assert_allclose(naeem_density(index, ref, q, radii, k), brute)
 
 
 def test_kde_of_one_point_is_the_gaussian_density():

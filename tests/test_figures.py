@@ -171,3 +171,85 @@ def test_early_prediction_figure_draws_the_table_against_s_and_the_nfe_share(tab
     assert [t.get_text() for t in right.get_legend().get_texts()] == [describe("clf_margin")]
     assert "share of the NFE" in left.child_axes[0].get_xlabel()
     plt.close(fig)
+
+
+def test_memorization_figure_draws_each_bins_fraction_and_the_overall_share(table):
+    from enfopath.stats import memorization
+
+    table_m = memorization(table, "pixels_d1_d2", "kpe", 5, n_boot=100, seed=0)
+    fig = FIGURES["memorization"](table, FigureContext(SPACES, [2], 0.2, memorization=table_m))
+    left, right = fig.axes[:2]
+    heights = [p.get_height() for p in left.containers[0]]
+    np.testing.assert_allclose(heights, table_m[table_m.bin > 0].fraction)
+    assert f"{table_m.fraction.iloc[0]:.1%}" in left.get_title()
+    assert right.get_ylabel() == describe("pixels_d1_d2")
+    plt.close(fig)
+
+
+def test_prdc_figure_draws_the_four_measures_of_each_group_per_space(table):
+    rows = [
+        {
+            "space": s,
+            "group": g,
+            "k": k,
+            "n_fake": 40,
+            "n_real": 100,
+            "precision": 0.1 * j,
+            "recall": 0.2,
+            "density": 0.3,
+            "coverage": 0.4,
+        }
+        for s in SPACES
+        for j, g in enumerate(("all", "low", "middle", "high"))
+        for k in (2, 3)
+    ]
+    prdc = pd.DataFrame(rows)
+    fig = FIGURES["kpe_prdc"](table, FigureContext(SPACES, [2, 3], 0.2, prdc=prdc))
+    assert len(fig.axes) == len(SPACES) and "k = 2" in fig.axes[0].get_title()
+    bars = fig.axes[0].patches
+    assert len(bars) == 16
+    assert [bars[4 * j].get_height() for j in range(4)] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    plt.close(fig)
+
+
+def _robustness_table() -> pd.DataFrame:
+    rows = [("dopri5 rtol 1e-07 atol 1e-07", "dopri5", 500, True, 0.0, np.nan, 1.0, True)]
+    for solver, stages in (("euler", 1), ("rk4", 4)):
+        for n in (10, 20, 40):
+            err = (1.0 / n) ** (1 if solver == "euler" else 4)
+            rows.append((f"{solver} {n}", solver, stages * n, False, err, 10 * err, 0.99, n > 10))
+    cols = [
+        "setting",
+        "solver",
+        "nfe",
+        "reference",
+        "kpe_rel_error_mean",
+        "left_riemann_rel_error_mean",
+        "spearman",
+        "stable",
+    ]
+    t = pd.DataFrame(rows, columns=cols)
+    return t.assign(kendall=0.9, low_overlap=0.95, high_overlap=0.97, max_abs_delta_rho=0.01, n=64)
+
+
+def test_robustness_error_figure_is_log_log_with_state_and_left_riemann_per_solver(table):
+    r = _robustness_table()
+    fig = FIGURES["robustness_error"](table, FigureContext(SPACES, [2], 0.2, robustness=r))
+    ax = fig.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    labels = [line.get_label() for line in ax.lines]
+    assert labels == ["euler, state", "euler, left Riemann", "rk4, state", "rk4, left Riemann"]
+    rk4 = r[r.solver == "rk4"]
+    np.testing.assert_allclose(ax.lines[2].get_ydata(), rk4.kpe_rel_error_mean)
+    assert "dopri5 rtol 1e-07" in ax.get_title()
+    plt.close(fig)
+
+
+def test_robustness_ranking_figure_marks_stable_settings_and_the_bound(table):
+    r = _robustness_table()
+    ctx = FigureContext(SPACES, [2], 0.2, robustness=r, robustness_delta_rho=0.05)
+    fig = FIGURES["robustness_ranking"](table, ctx)
+    left, right = fig.axes[:2]
+    assert right.lines[0].get_ydata()[0] == 0.05  # the stability bound
+    assert len(right.texts) == 6 and left.get_xscale() == "log"
+    plt.close(fig)

@@ -42,6 +42,10 @@ COMMON = {
     "semantics": {"method": "clip"},
     "statistics": {"bins": 4},
     "figures": {"grid_samples": 4},
+    "robustness": {
+        "settings": [{"solver": "euler", "steps": 2}],
+        "reference": {"solver": "rk4", "steps": 4},
+    },
 }
 
 
@@ -224,12 +228,24 @@ def test_imagenet256_dag_runs_sit_with_guidance_in_the_vae_latent(assets, tmp_pa
         (
             "configs/cifar10.yaml",
             [],
-            {"fetch_asset": 2, "fetch_hub": 1, "import_flow": 1, "generate_shard": 10},
+            {
+                "fetch_asset": 2,
+                "fetch_hub": 1,
+                "import_flow": 1,
+                "generate_shard": 10,
+                "memorization": 1,
+            },
         ),
         (
             "configs/cifar10_icfm.yaml",
             [],
-            {"fetch_asset": 2, "fetch_hub": 1, "import_flow": 1, "generate_shard": 10},
+            {
+                "fetch_asset": 2,
+                "fetch_hub": 1,
+                "import_flow": 1,
+                "generate_shard": 10,
+                "memorization": 1,
+            },
         ),
         (
             "configs/imagenet256.yaml",
@@ -248,6 +264,7 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
     counts = job_counts(run.stdout)
     shards = expected["generate_shard"]
     spaces = len(yaml.safe_load((ROOT / files[0]).read_text())["density"]["spaces"])
+    memorization = expected.pop("memorization", 0)  # pixel space only: not on ImageNet
     assert counts == {
         **expected,
         "prepare_data": 1,
@@ -261,9 +278,13 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
         "statistics": 1,
         "partial_correlations": 1,
         "early_prediction": 1,
-        "figure": 9,
+        **({"memorization": 1} if memorization else {}),
+        "prdc": 1,
+        "robustness_runs": 1,
+        "robustness": 1,
+        "figure": 12 + memorization,
         "all": 1,
-        "total": sum(expected.values()) + 4 * shards + spaces + 16,
+        "total": sum(expected.values()) + 4 * shards + spaces + 22 + 2 * memorization,
     }
 
 

@@ -228,3 +228,30 @@ def test_early_prediction_grows_to_certainty_at_the_end():
     assert table.loc[(1.0, "margin"), "value"] < -0.8
     row = table.loc[(0.5, "low_kpe_group")]
     assert row.ci_low < row.value < row.ci_high
+
+
+def test_memorized_fraction_per_energy_bin_counts_ratios_below_a_third():
+    from enfopath.stats import memorization
+
+    rng = np.random.default_rng(0)
+    energy = rng.uniform(0, 10, 2000)
+    # low energy memorizes: ratio below 1/3 with probability 0.8 in the lowest decile, else 0.1
+    p = np.where(energy < 1.0, 0.8, 0.1)
+    ratio = np.where(rng.uniform(size=2000) < p, 0.1, 0.9)
+    df = pd.DataFrame({"kpe": energy, "pixels_d1_d2": ratio})
+    table = memorization(df, "pixels_d1_d2", "kpe", 10, n_boot=2000, seed=0).set_index("bin")
+    assert list(table.index) == list(range(11))
+    assert table.loc[0, "n"] == 2000
+    assert table.loc[0, "fraction"] == pytest.approx((ratio < 1 / 3).mean())
+    first = energy <= np.sort(energy)[199]
+    assert table.loc[1, "fraction"] == pytest.approx((ratio[first] < 1 / 3).mean())
+    assert table.loc[1, "fraction"] > 0.7 and table.loc[5, "fraction"] < 0.2
+    # the bootstrap interval of a fraction: about ± 1.96 sqrt(p (1 − p) / n)
+    f, n = table.loc[0, "fraction"], 2000
+    half = 1.96 * np.sqrt(f * (1 - f) / n)
+    assert table.loc[0, "ci_low"] == pytest.approx(f - half, abs=0.004)
+    assert table.loc[0, "ci_high"] == pytest.approx(f + half, abs=0.004)
+    assert table.loc[0, "spearman_rho"] > 0.3  # the ratio rises with the energy
+    assert (
+        table.loc[1:, "energy_min"].to_numpy()[1:] >= table.loc[1:, "energy_max"].to_numpy()[:-1]
+    ).all()

@@ -57,6 +57,11 @@ def declared_outputs() -> list[str]:
         "statistics/statistics.json",
         "statistics/partial_correlations.csv",
         "statistics/early_prediction.csv",
+        "statistics/memorization.csv",
+        "statistics/prdc.csv",
+        "statistics/robustness.csv",
+        "statistics/robustness_correlations.csv",
+        "robustness/runs.parquet",
         *(p.format(s) for p in per_shard for s in range(N_SHARDS)),
         *(p.format(s) for p in spaces for s in ("pixels", "classifier")),
         *(f"figures/{name}.png" for name in FIGURES),
@@ -162,6 +167,9 @@ BELOW_MERGE = {
     "statistics": 1,
     "partial_correlations": 1,
     "early_prediction": 1,
+    "memorization": 1,
+    "prdc": 1,
+    "robustness": 1,
     "figure": len(FIGURES),
 }
 
@@ -178,6 +186,7 @@ BELOW_MERGE = {
                 "semantics_shard": S,
                 "features_shard": S,
                 "density_shard": S,
+                "robustness_runs": 1,
                 **BELOW_MERGE,
             },
         ),
@@ -190,8 +199,14 @@ BELOW_MERGE = {
                 "statistics": 1,
                 "partial_correlations": 1,
                 "early_prediction": 1,
-                "figure": 5,
+                "memorization": 1,
+                "figure": 6,
             },
+        ),
+        # the re-integrations and the robustness tables and figures alone
+        (
+            {"robustness": {"settings": [{"solver": "euler", "steps": 3}]}},
+            {"robustness_runs": 1, "robustness": 1, "figure": 2},
         ),
         # only the two sample grids
         ({"figures": {"grid_samples": 4}}, {"figure": 2}),
@@ -210,7 +225,14 @@ BELOW_MERGE = {
             },
         ),
     ],
-    ids=["sampling.tau", "statistics.bootstrap", "figures.grid_samples", "density.k", "classifier"],
+    ids=[
+        "sampling.tau",
+        "statistics.bootstrap",
+        "robustness.settings",
+        "figures.grid_samples",
+        "density.k",
+        "classifier",
+    ],
 )
 def test_a_config_edit_reruns_exactly_the_jobs_it_affects(study, change, expected):
     override = study / "change.yaml"
@@ -452,3 +474,65 @@ def test_the_early_prediction_stage_reads_the_partial_energy(study):
     assert end.loc["low_kpe_group", "value"] == 1.0 and end.loc["high_kpe_group", "value"] == 1.0
     assert end.loc["kpe", "value"] == pytest.approx(1.0)
     assert table.nfe_share.max() == pytest.approx(1.0) and table.nfe_share.min() < 0.1
+
+
+def test_the_robustness_stage_reintegrates_the_studys_own_samples(study):
+    """The setting equal to the study's own solver reproduces the study's KPE of the same
+    samples exactly (same noise, same batches); the table ranks every setting against the
+    reference; with robustness.enabled: false the stage and its figures leave the DAG."""
+    from enfopath.robustness import SolverSetting
+
+    df = pd.read_parquet(study / OUT / "samples.parquet").set_index("sample")
+    runs = pd.read_parquet(study / OUT / "robustness/runs.parquet")
+    n = TINY["robustness"]["n_samples"]
+    own = runs[runs.setting == SolverSetting("dopri5", rtol=1e-5, atol=1e-5).label]
+    assert list(own["sample"]) == list(range(n))
+    np.testing.assert_array_equal(own.kpe.to_numpy(), df.kpe.to_numpy()[:n])
+    table = pd.read_csv(study / OUT / "statistics/robustness.csv")
+    assert table.reference.iloc[0] and table.setting.iloc[0] == "dopri5 rtol 1e-06 atol 1e-06"
+    assert len(table) == 1 + len(TINY["robustness"]["settings"]) and (table.n == n).all()
+    rows = table.set_index("setting")
+    assert rows.loc["euler 8", "nfe"] == 8 and rows.loc["rk4 4", "nfe"] == 16
+    euler = rows.loc["euler 8"]  # Euler's state energy is its left-Riemann sum
+    assert euler.kpe_rel_error_mean == pytest.approx(euler.left_riemann_rel_error_mean)
+    assert np.isnan(rows.loc["dopri5 rtol 1e-05 atol 1e-05", "left_riemann_rel_error_mean"])
+    assert rows.loc["dopri5 rtol 1e-05 atol 1e-05", "kpe_rel_error_mean"] < 1e-3
+    assert table.spearman.between(0.9, 1.0).all()
+    corr = pd.read_csv(study / OUT / "statistics/robustness_correlations.csv")
+    assert set(corr.setting) == set(table.setting)
+    off = study / "no_robustness.yaml"
+    write_config(off, {"robustness": {"enabled": False}})
+    run = snakemake(study, "--cores", "1", "-n", "--forceall", "--configfile", str(off))
+    assert run.returncode == 0, run.stderr[-3000:]
+    counts = job_counts(run.stdout)
+    assert "robustness_runs" not in counts and counts["figure"] == len(FIGURES) - 2
+
+
+def test_memorization_and_fidelity_per_kpe_group(study):
+    """The memorized share per KPE bin counts d1/d2 < 1/3 of the table; precision / recall /
+    density / coverage of every group in every space, equal to the library on the same files."""
+    from enfopath.density import load_index
+    from enfopath.io import read_npz
+    from enfopath.prdc import prdc, shard_features
+
+    df = pd.read_parquet(study / OUT / "samples.parquet")
+    mem = pd.read_csv(study / OUT / "statistics/memorization.csv").set_index("bin")
+    assert mem.loc[0, "n"] == len(df)
+    assert mem.loc[0, "memorized"] == (df.pixels_d1_d2 < 1 / 3).sum()
+    assert mem.loc[1:, "n"].sum() == len(df)
+    table = pd.read_csv(study / OUT / "statistics/prdc.csv")
+    assert set(table.space) == {"pixels", "classifier"} and set(table.k) == {2, 3}
+    assert set(table.group) == {"all", "low", "middle", "high"}
+    low = table[(table.group == "low") & (table.space == "pixels") & (table.k == 2)].iloc[0]
+    high = table[(table.group == "high") & (table.space == "pixels") & (table.k == 2)].iloc[0]
+    assert abs(low.n_fake - high.n_fake) <= 1
+    allrow = table[(table.group == "all") & (table.space == "pixels") & (table.k == 2)].iloc[0]
+    shards = sorted(str(p) for p in (study / OUT / "features").glob("shard_*.npz"))
+    fake = shard_features(shards, ["pixels"], df["sample"].to_numpy())["pixels"]
+    real = read_npz(study / OUT / "features/train_pixels.npz")["features"]
+    radii = read_npz(study / OUT / "index/pixels_radii.npz")
+    m = prdc(real, load_index(study / OUT / "index/pixels.faiss"), radii["radii"][0], fake, 2)
+    assert (allrow.precision, allrow.recall, allrow.density, allrow.coverage) == pytest.approx(
+        (m.precision, m.recall, m.density, m.coverage)
+    )
+    assert 0 < allrow.recall <= 1  # the tiny flow's blurry digits: no precision to speak of

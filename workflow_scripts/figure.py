@@ -6,7 +6,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from _common import setup
 
-from enfopath.figures import FIGURES, IMAGE_FIGURES, FigureContext
+from enfopath.figures import FIGURES, IMAGE_FIGURES, STAGE_FIGURES, FigureContext
 from enfopath.io import atomic_path, check_shard_samples, read_csv, read_npz, read_parquet
 from enfopath.tables import analysed_samples
 from enfopath.trajectories import shard_images
@@ -30,7 +30,9 @@ if name in IMAGE_FIGURES:
         "class_names": [str(n) for n in names],
         "grid_samples": cfg["figures"]["grid_samples"],
     }
-for stage_field in ("partial", "early"):  # the optional stages' tables
+if "robustness" in cfg:  # the rank-agreement figure's stability bound
+    extra["robustness_delta_rho"] = cfg["robustness"]["stable_delta_rho"]
+for stage_field, _ in STAGE_FIGURES.values():  # the optional stages' tables
     if hasattr(sm.input, stage_field):
         extra[stage_field] = read_csv(sm.input[stage_field])
 if hasattr(sm.input, "correlations"):

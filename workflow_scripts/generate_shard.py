@@ -2,11 +2,9 @@
 
 from _common import ProgressLog, setup
 
-from enfopath.checkpoint import load_checkpoint
-from enfopath.flows import Flow
+from enfopath.flows import load_flow
 from enfopath.hub import read_manifest
 from enfopath.io import write_npz
-from enfopath.latent import load_vae
 from enfopath.models import pick_device
 from enfopath.trajectories import SamplingConfig, generate_shard, shard_indices
 
@@ -15,19 +13,8 @@ log = setup(sm)
 cfg = sm.params.config
 sc = cfg["sampling"]
 device = pick_device()
-model, info = load_checkpoint(sm.input.checkpoint, device)
-options = {"precision": sc["precision"]}
-if "guidance" in cfg:  # in the params of a class-conditional (SiT) flow only
-    options.update(
-        guidance_scale=cfg["guidance"]["scale"],
-        guided_channels=cfg["guidance"]["guided_channels"],
-    )
-if hasattr(sm.input, "vae"):
-    options.update(
-        vae=load_vae(read_manifest(sm.input.vae)["directory"], device),
-        vae_scale=cfg["vae"]["scale"],
-    )
-flow = Flow.from_checkpoint(model, info["model"], info["arch"], **options)
+vae = read_manifest(sm.input.vae)["directory"] if hasattr(sm.input, "vae") else None
+flow, info = load_flow(sm.input.checkpoint, device, cfg, vae)
 sampling = SamplingConfig.from_config(sc)
 indices = shard_indices(int(sm.wildcards.shard), sc["shard_size"])
 log.info(

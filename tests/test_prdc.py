@@ -1,0 +1,82 @@
+"""Precision / recall / density / coverage from FAISS, against the reference formulas."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.spatial.distance import cdist
+
+from enfopath.density import build_index, reference_radii
+from enfopath.prdc import kpe_bands, prdc, prdc_by_band
+
+
+def reference_prdc(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:
+    """Naeem et al.'s formulas as the reference implementation (prdc.compute_prdc) writes
+    them: full distance matrices, the k-th nearest other point, strict inequalities."""
+
+    def nnd(x: np.ndarray) -> np.ndarray:
+        return np.sort(cdist(x, x), axis=1)[:, k]  # column 0 is the point itself
+
+    d = cdist(real, fake)  # (N, M)
+    r_real, r_fake = nnd(real), nnd(fake)
+    return {
+        "precision": (d < r_real[:, None]).any(axis=0).mean(),
+        "recall": (d < r_fake[None, :]).any(axis=1).mean(),
+        "density": (d < r_real[:, None]).sum(axis=0).mean() / k,
+        "coverage": (d.min(axis=1) < r_real).mean(),
+    }
+
+
+def measures(real, fake, k):
+    index = build_index(real)
+    m = prdc(real, index, reference_radii(index, real, [k])[0], fake, k)
+    return {f: getattr(m, f) for f in ("precision", "recall", "density", "coverage")}
+
+
+@pytest.mark.parametrize("k", [1, 3, 5])
+@pytest.mark.parametrize("shift", [0.0, 0.7, 3.0])
+def test_prdc_agrees_with_the_reference_formulas_on_random_data(k, shift):
+    rng = np.random.default_rng(k)
+    real = rng.standard_normal((300, 6)).astype(np.float32)
+    fake = (rng.standard_normal((170, 6)) * 1.3 + shift).astype(np.float32)
+    got, want = measures(real, fake, k), reference_prdc(real, fake, k)
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value, abs=1e-12), name
+    if shift == 3.0:  # far from the data: little precision, coverage or density
+        assert got["precision"] < 0.2 and got["coverage"] < 0.1
+
+
+def test_copies_of_training_points_tie_at_the_radius_as_the_formulas_say():
+    rng = np.random.default_rng(0)
+    real = rng.integers(-3, 4, size=(80, 4)).astype(np.float32)  # a lattice: many equal radii
+    real = np.unique(real, axis=0)
+    fake = real[rng.choice(len(real), 40, replace=False)]  # exact copies: ties at the radius
+    got, want = measures(real, fake, 3), reference_prdc(real, fake, 3)
+    for name, value in want.items():
+        assert got[name] == pytest.approx(value, abs=1e-12), name
+    assert got["precision"] == 1.0
+
+
+def test_bands_are_the_study_groups_and_an_equal_middle_band():
+    energy = pd.Series(np.arange(1000, dtype=float))
+    bands = kpe_bands(energy, 0.2)
+    counts = bands.value_counts()
+    assert abs(counts["low"] - 200) <= 1 and abs(counts["high"] - 200) <= 1
+    assert abs(counts["middle"] - 200) <= 1
+    assert energy[bands == "middle"].between(399, 600).all()
+    assert energy[bands == "low"].max() < energy[bands == "middle"].min()
+
+
+def test_prdc_by_band_scores_each_group_against_the_reals():
+    rng = np.random.default_rng(1)
+    real = rng.standard_normal((200, 3)).astype(np.float32)
+    fake = rng.standard_normal((300, 3)).astype(np.float32)
+    fake[:100] += 4.0  # the 'high' group is off the data
+    bands = pd.Series(["high"] * 100 + ["middle"] * 100 + ["low"] * 100)
+    index = build_index(real)
+    table = prdc_by_band(bands, fake, real, index, {2: reference_radii(index, real, [2])[0]})
+    t = table.set_index("group")
+    assert list(t.index) == ["all", "low", "middle", "high"]
+    assert t.loc["high", "precision"] < 0.1 < 0.8 < t.loc["low", "precision"]
+    assert t.loc["all", "n_fake"] == 300 and t.loc["low", "n_fake"] == 100
+    want = reference_prdc(real, fake[100:200], 2)
+    assert t.loc["middle", "coverage"] == pytest.approx(want["coverage"], abs=1e-12)

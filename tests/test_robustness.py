@@ -1,0 +1,140 @@
+"""The robustness stage: solver settings against a reference, on closed forms and known tables."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from enfopath.analytic import gaussian_energy, gaussian_velocity
+from enfopath.energy import FIXED_SOLVERS
+from enfopath.robustness import (
+    RUN_COLUMNS,
+    SolverSetting,
+    compare_settings,
+    rerun_batch,
+    smallest_stable,
+)
+
+COMMON = {"grid": "uniform", "tau": 0.6, "profile_points": 3}
+STEPS = {"euler": (20, 40, 80), "heun": (10, 20, 40), "rk4": (8, 16, 32)}
+
+
+@pytest.fixture(scope="module")
+def gaussian_runs():
+    """The Gaussian flow N(0, I) → N(μ, s² I) re-integrated under each setting (float64), with
+    its closed-form energy."""
+    g = torch.Generator().manual_seed(1)
+    mu, s = torch.randn(8, generator=g, dtype=torch.float64), 0.3
+    x0 = torch.randn(64, 8, generator=g, dtype=torch.float64)
+    settings = [SolverSetting(solver, steps=n) for solver, ns in STEPS.items() for n in ns]
+    reference = SolverSetting("dopri5", rtol=1e-10, atol=1e-10)
+    runs = rerun_batch(gaussian_velocity(mu, s), x0, range(64), settings, reference, COMMON)
+    return runs, gaussian_energy(x0, mu, s).numpy()
+
+
+def _error(runs: pd.DataFrame, label: str, exact: np.ndarray, column: str = "kpe") -> float:
+    run = runs[runs.setting == label].sort_values("sample")
+    return float(np.mean(np.abs(run[column].to_numpy() - exact) / exact))
+
+
+def test_the_reference_is_the_closed_form(gaussian_runs):
+    runs, exact = gaussian_runs
+    assert list(runs.columns) == list(RUN_COLUMNS)
+    ref = runs[runs.reference]
+    assert ref.setting.unique().tolist() == ["dopri5 rtol 1e-10 atol 1e-10"]
+    assert _error(runs, ref.setting.iloc[0], exact) < 1e-8
+    assert (ref.x1_rms_error == 0).all()
+
+
+@pytest.mark.parametrize("solver", sorted(STEPS))
+def test_errors_fall_with_each_solvers_order(gaussian_runs, solver):
+    runs, exact = gaussian_runs
+    errors = [_error(runs, f"{solver} {n}", exact) for n in STEPS[solver]]
+    rates = [math.log2(errors[i] / errors[i + 1]) for i in range(2)]
+    order = FIXED_SOLVERS[solver].order
+    assert min(rates) > order - 0.5 and max(rates) < order + 0.6, (errors, rates)
+    nfe = runs[runs.setting == f"{solver} {STEPS[solver][0]}"].nfe.iloc[0]
+    assert nfe == STEPS[solver][0] * FIXED_SOLVERS[solver].stages
+
+
+@pytest.mark.parametrize("solver", ["heun", "rk4"])
+def test_the_state_energy_beats_the_left_sum_at_equal_nfe(gaussian_runs, solver):
+    runs, exact = gaussian_runs
+    for n in STEPS[solver]:
+        state = _error(runs, f"{solver} {n}", exact)
+        left = _error(runs, f"{solver} {n}", exact, "kpe_left_riemann")
+        assert state < left / 5, (n, state, left)
+
+
+def test_euler_state_energy_is_the_left_sum(gaussian_runs):
+    runs, _ = gaussian_runs
+    euler = runs[runs.solver == "euler"]
+    np.testing.assert_allclose(euler.kpe, euler.kpe_left_riemann, rtol=1e-12)
+
+
+def _runs(reference: np.ndarray, **settings: np.ndarray) -> pd.DataFrame:
+    parts = []
+    for label, kpe in {"ref": reference, **settings}.items():
+        n = len(kpe)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "setting": label,
+                    "solver": "dopri5" if label == "ref" else "euler",
+                    "steps": np.nan if label == "ref" else 10.0,
+                    "rtol": 1e-7 if label == "ref" else np.nan,
+                    "atol": 1e-7 if label == "ref" else np.nan,
+                    "reference": label == "ref",
+                    "sample": np.arange(n),
+                    "kpe": kpe,
+                    "kpe_left_riemann": kpe,
+                    "nfe": 100 if label == "ref" else 10 * (1 + len(parts)),
+                    "x1_rms_error": 0.0,
+                    "nonfinite": ~np.isfinite(kpe),
+                }
+            )
+        )
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_compare_settings_scores_a_copy_a_small_error_and_a_shuffle():
+    rng = np.random.default_rng(0)
+    ref = rng.gamma(4.0, size=500) + 1.0
+    measure = pd.DataFrame({"sample": np.arange(500), "m": ref + rng.normal(0, 2, 500)})
+    noisy = ref * (1 + rng.normal(0, 1e-3, 500))
+    shuffled = rng.permutation(ref)
+    broken = ref.copy()
+    broken[:5] = np.nan
+    runs = _runs(ref, copy=ref.copy(), noisy=noisy, shuffled=shuffled, broken=broken)
+    table, corr = compare_settings(
+        runs, measure, quantile=0.2, stable_overlap=0.9, stable_delta_rho=0.02
+    )
+    t = table.set_index("setting")
+    assert table.setting.iloc[0] == "ref" and table.reference.iloc[0]
+    assert t.loc["copy", "kpe_rel_error_max"] == 0 and t.loc["copy", "spearman"] == 1
+    assert t.loc["copy", "low_overlap"] == t.loc["copy", "high_overlap"] == 1.0
+    assert t.loc["copy", "max_abs_delta_rho"] == 0 and t.loc["copy", "stable"]
+    assert t.loc["noisy", "kpe_rel_error_mean"] == pytest.approx(0.8e-3, rel=0.15)
+    assert t.loc["noisy", "spearman"] > 0.999 and t.loc["noisy", "stable"]
+    assert abs(t.loc["shuffled", "spearman"]) < 0.15
+    assert t.loc["shuffled", "low_overlap"] < 0.4 and not t.loc["shuffled", "stable"]
+    assert t.loc["broken", "n"] == 495 and t.loc["broken", "n_nonfinite"] == 5
+    row = corr[(corr.setting == "shuffled") & (corr.measure == "m")].iloc[0]
+    assert row.reference_rho > 0.5 and row.delta_rho == pytest.approx(
+        row.spearman_rho - row.reference_rho
+    )
+    # NFE: copy 20, noisy 30, shuffled 40 (unstable), broken 50: stable from 50 on
+    assert smallest_stable(table).setting == "broken"
+    assert list(table.nfe) == [100, 20, 30, 40, 50]  # the reference first, then by NFE
+
+
+def test_setting_labels_and_solver_arguments():
+    rk4 = SolverSetting.from_config({"solver": "rk4", "steps": 20})
+    dopri = SolverSetting.from_config({"solver": "dopri5", "rtol": 1e-3, "atol": 1e-4})
+    assert (rk4.label, dopri.label) == ("rk4 20", "dopri5 rtol 1e-03 atol 1e-04")
+    assert rk4.solver_kwargs(COMMON) == {**COMMON, "solver": "rk4", "steps": 20}
+    assert dopri.solver_kwargs(COMMON) == {**COMMON, "solver": "dopri5", "rtol": 1e-3, "atol": 1e-4}

@@ -1,0 +1,45 @@
+"""Rule prdc: precision, recall, density and coverage of all samples and of the low, middle and
+high KPE groups against the training set, in every density space, from the FAISS indexes."""
+
+import pandas as pd
+from _common import setup
+
+from enfopath.density import load_index
+from enfopath.io import read_npz, read_parquet, write_csv
+from enfopath.prdc import kpe_bands, prdc_by_band, shard_features
+from enfopath.tables import analysed_samples
+
+sm = snakemake  # noqa: F821
+log = setup(sm)
+cfg = sm.params.config
+spaces = cfg["density"]["spaces"]
+analysed = analysed_samples(read_parquet(sm.input.table))
+bands = kpe_bands(analysed["kpe"], cfg["statistics"]["group_quantile"])
+features = shard_features(sm.input.features, spaces, analysed["sample"].to_numpy())
+tables = []
+for space, refs, index, radii in zip(
+    spaces, sm.input.references, sm.input.indexes, sm.input.radii, strict=True
+):
+    r = read_npz(radii, ("k", "radii"))
+    table = prdc_by_band(
+        bands,
+        features[space],
+        read_npz(refs, ("features",))["features"],
+        load_index(index),
+        {int(k): r["radii"][i] for i, k in enumerate(r["k"])},
+    )
+    tables.append(table.assign(space=space))
+    for row in table.itertuples():
+        log.info(
+            "%s, k = %d, %s (%d): precision %.3f recall %.3f density %.3f coverage %.3f",
+            space,
+            row.k,
+            row.group,
+            row.n_fake,
+            row.precision,
+            row.recall,
+            row.density,
+            row.coverage,
+        )
+table = pd.concat(tables, ignore_index=True)
+write_csv(sm.output.table, table[["space", *table.columns.drop("space")]])
