@@ -201,14 +201,14 @@ def _check_sources(config: dict[str, Any]) -> None:
         _fail("data.class_names", "imagenet names index the classes of an image_folder")
     if pretrained is not None:
         _check_asset(pretrained["checkpoint"], "flow.pretrained.checkpoint")
+    if "latent" in spaces and not is_latent(config):
+        _fail("density.spaces", "the latent space needs a latent flow (flow.pretrained.model sit)")
     if config["statistics"]["memorization"] and "pixels" not in spaces:
         _fail(
             "statistics.memorization",
             "memorization is judged in pixel space: add pixels to density.spaces, or set "
             "statistics.memorization: false",
         )
-    if "latent" in spaces and not is_latent(config):
-        _fail("density.spaces", "the latent space needs a latent flow (flow.pretrained.model sit)")
 
 
 def is_latent(config: dict[str, Any]) -> bool:

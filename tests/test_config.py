@@ -67,6 +67,15 @@ def test_default_config_is_valid_and_complete():
         ({"sampling": {"rtol": "nan"}}, "sampling.rtol"),
         ({"sampling": {"n_samples": 128.5}}, "sampling.n_samples"),
         ({"sampling": {"rtol": "small"}}, "sampling.rtol"),
+        ({"density": {"spaces": ["classifier"]}}, "statistics.memorization"),
+        ({"robustness": {"settings": [{"solver": "rk4"}]}}, "robustness.settings.0"),
+        ({"robustness": {"settings": []}}, "robustness.settings"),
+        ({"robustness": {"reference": {"solver": "dopri5", "rtol": 1e-7}}}, "robustness.reference"),
+        (
+            {"robustness": {"settings": [{"solver": "euler", "steps": 5, "atol": 1e-3}]}},
+            "robustness.settings.0",
+        ),
+        ({"robustness": {"stable_overlap": 1.5}}, "robustness.stable_overlap"),
         (
             {"data": {"dataset": "cifar10", "source": {"url": "file:///d/c.tgz", "md5": "0" * 32}}},
             "data.source.url",
@@ -142,3 +151,22 @@ def test_config_check_command_merges_like_snakemake(tmp_path):
     assert ok.returncode == 0 and "config.yaml + " in ok.stdout and "experiment mine" in ok.stdout
     err = subprocess.run([*run, str(bad)], cwd=ROOT, capture_output=True, text=True)
     assert err.returncode == 1 and f"{bad}:4:1: YAML syntax error" in err.stderr
+
+
+def test_robustness_settings_say_how_to_write_them_and_a_small_study_reintegrates_all():
+    with pytest.raises(ConfigError, match="A fixed-grid solver takes steps, not rtol or atol"):
+        validate_config(
+            {"experiment": "x", "robustness": {"settings": [{"solver": "heun", "steps": 5, "rtol": 1e-3}]}}
+        )
+    cfg = validate_config({"experiment": "x", "sampling": {"n_samples": 512, "shard_size": 512}})
+    assert cfg["robustness"]["n_samples"] == 512  # the default 1,024 lowered to the study's
+    settings = validate_config({"experiment": "x"})["robustness"]["settings"]
+    assert {"solver": "dopri5", "rtol": 1e-3, "atol": 1e-3} in settings and len(settings) == 8
+    cfg = validate_config(
+        {
+            "experiment": "x",
+            "density": {"spaces": ["classifier"]},
+            "statistics": {"memorization": False},
+        }
+    )
+    assert not cfg["statistics"]["memorization"]
