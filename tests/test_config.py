@@ -156,7 +156,10 @@ def test_config_check_command_merges_like_snakemake(tmp_path):
 def test_robustness_settings_say_how_to_write_them_and_a_small_study_reintegrates_all():
     with pytest.raises(ConfigError, match="A fixed-grid solver takes steps, not rtol or atol"):
         validate_config(
-            {"experiment": "x", "robustness": {"settings": [{"solver": "heun", "steps": 5, "rtol": 1e-3}]}}
+            {
+                "experiment": "x",
+                "robustness": {"settings": [{"solver": "heun", "steps": 5, "rtol": 1e-3}]},
+            }
         )
     cfg = validate_config({"experiment": "x", "sampling": {"n_samples": 512, "shard_size": 512}})
     assert cfg["robustness"]["n_samples"] == 512  # the default 1,024 lowered to the study's
