@@ -17,12 +17,12 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 
 # make run [CONFIG=configs/<study>.yaml]: the default study, or another one (checked first)
 run: $(STAMP)
-	@if [ -n "$(CONFIG)" ]; then $(BIN)/python -m enfopath.config $(CONFIG); fi
+	@if [ -n "$(CONFIG)" ]; then $(BIN)/python -m enfopath.study.config $(CONFIG); fi
 	$(BIN)/snakemake --cores $(CORES) $(if $(CONFIG),--configfile $(CONFIG))
 
 # make check CONFIG=configs/<study>.yaml: validate a study config, naming the file and line
 check: $(STAMP)
-	$(BIN)/python -m enfopath.config $(or $(CONFIG),config.yaml)
+	$(BIN)/python -m enfopath.study.config $(or $(CONFIG),config.yaml)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -18,10 +18,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_study import augmented_fixed, plain_fixed, side_by_side
 
-from enfopath.config import load_config
-from enfopath.flows import Flow
-from enfopath.models import build_model, pick_device
+from enfopath.models.flows import Flow
+from enfopath.models.networks import build_model, pick_device
 from enfopath.seeding import initial_noise, sample_labels
+from enfopath.study.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -23,11 +23,11 @@ import torch
 import yaml
 from torchdiffeq import odeint
 
-from enfopath.checkpoint import load_checkpoint
-from enfopath.config import load_config
 from enfopath.energy import FIXED_SOLVERS, _Augmented, _integrate_dopri5, _integrate_fixed, _rk_step
 from enfopath.grids import time_grid
+from enfopath.models.checkpoint import load_checkpoint
 from enfopath.seeding import initial_noise
+from enfopath.study.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -21,10 +21,10 @@ import torch
 
 from enfopath import sample_with_energy
 from enfopath.analytic import gaussian_energy, gaussian_velocity
-from enfopath.config import load_config
-from enfopath.flows import Flow
-from enfopath.models import VelocityMLP, build_model
-from enfopath.trajectories import SamplingConfig, generate_shard
+from enfopath.models.flows import Flow
+from enfopath.models.networks import VelocityMLP, build_model
+from enfopath.study.config import load_config
+from enfopath.study.shards import SamplingConfig, generate_shard
 
 ROOT = Path(__file__).resolve().parents[1]
 

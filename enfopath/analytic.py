@@ -1,4 +1,4 @@
-"""Closed-form flows for checking KPE integrators (SCIENCE.md §6).
+"""Closed-form flows for checking KPE integrators (docs/science.md §6).
 
 Gaussian data N(μ, s² I) in D dimensions under the linear interpolant x_t = (1 − t) x0 + t x1:
 x_t ~ N(t μ, σ_t² I) with σ_t² = (1 − t)² + t² s², the marginal velocity is

@@ -1,6 +1,6 @@
 """Sampling a flow ODE with its kinetic path energy carried in the state.
 
-Convention (SCIENCE.md §1–2): x(0) = x0 is noise, dx/dt = v(x, t) is integrated from t = 0 to
+Convention (docs/science.md §1–2): x(0) = x0 is noise, dx/dt = v(x, t) is integrated from t = 0 to
 t = 1, and the kinetic path energy of one sample is E = ½ ∫₀¹ ‖v(x(t), t)‖² dt, the squared norm
 summed over all coordinates. E is integrated exactly under any solver by augmenting the state:
 
@@ -11,9 +11,12 @@ points. The state is one tensor of shape (B, D + 2): the flattened x, then E, th
 
 Solvers: ``dopri5`` (adaptive, torchdiffeq) and the fixed-grid explicit Runge–Kutta methods
 ``euler``, ``midpoint``, ``heun`` and ``rk4`` on a uniform or cosine grid. The fixed-grid
-methods are written here from their Butcher tableaux because torchdiffeq has no fixed-grid Heun
-and does not expose the first-stage velocity v(x_i, t_i), which gives the authors' left-Riemann
-energy Σ_i ½‖v(x_i, t_i)‖² Δt_i for free.
+methods are written here from their Butcher tableaux. torchdiffeq has fixed-grid euler,
+midpoint and Heun (``heun2``: the same tableau as ``heun`` here; the tests check all three
+against it on one grid), and an ``rk4`` that is Kutta's 3/8 rule, not the classic RK4 used here;
+but it exposes neither the first-stage velocity v(x_i, t_i), which gives the authors'
+left-Riemann energy Σ_i ½‖v(x_i, t_i)‖² Δt_i for free, nor a side step from a node to an
+intermediate time.
 
 Intermediate times (the early/late split τ and the speed-profile grid) never move the solver's
 grid: dopri5 reads them from its dense output; a fixed-grid solver takes one side step of the

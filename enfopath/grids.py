@@ -1,6 +1,7 @@
 """Time grids on [0, 1] for fixed-step ODE solvers and for coarse speed profiles.
 
-Convention (SCIENCE.md §1): t = 0 is noise, t = 1 is data; every grid starts at 0 and ends at 1.
+Convention (docs/science.md §1): t = 0 is noise, t = 1 is data; every grid starts at 0 and ends
+at 1.
 """
 
 from __future__ import annotations

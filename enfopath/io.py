@@ -20,10 +20,12 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 SIDECAR = ".sha256"
 """Suffix of the checksum record written beside every file of :func:`atomic_path`."""
@@ -39,10 +41,15 @@ class CorruptFileError(ExplainedError, RuntimeError):
     expected format."""
 
 
+def file_digest(path: str | os.PathLike[str], algorithm: str) -> str:
+    """Hex digest of a file (``algorithm`` as :mod:`hashlib` names it), read in chunks."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, algorithm).hexdigest()
+
+
 def sha256(path: str | os.PathLike[str]) -> str:
     """Hex sha256 of a file, read in chunks."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
+    return file_digest(path, "sha256")
 
 
 def sidecar(path: str | os.PathLike[str]) -> Path:
@@ -180,6 +187,8 @@ def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
 
 def read_csv(path: str | os.PathLike[str]) -> pd.DataFrame:
     """Read a CSV table, naming the file if it is unreadable."""
+    import pandas as pd
+
     return checked_read(path, "CSV", lambda: pd.read_csv(path))
 
 

@@ -1,4 +1,5 @@
-"""Seeds derived from the config seed and a sample's global index.
+"""Seeds derived from the config seed and a sample's global index (torch is imported only by the
+functions that return tensors, so the statistics jobs do not load it).
 
 Every random draw of the study comes from a generator seeded by (config seed, stream, index),
 so per-sample results do not depend on shard count, batch size or scheduling.
@@ -7,9 +8,12 @@ so per-sample results do not depend on shard count, batch size or scheduling.
 from __future__ import annotations
 
 import zlib
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:
+    import torch
 
 
 def derived_seed(seed: int, stream: str, index: int = 0) -> int:
@@ -24,19 +28,22 @@ def initial_noise(
     indices: range | list[int],
     shape: tuple[int, ...],
     *,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
 ) -> torch.Tensor:
     """x0 ~ N(0, I) for the given global sample indices, shape (len(indices), *shape).
 
     Sample i is drawn from its own CPU generator seeded by ``derived_seed(seed, "noise", i)``,
-    so it is the same bits whatever batch or shard it belongs to.
+    so it is the same bits whatever batch or shard it belongs to. ``dtype``: float32 unless
+    given (drawn in float64, then cast).
     """
+    import torch
+
     g = torch.Generator()
     out = torch.empty((len(indices), *shape), dtype=torch.float64)
     for row, i in enumerate(indices):
         g.manual_seed(derived_seed(seed, "noise", i))
         out[row] = torch.randn(shape, generator=g, dtype=torch.float64)
-    return out.to(dtype)
+    return out.to(torch.float32 if dtype is None else dtype)
 
 
 def numpy_rng(seed: int, stream: str) -> np.random.Generator:
@@ -49,6 +56,8 @@ def sample_labels(seed: int, indices: range | list[int], num_classes: int) -> to
 
     Sample i's label comes from its own seed ``derived_seed(seed, "label", i)``.
     """
+    import torch
+
     return torch.tensor(
         [
             int(np.random.default_rng(derived_seed(seed, "label", i)).integers(num_classes))

@@ -1,11 +1,14 @@
-"""Adapters from networks with other calling conventions to ``velocity(t, x)``.
+"""Adapters from networks with other calling and time conventions to ``velocity(t, x)``.
 
 :func:`enfopath.energy.sample_with_energy` integrates ``velocity(t, x)`` with t a 0-d tensor in
-[0, 1] (noise at 0, data at 1) and x of shape (B, ...). torchcfm's UNet and our MLP are called
-as ``model(t, x)`` already; SiT-style transformers as ``model(x, t, y)`` with t of shape (B,)
-and class labels y. This module is the one place where that is translated, where
-classifier-free guidance is applied, and where the network may run under bf16 autocast while
-the state (hence the energy) stays float32.
+[0, 1] (noise at 0, data at 1) and x of shape (B, ...). Networks are called in one of
+:data:`CONVENTIONS`: ``t_x`` = ``model(t, x)`` (torchcfm's UNet, our MLP, torchdiffeq), ``x_t`` =
+``model(x, t)`` with t of shape (B,) (facebookresearch/flow_matching's ``ModelWrapper``, an
+unconditional DiT), ``x_t_y`` = ``model(x, t, y)`` with class labels y (SiT / DiT). Their time
+may run the other way or on another scale (:class:`TimeConvention`, ``docs/science.md`` §1).
+This module is the one place where all that is translated, where classifier-free guidance is
+applied, and where the network may run under bf16 autocast while the state (hence the energy)
+stays float32.
 """
 
 from __future__ import annotations
@@ -18,6 +21,39 @@ import torch
 from torch import nn
 
 PRECISIONS = ("fp32", "bf16")
+CONVENTIONS = ("t_x", "x_t", "x_t_y")
+"""How a network is called: model(t, x), model(x, t) or model(x, t, y)."""
+DIRECTIONS = ("noise_to_data", "data_to_noise")
+"""Which end of the network's own time is noise."""
+
+
+@dataclass(frozen=True)
+class TimeConvention:
+    """A network's time, mapped onto ours (t ∈ [0, 1], noise at 0, data at 1).
+
+    ``data_to_noise``: the network's time s = 1 − t runs from data to noise, so its velocity
+    u = dx/ds is negated: dx/dt = −u(x, 1 − t). ``scale``: the network takes s · scale (e.g.
+    1000) as its time input; its velocity is per unit of s ∈ [0, 1], as such models are trained.
+    The identity (``noise_to_data``, scale 1) passes t and v through untouched (bit for bit).
+    """
+
+    direction: str = "noise_to_data"
+    scale: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"time direction {self.direction!r}: expected one of {DIRECTIONS}")
+        if not self.scale > 0:
+            raise ValueError(f"time scale {self.scale!r}: expected a number > 0")
+
+    def model_time(self, t: torch.Tensor) -> torch.Tensor:
+        """The network's time input for our time t."""
+        s = 1.0 - t if self.direction == "data_to_noise" else t
+        return s if self.scale == 1.0 else s * self.scale
+
+    def velocity(self, v: torch.Tensor) -> torch.Tensor:
+        """dx/dt in our time from the network's output."""
+        return -v if self.direction == "data_to_noise" else v
 
 
 @contextlib.contextmanager
@@ -29,17 +65,37 @@ def network_precision(device: torch.device, precision: str) -> Iterator[None]:
         yield
 
 
+def _batch_times(t: torch.Tensor, batch: int) -> torch.Tensor:
+    """t as a (batch,) tensor (a 0-d t repeated)."""
+    return t.reshape(-1).expand(batch) if t.numel() == 1 else t.reshape(batch)
+
+
 @dataclass
-class TimeFirstVelocity:
-    """``model(t, x)`` (torchcfm convention), the output cast back to the state's dtype."""
+class NetworkVelocity:
+    """An unconditional network as ``velocity(t, x)``: called as ``model(t, x)`` (``t_x``, t as
+    given) or ``model(x, t)`` (``x_t``, t of shape (B,)), its time mapped by ``time``, the
+    output cast back to the state's dtype."""
 
     model: nn.Module
     precision: str = "fp32"
+    convention: str = "t_x"
+    time: TimeConvention = TimeConvention()
+
+    def __post_init__(self) -> None:
+        if self.convention not in ("t_x", "x_t"):
+            raise ValueError(
+                f"convention {self.convention!r}: an unconditional network is called as t_x "
+                "or x_t (x_t_y takes labels: GuidedVelocity)"
+            )
 
     def __call__(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        s = self.time.model_time(t)
         with network_precision(x.device, self.precision):
-            v = self.model(t, x)
-        return v.to(x.dtype)
+            if self.convention == "t_x":
+                v = self.model(s, x)
+            else:
+                v = self.model(x, _batch_times(s, x.shape[0]))
+        return self.time.velocity(v.to(x.dtype))
 
 
 @dataclass
@@ -60,13 +116,13 @@ class GuidedVelocity:
     null_class: int
     guided_channels: int | None = None
     precision: str = "fp32"
+    time: TimeConvention = TimeConvention()
 
     def __call__(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        batch = x.shape[0]
-        tt = t.reshape(-1).expand(batch) if t.numel() == 1 else t.reshape(batch)
+        tt = _batch_times(self.time.model_time(t), x.shape[0])
         with network_precision(x.device, self.precision):
             if self.scale == 1.0:
-                return self.model(x, tt, self.labels).to(x.dtype)
+                return self.time.velocity(self.model(x, tt, self.labels).to(x.dtype))
             null = torch.full_like(self.labels, self.null_class)
             both = self.model(
                 torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([self.labels, null])
@@ -74,6 +130,6 @@ class GuidedVelocity:
         cond, uncond = both.to(x.dtype).chunk(2)
         guided = uncond + self.scale * (cond - uncond)
         c = self.guided_channels
-        if c is None or c >= x.shape[1]:
-            return guided
-        return torch.cat([guided[:, :c], cond[:, c:]], dim=1)
+        if c is not None and c < x.shape[1]:
+            guided = torch.cat([guided[:, :c], cond[:, c:]], dim=1)
+        return self.time.velocity(guided)

@@ -32,6 +32,7 @@ rule summary:
         out("logs/summary.log"),
     benchmark:
         out("benchmarks/summary.tsv")
+    priority: 3
     conda:
         "../envs/enfopath.yaml"
     params:
@@ -68,9 +69,11 @@ rule statistics:
         out("logs/statistics.log"),
     benchmark:
         out("benchmarks/statistics.tsv")
+    # the longest analysis jobs first: figures wait on them (one thread: numpy loops)
+    priority: 3
     conda:
         "../envs/enfopath.yaml"
-    threads: 2
+    threads: 1
     params:
         config=config_slice("seed", "statistics", "density.spaces"),
     script:
@@ -91,6 +94,7 @@ rule partial_correlations:
         out("logs/partial_correlations.log"),
     benchmark:
         out("benchmarks/partial_correlations.tsv")
+    priority: 3
     conda:
         "../envs/enfopath.yaml"
     params:
@@ -119,6 +123,7 @@ rule early_prediction:
         out("logs/early_prediction.log"),
     benchmark:
         out("benchmarks/early_prediction.tsv")
+    priority: 3
     conda:
         "../envs/enfopath.yaml"
     params:

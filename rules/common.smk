@@ -7,14 +7,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(workflow.basedir)))
 
-from enfopath.config import (
+from enfopath.study.config import (
     ConfigError,
     is_latent,
     n_shards,
     needed_models,
     validate_config,
 )
-from enfopath.figures import FIGURES, IMAGE_FIGURES, RELATION_FIGURES, STAGE_FIGURES
+from enfopath.study.figure_names import (
+    FIGURE_NAMES,
+    IMAGE_FIGURES,
+    RELATION_FIGURES,
+    STAGE_FIGURES,
+)
 
 try:
     validate_config(config)
@@ -44,7 +49,7 @@ HUB_MODELS = sorted(NEEDS & {"clip", "vae"})
 wildcard_constraints:
     shard=r"\d+",
     space="|".join(SPACES),
-    name="|".join(FIGURES),
+    name="|".join(FIGURE_NAMES),
     asset="data|flow",
     hub="clip|vae",
 
@@ -247,7 +252,7 @@ STAGES = {
 }
 """The optional analysis stages (a table statistics/<stage>.csv each) and whether they run."""
 STUDY_FIGURES = [
-    f for f in FIGURES if f not in STAGE_FIGURES or STAGES[STAGE_FIGURES[f][1]]
+    f for f in FIGURE_NAMES if f not in STAGE_FIGURES or STAGES[STAGE_FIGURES[f][1]]
 ]
 """The figures of this study."""
 

@@ -39,9 +39,11 @@ else:
             out("logs/train_flow.log"),
         benchmark:
             out("benchmarks/train_flow.tsv")
+        # first on the critical path, on one core: the classifier's jobs run beside it
+        priority: 10
         conda:
             "../envs/enfopath.yaml"
-        threads: 2
+        threads: 1
         resources:
             gpu=1,
         params:
@@ -67,7 +69,7 @@ rule train_classifier:
         out("benchmarks/train_classifier.tsv")
     conda:
         "../envs/enfopath.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
     params:

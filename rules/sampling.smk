@@ -9,9 +9,11 @@ rule generate_shard:
         out("logs/generate_shard/{shard}.log"),
     benchmark:
         out("benchmarks/generate_shard/{shard}.tsv")
+    # one thread each, so that shards run side by side; ahead of the analysis jobs
+    priority: 5
     conda:
         "../envs/enfopath.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
     params:
@@ -44,9 +46,11 @@ rule robustness_runs:
         out("logs/robustness_runs.log"),
     benchmark:
         out("benchmarks/robustness_runs.tsv")
+    # the longest job after training: it starts beside the shards
+    priority: 5
     conda:
         "../envs/enfopath.yaml"
-    threads: 2
+    threads: 1
     resources:
         gpu=1,
     params:

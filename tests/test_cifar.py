@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from tiny_models import NAMES, _add, _batch, make_tarball
 
-from enfopath.cifar import load_cifar10_tarball, read_batch
 from enfopath.io import CorruptFileError
+from enfopath.study.cifar import load_cifar10_tarball, read_batch
 
 
 def test_reads_train_and_test_in_range(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from enfopath.config import ConfigError, load_config, n_shards, validate_config
+from enfopath.study.config import ConfigError, load_config, n_shards, validate_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -139,14 +139,15 @@ def test_unreadable_config_names_file_and_line(tmp_path, text, match):
 
 
 def test_config_check_command_merges_like_snakemake(tmp_path):
-    """``python -m enfopath.config FILE`` reads config.yaml then FILE, as --configfile does."""
+    """``python -m enfopath.study.config FILE`` reads config.yaml then FILE, as --configfile does
+    (Snakemake's merge)."""
     import subprocess
     import sys
 
     good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
     good.write_text("experiment: mine\nsampling: {n_samples: 2048.0}\n")
     bad.write_text("experiment: mine\nsampling:\n  rtol: [\n")
-    run = [sys.executable, "-m", "enfopath.config"]
+    run = [sys.executable, "-m", "enfopath.study.config"]
     ok = subprocess.run([*run, str(good)], cwd=ROOT, capture_output=True, text=True)
     assert ok.returncode == 0 and "config.yaml + " in ok.stdout and "experiment mine" in ok.stdout
     err = subprocess.run([*run, str(bad)], cwd=ROOT, capture_output=True, text=True)

@@ -1,4 +1,4 @@
-"""Density measures against brute force and closed forms (SCIENCE.md §4)."""
+"""Density measures against brute force and closed forms (docs/science.md §4)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist, pdist
 
-from enfopath.density import (
+from enfopath.io import CorruptFileError
+from enfopath.measures.density import (
     Reference,
     build_index,
     copy_floor,
@@ -22,7 +23,6 @@ from enfopath.density import (
     reference_radii,
     save_index,
 )
-from enfopath.io import CorruptFileError
 
 
 @pytest.fixture(scope="module")

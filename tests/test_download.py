@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import pytest
 
-from enfopath.download import Asset, ChecksumError, DownloadError, fetch
+from enfopath.study.download import Asset, ChecksumError, DownloadError, fetch
 
 PAYLOAD = bytes(range(256)) * 4000  # about 1 MB
 
@@ -87,7 +87,7 @@ def _asset(url: str, **checksum: str) -> Asset:
 
 def test_download_verifies_and_logs(server, tmp_path, caplog):
     base, handler = server
-    caplog.set_level(logging.INFO, logger="enfopath.download")
+    caplog.set_level(logging.INFO, logger="enfopath.study.download")
     out = fetch(_asset(f"{base}/data.bin"), tmp_path / "d" / "data.bin")
     assert out.read_bytes() == PAYLOAD
     assert "bytes received" in caplog.text
@@ -265,8 +265,8 @@ def _manifest(tmp_path: Path, path: Path, verified: bool, source: str) -> Path:
 
 
 def test_an_unverified_download_that_fails_downstream_is_not_kept(tmp_path):
-    from enfopath.download import fetched
     from enfopath.io import CorruptFileError
+    from enfopath.study.download import fetched
 
     path = tmp_path / "downloads" / "data" / "c.tar.gz"
     path.parent.mkdir(parents=True)
@@ -279,8 +279,8 @@ def test_an_unverified_download_that_fails_downstream_is_not_kept(tmp_path):
 
 
 def test_a_verified_or_local_asset_is_kept_and_a_changed_one_named(tmp_path):
-    from enfopath.download import fetched
     from enfopath.io import CorruptFileError
+    from enfopath.study.download import fetched
 
     local = tmp_path / "mine.bin"
     local.write_bytes(PAYLOAD)

@@ -1,4 +1,4 @@
-"""KPE integration against closed forms (SCIENCE.md §2, §6)."""
+"""KPE integration against closed forms (docs/science.md §2, §6)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from enfopath.analytic import (
     gaussian_velocity,
 )
 from enfopath.energy import FIXED_SOLVERS, sample_with_energy
+from enfopath.grids import time_grid
 
 DIM = 12
 
@@ -276,3 +277,18 @@ def test_partial_energy_at_every_profile_time_matches_the_closed_form(gaussian, 
     assert nfe == sorted(nfe) and nfe[-1] == r.nfe
     if solver == "rk4":  # stages at t_i + c h ≤ s: at s = 0 only the first step's first stage
         assert nfe[0] == 1 and abs(nfe[3] / r.nfe - 0.6) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("solver", "theirs"), [("euler", "euler"), ("midpoint", "midpoint"), ("heun", "heun2")]
+)
+def test_fixed_grid_methods_match_torchdiffeq_on_the_same_grid(gaussian, solver, theirs):
+    """Our tableaux are torchdiffeq's fixed-grid methods (its Heun is ``heun2``)."""
+    from torchdiffeq import odeint
+
+    mu, s, x0 = gaussian
+    v = gaussian_velocity(mu, s)
+    grid = time_grid(12, "cosine").to(x0.dtype)
+    ours = sample_with_energy(v, x0, solver=solver, steps=12, grid="cosine")
+    x1 = odeint(v, x0, grid, method=theirs)[-1]
+    torch.testing.assert_close(ours.x1, x1, rtol=0, atol=1e-12)

@@ -10,9 +10,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from enfopath.figures import FIGURES, FigureContext, describe, rho_text
-from enfopath.stats import correlations, quantile_curves
-from enfopath.tables import ENERGIES, measure_columns
+from enfopath.measures.stats import correlations, quantile_curves
+from enfopath.study.figures import FIGURES, FigureContext, describe, rho_text
+from enfopath.study.tables import ENERGIES, measure_columns
 
 SPACES = ["pixels", "classifier"]
 
@@ -121,7 +121,7 @@ def test_grids_show_kpe_class_and_margin(table, ctx):
 
 
 def test_confound_forest_plot_shows_raw_and_partial_rho_per_measure(table):
-    from enfopath.stats import partial_correlations
+    from enfopath.measures.stats import partial_correlations
 
     noise = np.random.default_rng(1).normal(size=(3, len(table)))
     df = table.assign(
@@ -151,7 +151,7 @@ def test_confound_forest_plot_shows_raw_and_partial_rho_per_measure(table):
 
 
 def test_early_prediction_figure_draws_the_table_against_s_and_the_nfe_share(table):
-    from enfopath.stats import early_prediction
+    from enfopath.measures.stats import early_prediction
 
     times = np.array([0.0, 0.5, 1.0])
     noise = np.random.default_rng(2).gamma(4.0, size=len(table))
@@ -174,7 +174,7 @@ def test_early_prediction_figure_draws_the_table_against_s_and_the_nfe_share(tab
 
 
 def test_memorization_figure_draws_each_bins_fraction_and_the_overall_share(table):
-    from enfopath.stats import memorization
+    from enfopath.measures.stats import memorization
 
     table_m = memorization(table, "pixels_d1_d2", "kpe", 5, n_boot=100, seed=0)
     fig = FIGURES["memorization"](table, FigureContext(SPACES, [2], 0.2, memorization=table_m))

@@ -12,11 +12,11 @@ import pytest
 import torch
 from tiny_models import tiny_clip, tiny_vae
 
-from enfopath.clip import ClipSpec, load_clip, resolve_clip
-from enfopath.features import FeatureModels, embed
-from enfopath.hub import resolve_repo_dir
-from enfopath.latent import VAE_FILES, decode, encode, load_vae
-from enfopath.semantics import clip_scores
+from enfopath.measures.features import FeatureModels, embed
+from enfopath.measures.semantics import clip_scores
+from enfopath.models.clip import ClipSpec, load_clip, resolve_clip
+from enfopath.models.hub import resolve_repo_dir
+from enfopath.models.latent import VAE_FILES, decode, encode, load_vae
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_local_vae_directory_must_hold_its_files(tmp_path):
 
 OFFLINE_PROBE = """
 import sys
-from enfopath.hub import resolve_repo_dir
+from enfopath.models.hub import resolve_repo_dir
 try:
     resolve_repo_dir("stabilityai/sd-vae-ft-ema", ["config.json"])
 except FileNotFoundError as err:
@@ -143,8 +143,8 @@ def test_a_bad_clip_weights_file_is_named_with_its_key(clip_files, tmp_path, con
 
 
 def test_a_weights_file_changed_after_it_was_resolved_is_named(clip_files, tmp_path):
-    from enfopath.hub import read_manifest
     from enfopath.io import CorruptFileError, write_json
+    from enfopath.models.hub import read_manifest
 
     weights = tmp_path / "w.pt"
     weights.write_bytes(clip_files[1].read_bytes())

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from enfopath.data import n_reference, reference_batches
-from enfopath.imagefolder import center_crop, list_image_folder
+from enfopath.study.datasets import n_reference, reference_batches
+from enfopath.study.imagefolder import center_crop, list_image_folder
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import pandas as pd
 import pytest
 import torch
 
-from enfopath.checkpoint import load_checkpoint, save_checkpoint
 from enfopath.io import (
     CorruptFileError,
     atomic_path,
@@ -18,7 +17,8 @@ from enfopath.io import (
     write_npz,
     write_parquet,
 )
-from enfopath.models import VelocityMLP
+from enfopath.models.checkpoint import load_checkpoint, save_checkpoint
+from enfopath.models.networks import VelocityMLP
 
 
 def test_failed_write_leaves_nothing(tmp_path):

@@ -32,8 +32,8 @@ from tiny_models import (
     tiny_vae,
 )
 
-from enfopath.clip import load_clip
 from enfopath.io import read_json, read_npz
+from enfopath.models.clip import load_clip
 
 pytestmark = pytest.mark.workflow
 SAMPLING = {"n_samples": 16, "shard_size": 8, "batch_size": 4, "solver": "euler", "steps": 4}

@@ -5,8 +5,8 @@ import pandas as pd
 import pytest
 from scipy.spatial.distance import cdist
 
-from enfopath.density import build_index, reference_radii
-from enfopath.prdc import kpe_bands, prdc, prdc_by_band
+from enfopath.measures.density import build_index, reference_radii
+from enfopath.measures.prdc import kpe_bands, prdc, prdc_by_band
 
 
 def reference_prdc(real: np.ndarray, fake: np.ndarray, k: int) -> dict[str, float]:

@@ -7,8 +7,8 @@ import torch
 from tiny_models import TINY_UNET, save_release, tiny_unet
 
 from enfopath import sample_with_energy
-from enfopath.checkpoint import load_release_checkpoint
 from enfopath.io import CorruptFileError
+from enfopath.models.checkpoint import load_release_checkpoint
 
 ARCH = TINY_UNET
 
@@ -44,7 +44,7 @@ def test_unusable_release_checkpoints_are_named(tmp_path, unet):
 def test_unet_adapter_is_time_first_with_t_in_zero_one(unet):
     """torchcfm's UNet is model(t, x), t ∈ [0, 1] (noise at 0): a 0-d t from the solver
     means the same time for every sample of the batch."""
-    from enfopath.flows import Flow
+    from enfopath.models.flows import Flow
 
     flow = Flow.from_checkpoint(unet, "torchcfm_unet", ARCH)
     assert flow.shape == (3, 32, 32) and not flow.conditional

@@ -11,13 +11,8 @@ import torch
 
 from enfopath.analytic import gaussian_energy, gaussian_velocity
 from enfopath.energy import FIXED_SOLVERS
-from enfopath.robustness import (
-    RUN_COLUMNS,
-    SolverSetting,
-    compare_settings,
-    rerun_batch,
-    smallest_stable,
-)
+from enfopath.measures.robustness import RUN_COLUMNS, compare_settings, smallest_stable
+from enfopath.study.robustness import SolverSetting, rerun_batch
 
 COMMON = {"grid": "uniform", "tau": 0.6, "profile_points": 3}
 STEPS = {"euler": (20, 40, 80), "heun": (10, 20, 40), "rk4": (8, 16, 32)}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from enfopath.semantics import classifier_scores, clip_scores
+from enfopath.measures.semantics import classifier_scores, clip_scores
 
 
 def test_classifier_scores_on_known_logits():

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from enfopath.flows import Flow
-from enfopath.models import VelocityMLP
+from enfopath.models.flows import Flow
+from enfopath.models.networks import VelocityMLP
 from enfopath.seeding import derived_seed, initial_noise, sample_labels
-from enfopath.trajectories import SamplingConfig, batches, generate_shard, shard_indices
+from enfopath.study.shards import SamplingConfig, batches, generate_shard, shard_indices
 
 SHAPE = (1, 4, 4)
 
@@ -83,7 +83,7 @@ def test_batches_are_aligned_to_the_global_index():
 
 
 def test_kpe_table_flags_non_finite_samples(model):
-    from enfopath.tables import ENERGIES, kpe_table, profile_columns
+    from enfopath.study.tables import ENERGIES, kpe_table, profile_columns
 
     arrays = generate_shard(model, 7, range(0, 8), _cfg("euler", 8), torch.device("cpu"))
     arrays["x1"][2, 0, 0, 0] = np.nan
@@ -110,7 +110,8 @@ def test_unconditional_shards_have_label_minus_one(model):
 
 
 def test_endpoints_are_clamped_for_scoring_and_density_only():
-    from enfopath.trajectories import out_of_range, shard_images
+    from enfopath.measures.images import shard_images
+    from enfopath.study.shards import out_of_range
 
     x1 = np.array([[[[0.5, -1.0], [1.5, -2.5]]], [[[0.0, 0.1], [0.2, np.nan]]]], np.float32)
     share = out_of_range(torch.from_numpy(x1))
@@ -122,7 +123,7 @@ def test_endpoints_are_clamped_for_scoring_and_density_only():
 
 
 def test_shards_record_the_share_of_values_outside_the_image_range(model):
-    from enfopath.tables import kpe_table
+    from enfopath.study.tables import kpe_table
 
     arrays = generate_shard(model, 7, range(0, 8), _cfg("euler", 8), torch.device("cpu"))
     outside = (np.abs(arrays["x1"]) > 1).reshape(8, -1).mean(axis=1)

@@ -7,12 +7,12 @@ import torch
 from conftest import ROOT
 from tiny_models import TINY_SIT
 
-from enfopath.config import load_config
 from enfopath.energy import sample_with_energy
-from enfopath.flows import Flow
-from enfopath.models import build_model, state_shape
-from enfopath.sit import SIT_XL_2, SiT
-from enfopath.velocity import GuidedVelocity, TimeFirstVelocity
+from enfopath.models.flows import Flow
+from enfopath.models.networks import build_model, state_shape
+from enfopath.models.sit import SIT_XL_2, SiT
+from enfopath.study.config import load_config
+from enfopath.velocity import GuidedVelocity, NetworkVelocity
 
 
 def test_sit_xl_2_has_the_published_parameter_count():
@@ -97,8 +97,8 @@ def test_bf16_autocast_keeps_the_state_float32():
         return net(x).reshape(x.shape)
 
     x = torch.randn(4, 1, 4, 4)
-    full = TimeFirstVelocity(model, "fp32")(torch.tensor(0.5), x)
-    half = TimeFirstVelocity(model, "bf16")(torch.tensor(0.5), x)
+    full = NetworkVelocity(model, "fp32")(torch.tensor(0.5), x)
+    half = NetworkVelocity(model, "bf16")(torch.tensor(0.5), x)
     assert half.dtype == torch.float32
     torch.testing.assert_close(half, full, rtol=0.05, atol=0.05)
     assert not torch.equal(half, full)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from enfopath.stats import (
+from enfopath.measures.stats import (
     correlations,
     group_comparison,
     kpe_groups,
@@ -127,7 +127,7 @@ def test_zero_bootstrap_resamples_give_estimates_without_intervals(df):
 
 
 def test_each_quantity_once_in_the_statistics():
-    from enfopath.tables import ENERGIES, measure_columns
+    from enfopath.study.tables import ENERGIES, measure_columns
 
     cols = ["pixels_d5", "pixels_knn_logdens5", "pixels_nn_dist", "pixels_exact_copy"]
     table = pd.DataFrame({c: [0.0] for c in ["clf_margin", *cols]})
@@ -155,7 +155,7 @@ def _confounded(n: int = 2000) -> pd.DataFrame:
 
 
 def test_partial_correlation_removes_a_pure_confounder_and_keeps_a_real_relation():
-    from enfopath.stats import partial_correlations
+    from enfopath.measures.stats import partial_correlations
 
     df = _confounded()
     table = partial_correlations(
@@ -172,7 +172,7 @@ def test_partial_correlation_removes_a_pure_confounder_and_keeps_a_real_relation
 def test_partial_correlation_equals_rank_residuals_and_the_regression_t_test():
     """Two independent computations: residuals of a least-squares fit on the control's ranks,
     and the t statistic of the measure's coefficient in x ~ 1 + y + z (on ranks)."""
-    from enfopath.stats import partial_correlations
+    from enfopath.measures.stats import partial_correlations
 
     df = _confounded(500)
     row = partial_correlations(df, ["kpe"], ["by_excess"], ["x0_norm_sq"], n_boot=0, seed=0)
@@ -194,7 +194,7 @@ def test_partial_correlation_equals_rank_residuals_and_the_regression_t_test():
 def test_auroc_equals_scikit_learn_with_ties():
     from sklearn.metrics import roc_auc_score
 
-    from enfopath.stats import auroc
+    from enfopath.measures.stats import auroc
 
     rng = np.random.default_rng(3)
     score = rng.integers(0, 5, 300).astype(float)  # many ties
@@ -205,7 +205,7 @@ def test_auroc_equals_scikit_learn_with_ties():
 
 def test_early_prediction_grows_to_certainty_at_the_end():
     """E(s) = s·KPE + (1 − s)·noise: at s = 0 it knows nothing (AUROC ½), at s = 1 everything."""
-    from enfopath.stats import early_prediction
+    from enfopath.measures.stats import early_prediction
 
     rng = np.random.default_rng(4)
     n = 400
@@ -231,7 +231,7 @@ def test_early_prediction_grows_to_certainty_at_the_end():
 
 
 def test_memorized_fraction_per_energy_bin_counts_ratios_below_a_third():
-    from enfopath.stats import memorization
+    from enfopath.measures.stats import memorization
 
     rng = np.random.default_rng(0)
     energy = rng.uniform(0, 10, 2000)

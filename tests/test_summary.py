@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from enfopath.summary import copies_and_clamping, provenance, sample_quality
+from enfopath.study.summary import copies_and_clamping, provenance, sample_quality
 
 
 def test_provenance_names_the_version_and_the_commit(tmp_path):

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from enfopath.config import load_config
-from enfopath.data import DATASETS
-from enfopath.models import build_model
+from enfopath.models.networks import build_model
+from enfopath.models.training import FlowTraining, ema_decay, heldout_loss, train_flow
 from enfopath.seeding import derived_seed
-from enfopath.training import FlowTraining, ema_decay, heldout_loss, train_flow
+from enfopath.study.config import load_config
+from enfopath.study.datasets import DATASETS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,8 +28,8 @@ def test_ema_decay_warms_up_to_the_configured_decay():
 
 
 def test_the_ema_follows_the_warm_up_recursion():
-    from enfopath.models import VelocityMLP
-    from enfopath.training import _ema
+    from enfopath.models.networks import VelocityMLP
+    from enfopath.models.training import _ema
 
     model = VelocityMLP([1, 2, 2], hidden=8, depth=1, time_features=4)
     ema, expected = _ema(model, 0.99), None

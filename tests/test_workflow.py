@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import (
+    LOCAL_ENV,
     OUT,
     ROOT,
     SNAKEMAKE,
@@ -26,8 +27,8 @@ from conftest import (
 )
 
 import enfopath
-from enfopath.figures import FIGURES
 from enfopath.io import sha256, write_parquet
+from enfopath.study.figures import FIGURES
 
 pytestmark = pytest.mark.workflow
 N_SHARDS = TINY["sampling"]["n_samples"] // TINY["sampling"]["shard_size"]
@@ -262,7 +263,9 @@ def test_one_figure_is_rebuilt_alone(study):
 
 
 def test_lint_is_clean():
-    run = subprocess.run([SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(
+        [SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True, env=LOCAL_ENV
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Congratulations" in run.stdout + run.stderr
 
@@ -313,7 +316,9 @@ def _job_processes(script: str) -> list[int]:
 def test_killed_job_resumes_with_the_same_command(study, tmp_path):
     write_config(tmp_path / "config.yaml", TINY)
     cmd = [SNAKEMAKE, "--snakefile", ROOT / "Snakefile", "--directory", tmp_path, "--cores", "2"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=LOCAL_ENV
+    )
     deadline = time.monotonic() + 300
     killed = []
     while not killed and proc.poll() is None and time.monotonic() < deadline:
@@ -324,7 +329,7 @@ def test_killed_job_resumes_with_the_same_command(study, tmp_path):
     assert killed, "no generate_shard job was seen running"
     assert proc.wait(timeout=300) != 0  # the run stops on the killed job
     assert not (tmp_path / OUT / "samples.parquet").exists()
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=LOCAL_ENV)
     assert run.returncode == 0, run.stderr[-3000:]
     assert not list(tmp_path.rglob("*.partial"))
     pd.testing.assert_frame_equal(
@@ -480,7 +485,7 @@ def test_the_robustness_stage_reintegrates_the_studys_own_samples(study):
     """The setting equal to the study's own solver reproduces the study's KPE of the same
     samples exactly (same noise, same batches); the table ranks every setting against the
     reference; with robustness.enabled: false the stage and its figures leave the DAG."""
-    from enfopath.robustness import SolverSetting
+    from enfopath.study.robustness import SolverSetting
 
     df = pd.read_parquet(study / OUT / "samples.parquet").set_index("sample")
     runs = pd.read_parquet(study / OUT / "robustness/runs.parquet")
@@ -511,9 +516,9 @@ def test_the_robustness_stage_reintegrates_the_studys_own_samples(study):
 def test_memorization_and_fidelity_per_kpe_group(study):
     """The memorized share per KPE bin counts d1/d2 < 1/3 of the table; precision / recall /
     density / coverage of every group in every space, equal to the library on the same files."""
-    from enfopath.density import load_index
     from enfopath.io import read_npz
-    from enfopath.prdc import prdc, shard_features
+    from enfopath.measures.density import load_index
+    from enfopath.measures.prdc import prdc, shard_features
 
     df = pd.read_parquet(study / OUT / "samples.parquet")
     mem = pd.read_csv(study / OUT / "statistics/memorization.csv").set_index("bin")

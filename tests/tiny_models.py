@@ -74,7 +74,7 @@ def tiny_vae(folder: Path) -> Path:
 
 def tiny_sit_checkpoint(path: Path) -> Path:
     """A SiT state dict saved the way the public SiT checkpoint is (a bare state dict)."""
-    from enfopath.sit import SiT
+    from enfopath.models.sit import SiT
 
     torch.manual_seed(0)
     torch.save(SiT(**TINY_SIT).state_dict(), path)

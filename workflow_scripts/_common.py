@@ -1,5 +1,7 @@
 """Set-up shared by the workflow scripts: import path, logging into the rule's log, threads.
 
+It imports no heavy module (torch, pandas, FAISS): each job pays only for what it uses.
+
 Each script is a thin adapter: it reads the ``snakemake`` object, calls the ``enfopath`` package
 and writes the declared outputs (atomically, through ``enfopath.io``).
 """
@@ -8,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -44,19 +47,18 @@ def setup(snakemake: Any, network: bool = False) -> logging.Logger:
 
     sys.excepthook = excepthook
     if not network:
-        from enfopath.hub import go_offline
+        from enfopath.models.hub import go_offline
 
         go_offline()
-    import torch
 
     def peak_memory() -> None:
-        if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch = sys.modules.get("torch")  # only a job that used torch has anything to report
+        if torch is not None and torch.cuda.is_available() and torch.cuda.is_initialized():
             peak = torch.cuda.max_memory_allocated() / 2**20
             logger.info("peak GPU memory %.1f MiB (%s)", peak, torch.cuda.get_device_name())
 
     atexit.register(peak_memory)
-
-    torch.set_num_threads(max(1, int(snakemake.threads)))
+    limit_threads(max(1, int(snakemake.threads)))
     logger.info(
         "rule %s, %d thread(s), wildcards %s",
         snakemake.rule,
@@ -64,6 +66,16 @@ def setup(snakemake: Any, network: bool = False) -> logging.Logger:
         dict(snakemake.wildcards),
     )
     return logger
+
+
+def limit_threads(threads: int) -> None:
+    """Use ``threads`` CPU threads in torch, numpy and FAISS (OpenMP / BLAS), without importing
+    any of them: a job imports only what it uses, and each reads these variables when it loads
+    (torch's intra-op pool follows OMP_NUM_THREADS). A module loaded already is set directly."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 class ProgressLog:

@@ -3,8 +3,8 @@
 import pandas as pd
 from _common import setup
 
-from enfopath.density import Reference, density_measures, load_index
 from enfopath.io import check_shard_samples, read_npz, write_parquet
+from enfopath.measures.density import Reference, density_measures, load_index
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

@@ -4,8 +4,8 @@ energy E(s) at each profile time against the final KPE, its groups and every mea
 from _common import setup
 
 from enfopath.io import read_parquet, write_csv
-from enfopath.stats import early_prediction
-from enfopath.tables import (
+from enfopath.measures.stats import early_prediction
+from enfopath.study.tables import (
     ENERGY_PROFILE_PREFIX,
     NFE_PROFILE_PREFIX,
     analysed_samples,

@@ -2,9 +2,9 @@
 
 from _common import setup
 
-from enfopath.features import load_models, sample_features
 from enfopath.io import check_shard_samples, read_npz, write_npz
-from enfopath.models import pick_device
+from enfopath.measures.features import load_models, sample_features
+from enfopath.models.networks import pick_device
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

@@ -1,6 +1,6 @@
 """Rule fetch_asset: download (or find locally) one configured file, checked, and record it.
 
-Transient network failures are retried inside :func:`enfopath.download.fetch`; the rule itself
+Transient network failures are retried inside :func:`enfopath.study.download.fetch`; the rule itself
 has ``retries: 0``, so a profile's job retries never repeat a download (a checksum mismatch or
 an HTTP 4xx is not fixed by trying again).
 """
@@ -10,8 +10,8 @@ from urllib.parse import urlparse
 
 from _common import setup
 
-from enfopath.download import Asset, fetch, file_digest
-from enfopath.io import write_json
+from enfopath.io import file_digest, write_json
+from enfopath.study.download import Asset, fetch
 
 sm = snakemake  # noqa: F821
 log = setup(sm, network=True)

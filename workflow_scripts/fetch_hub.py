@@ -2,10 +2,10 @@
 
 from _common import setup
 
-from enfopath.clip import ClipSpec, resolve_clip
-from enfopath.hub import manifest, resolve_repo_dir
 from enfopath.io import write_json
-from enfopath.latent import VAE_FILES
+from enfopath.models.clip import ClipSpec, resolve_clip
+from enfopath.models.hub import manifest, resolve_repo_dir
+from enfopath.models.latent import VAE_FILES
 
 sm = snakemake  # noqa: F821
 log = setup(sm, network=True)

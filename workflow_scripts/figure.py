@@ -6,10 +6,11 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from _common import setup
 
-from enfopath.figures import FIGURES, IMAGE_FIGURES, STAGE_FIGURES, FigureContext
 from enfopath.io import atomic_path, check_shard_samples, read_csv, read_npz, read_parquet
-from enfopath.tables import analysed_samples
-from enfopath.trajectories import shard_images
+from enfopath.measures.images import shard_images
+from enfopath.study.figure_names import IMAGE_FIGURES, STAGE_FIGURES
+from enfopath.study.figures import FIGURES, FigureContext
+from enfopath.study.tables import analysed_samples
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

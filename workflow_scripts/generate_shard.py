@@ -2,11 +2,11 @@
 
 from _common import ProgressLog, setup
 
-from enfopath.flows import load_flow
-from enfopath.hub import read_manifest
 from enfopath.io import write_npz
-from enfopath.models import pick_device
-from enfopath.trajectories import SamplingConfig, generate_shard, shard_indices
+from enfopath.models.flows import load_flow
+from enfopath.models.hub import read_manifest
+from enfopath.models.networks import pick_device
+from enfopath.study.shards import SamplingConfig, generate_shard, shard_indices
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

@@ -2,9 +2,9 @@
 
 from _common import setup
 
-from enfopath.checkpoint import load_release_checkpoint, save_checkpoint
-from enfopath.download import fetched
 from enfopath.io import read_json
+from enfopath.models.checkpoint import load_release_checkpoint, save_checkpoint
+from enfopath.study.download import fetched
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

@@ -3,7 +3,7 @@
 from _common import setup
 
 from enfopath.io import check_shard_samples, read_npz, write_parquet
-from enfopath.tables import SHARD_ARRAYS, kpe_table
+from enfopath.study.tables import SHARD_ARRAYS, kpe_table
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

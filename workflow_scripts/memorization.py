@@ -4,8 +4,8 @@ per KPE quantile bin, with bootstrap intervals."""
 from _common import setup
 
 from enfopath.io import read_parquet, write_csv
-from enfopath.stats import memorization
-from enfopath.tables import analysed_samples
+from enfopath.measures.stats import memorization
+from enfopath.study.tables import analysed_samples
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

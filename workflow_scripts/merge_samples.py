@@ -4,7 +4,7 @@ import pandas as pd
 from _common import setup
 
 from enfopath.io import check_shard_samples, read_parquet, write_parquet
-from enfopath.tables import merge_on_sample
+from enfopath.study.tables import merge_on_sample
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

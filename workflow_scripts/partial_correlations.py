@@ -4,8 +4,8 @@ correlations of each energy with each measure, controlling for ‖x0‖² and fo
 from _common import setup
 
 from enfopath.io import read_parquet, write_csv
-from enfopath.stats import partial_correlations
-from enfopath.tables import CONFOUND_ENERGIES, analysed_samples, measure_columns
+from enfopath.measures.stats import partial_correlations
+from enfopath.study.tables import CONFOUND_ENERGIES, analysed_samples, measure_columns
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

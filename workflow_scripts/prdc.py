@@ -4,10 +4,10 @@ high KPE groups against the training set, in every density space, from the FAISS
 import pandas as pd
 from _common import setup
 
-from enfopath.density import load_index
 from enfopath.io import read_npz, read_parquet, write_csv
-from enfopath.prdc import kpe_bands, prdc_by_band, shard_features
-from enfopath.tables import analysed_samples
+from enfopath.measures.density import load_index
+from enfopath.measures.prdc import kpe_bands, prdc_by_band, shard_features
+from enfopath.study.tables import analysed_samples
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

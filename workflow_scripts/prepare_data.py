@@ -3,11 +3,11 @@
 import numpy as np
 from _common import setup
 
-from enfopath.cifar import load_cifar10_tarball
-from enfopath.data import DATASETS
-from enfopath.download import fetched
-from enfopath.imagefolder import list_image_folder
 from enfopath.io import write_npz
+from enfopath.study.cifar import load_cifar10_tarball
+from enfopath.study.datasets import DATASETS
+from enfopath.study.download import fetched
+from enfopath.study.imagefolder import list_image_folder
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

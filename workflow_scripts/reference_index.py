@@ -4,11 +4,11 @@ Naeem radii NND_k and the KDE bandwidth (a multiple of the median NND_k, smalles
 import numpy as np
 from _common import ProgressLog, setup
 
-from enfopath.data import n_reference, reference_batches
-from enfopath.density import build_index, local_bandwidth, reference_radii, save_index
-from enfopath.features import embed_batches, load_models
 from enfopath.io import read_npz, write_npz
-from enfopath.models import pick_device
+from enfopath.measures.density import build_index, local_bandwidth, reference_radii, save_index
+from enfopath.measures.features import embed_batches, load_models
+from enfopath.models.networks import pick_device
+from enfopath.study.datasets import n_reference, reference_batches
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

@@ -4,8 +4,8 @@ and the smallest NFE from which the KPE groups and the headline correlations are
 from _common import setup
 
 from enfopath.io import read_parquet, write_csv
-from enfopath.robustness import compare_settings, smallest_stable
-from enfopath.tables import measure_columns
+from enfopath.measures.robustness import compare_settings, smallest_stable
+from enfopath.study.tables import measure_columns
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

@@ -3,10 +3,10 @@
 
 from _common import ProgressLog, setup
 
-from enfopath.flows import load_flow
 from enfopath.io import write_parquet
-from enfopath.models import pick_device
-from enfopath.robustness import SolverSetting, integrate_settings
+from enfopath.models.flows import load_flow
+from enfopath.models.networks import pick_device
+from enfopath.study.robustness import SolverSetting, integrate_settings
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

@@ -3,11 +3,11 @@
 import torch
 from _common import setup
 
-from enfopath.features import embed, load_models
 from enfopath.io import check_shard_samples, read_npz, write_parquet
-from enfopath.models import pick_device
-from enfopath.semantics import classifier_scores, clip_scores
-from enfopath.trajectories import shard_images
+from enfopath.measures.features import embed, load_models
+from enfopath.measures.images import shard_images
+from enfopath.measures.semantics import classifier_scores, clip_scores
+from enfopath.models.networks import pick_device
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

@@ -4,8 +4,8 @@ statistics.json gathers them with the summary."""
 from _common import setup
 
 from enfopath.io import read_json, read_parquet, write_csv, write_json
-from enfopath.stats import correlations, group_comparison, quantile_curves
-from enfopath.tables import ENERGIES, analysed_samples, measure_columns
+from enfopath.measures.stats import correlations, group_comparison, quantile_curves
+from enfopath.study.tables import ENERGIES, analysed_samples, measure_columns
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

@@ -6,7 +6,7 @@ import pandas as pd
 from _common import setup
 
 from enfopath.io import read_json, read_parquet, write_csv, write_json
-from enfopath.summary import copies_and_clamping, provenance, sample_quality
+from enfopath.study.summary import copies_and_clamping, provenance, sample_quality
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

@@ -3,12 +3,12 @@
 import torch
 from _common import setup
 
-from enfopath.checkpoint import save_checkpoint
-from enfopath.data import ImageDataset
 from enfopath.io import read_npz, write_json
-from enfopath.models import build_model, pick_device
+from enfopath.models.checkpoint import save_checkpoint
+from enfopath.models.networks import build_model, pick_device
+from enfopath.models.training import accuracy, train_classifier
 from enfopath.seeding import derived_seed
-from enfopath.training import accuracy, train_classifier
+from enfopath.study.datasets import ImageDataset
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

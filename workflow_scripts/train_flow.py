@@ -4,12 +4,12 @@ the held-out loss of the EMA and the raw final weights recorded."""
 import torch
 from _common import setup
 
-from enfopath.checkpoint import save_checkpoint
-from enfopath.data import ImageDataset
 from enfopath.io import read_npz, write_csv, write_json
-from enfopath.models import build_model, pick_device
+from enfopath.models.checkpoint import save_checkpoint
+from enfopath.models.networks import build_model, pick_device
+from enfopath.models.training import FlowTraining, heldout_loss, train_flow
 from enfopath.seeding import derived_seed
-from enfopath.training import FlowTraining, heldout_loss, train_flow
+from enfopath.study.datasets import ImageDataset
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

@@ -1,66 +1,18 @@
-"""Does the KPE ranking survive the solver? The same noise re-integrated under several solver
-settings, each compared with a tight reference.
-
-The study's first n samples (their own x0 and labels, :func:`enfopath.trajectories.batch_problem`)
-are integrated once per setting of ``robustness.settings`` and once with the reference (a tight
-dopri5). Per setting and sample: the KPE carried in the state and the authors' left-Riemann sum
-Σ_i ½‖v(x_i, t_i)‖² Δt_i at the same nodes (fixed grids only), the NFE, and the RMS distance of
-the endpoint from the reference's. :func:`compare_settings` turns these into the accuracy and
-the rank agreement of each setting: relative KPE errors, Spearman and Kendall of the KPE ranking,
-the overlap of the low / high KPE groups, and the change of every headline correlation.
+"""Does the KPE ranking survive the solver? Each solver setting's re-run of the same samples
+(:mod:`enfopath.study.robustness`) compared with a tight reference: relative KPE errors (of the
+state energy and of the left-Riemann sum), Spearman and Kendall of the KPE ranking, the overlap
+of the low / high KPE groups, and the change of every headline correlation.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats
 
-from enfopath.energy import ADAPTIVE_SOLVERS, EnergyResult, sample_with_energy
-from enfopath.stats import kpe_groups
-from enfopath.trajectories import batch_problem, batches
-
-if TYPE_CHECKING:
-    from enfopath.flows import Flow
-
-
-@dataclass(frozen=True)
-class SolverSetting:
-    """One solver setting: a fixed-grid method with its steps, or dopri5 with its tolerances."""
-
-    solver: str
-    steps: int | None = None
-    rtol: float | None = None
-    atol: float | None = None
-
-    @classmethod
-    def from_config(cls, entry: dict[str, Any]) -> SolverSetting:
-        """From one entry of ``robustness.settings`` (or ``robustness.reference``)."""
-        return cls(**{k: entry[k] for k in ("solver", "steps", "rtol", "atol") if k in entry})
-
-    @property
-    def adaptive(self) -> bool:
-        return self.solver in ADAPTIVE_SOLVERS
-
-    @property
-    def label(self) -> str:
-        """``euler 10``, ``dopri5 rtol 1e-03 atol 1e-03``: the setting's name in the tables."""
-        if self.adaptive:
-            return f"{self.solver} rtol {self.rtol:.0e} atol {self.atol:.0e}"
-        return f"{self.solver} {self.steps}"
-
-    def solver_kwargs(self, common: dict[str, Any]) -> dict[str, Any]:
-        """``sample_with_energy`` arguments: this solver with the study's ``common`` ones
-        (grid, tau, profile_points)."""
-        own = {k: v for k in ("steps", "rtol", "atol") if (v := getattr(self, k)) is not None}
-        return {**common, "solver": self.solver, **own}
-
+from enfopath.measures.stats import kpe_groups
 
 RUN_COLUMNS = (
     "setting",
@@ -76,73 +28,7 @@ RUN_COLUMNS = (
     "x1_rms_error",
     "nonfinite",
 )
-"""Columns of the per-sample runs table (:func:`integrate_settings`)."""
-
-
-def _rows(
-    setting: SolverSetting, reference: bool, batch: range, res: EnergyResult, x1_ref: torch.Tensor
-) -> pd.DataFrame:
-    n = len(batch)
-    err = (res.x1 - x1_ref).flatten(1).double().pow(2).mean(1).sqrt()
-    return pd.DataFrame(
-        {
-            "setting": setting.label,
-            "solver": setting.solver,
-            "steps": np.nan if setting.steps is None else float(setting.steps),
-            "rtol": np.nan if setting.rtol is None else setting.rtol,
-            "atol": np.nan if setting.atol is None else setting.atol,
-            "reference": reference,
-            "sample": np.arange(batch.start, batch.stop, dtype=np.int64),
-            "kpe": res.kpe.detach().double().cpu().numpy(),
-            "kpe_left_riemann": res.kpe_left_riemann.detach().double().cpu().numpy(),
-            "nfe": np.full(n, res.nfe, dtype=np.int64),
-            "x1_rms_error": err.cpu().numpy(),
-            "nonfinite": res.nonfinite.cpu().numpy(),
-        }
-    )
-
-
-def rerun_batch(
-    velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    x0: torch.Tensor,
-    batch: range,
-    settings: Sequence[SolverSetting],
-    reference: SolverSetting,
-    common: dict[str, Any],
-) -> pd.DataFrame:
-    """One batch (global indices ``batch``, noise ``x0``) integrated with the reference, then
-    with each setting: rows of :data:`RUN_COLUMNS`, the reference's first."""
-    ref = sample_with_energy(velocity, x0, **reference.solver_kwargs(common))
-    parts = [_rows(reference, True, batch, ref, ref.x1)]
-    for setting in settings:
-        res = sample_with_energy(velocity, x0, **setting.solver_kwargs(common))
-        parts.append(_rows(setting, False, batch, res, ref.x1))
-    return pd.concat(parts, ignore_index=True)
-
-
-def integrate_settings(
-    flow: Flow,
-    seed: int,
-    n_samples: int,
-    settings: Sequence[SolverSetting],
-    reference: SolverSetting,
-    common: dict[str, Any],
-    batch_size: int,
-    device: torch.device,
-    progress: Callable[[int], None] | None = None,
-) -> pd.DataFrame:
-    """The study's samples 0 … n_samples − 1 re-integrated under the reference and every
-    setting, in the study's batches (``batch_size``, aligned to the global index as in the
-    study): the per-sample runs table (:data:`RUN_COLUMNS`). ``common``: the other arguments
-    of ``sample_with_energy`` (grid, tau, profile_points). ``progress(n)`` is called after each
-    batch."""
-    parts = []
-    for batch in batches(range(n_samples), batch_size):
-        x0, velocity = batch_problem(flow, seed, batch, device)
-        parts.append(rerun_batch(velocity, x0, batch, settings, reference, common))
-        if progress is not None:
-            progress(len(batch))
-    return pd.concat(parts, ignore_index=True)
+"""Columns of the per-sample runs table (:func:`enfopath.study.robustness.integrate_settings`)."""
 
 
 def _rel_error(x: np.ndarray, ref: np.ndarray) -> np.ndarray:

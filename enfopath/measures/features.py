@@ -1,4 +1,4 @@
-"""Feature spaces in which local density is measured (SCIENCE.md §4).
+"""Feature spaces in which local density is measured (docs/science.md §4).
 
 ``pixels``: the flattened image in [-1, 1]; ``classifier``: the trained classifier's last hidden
 layer; ``clip``: CLIP image embeddings (unnormalized); ``latent``: the scaled SD-VAE latent
@@ -15,9 +15,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from enfopath.clip import Clip
-from enfopath.latent import SD_VAE_SCALE, encode
-from enfopath.trajectories import shard_images
+from enfopath.measures.images import shard_images
+from enfopath.models.clip import Clip
+from enfopath.models.latent import SD_VAE_SCALE, encode
 
 SPACES = ("pixels", "classifier", "clip", "latent")
 NEEDS = {"classifier": "classifier", "clip": "clip", "latent": "vae"}
@@ -86,10 +86,10 @@ def load_models(inputs: dict[str, str], config: dict, device: torch.device) -> F
     """The feature models named in a rule's inputs: ``classifier`` (checkpoint), ``clip`` and
     ``vae`` (download manifests). ``config`` needs only ``clip.interpolation`` and
     ``sampling.precision`` when CLIP is loaded and ``vae.scale`` when the VAE is."""
-    from enfopath.checkpoint import load_checkpoint
-    from enfopath.clip import load_clip
-    from enfopath.hub import read_manifest
-    from enfopath.latent import load_vae
+    from enfopath.models.checkpoint import load_checkpoint
+    from enfopath.models.clip import load_clip
+    from enfopath.models.hub import read_manifest
+    from enfopath.models.latent import load_vae
 
     models = FeatureModels(device=device)
     if "classifier" in inputs:

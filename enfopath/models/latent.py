@@ -35,5 +35,6 @@ def encode(vae: nn.Module, images: torch.Tensor, scale: float = SD_VAE_SCALE) ->
 @torch.no_grad()
 def decode(vae: nn.Module, latents: torch.Tensor, scale: float = SD_VAE_SCALE) -> torch.Tensor:
     """Images from scaled latents, (B, 4, h, w) → (B, 3, 8h, 8w), nominally in [-1, 1] and not
-    clamped (the share of values outside is recorded; see :func:`enfopath.trajectories.images`)."""
+    clamped (the share of values outside is recorded; see
+    :func:`enfopath.measures.images.shard_images`)."""
     return vae.decode(latents / scale).sample

@@ -21,7 +21,6 @@ names both hashes; an HTTP error names the URL and status.
 from __future__ import annotations
 
 import functools
-import hashlib
 import http.client
 import json
 import logging
@@ -35,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from enfopath.io import CorruptFileError, ExplainedError, read_json, sidecar
+from enfopath.io import CorruptFileError, ExplainedError, file_digest, read_json, sidecar
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
@@ -92,12 +91,6 @@ class Asset:
         if self.md5 is not None:
             return "md5", self.md5.lower()
         return None
-
-
-def file_digest(path: str | os.PathLike[str], algorithm: str) -> str:
-    """Hex digest of a file, read in chunks."""
-    with open(path, "rb") as fh:
-        return hashlib.file_digest(fh, algorithm).hexdigest()
 
 
 def verify(path: str | os.PathLike[str], asset: Asset, source: str) -> None:

@@ -11,19 +11,17 @@ import pandas as pd
 import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
-from torchcfm.conditional_flow_matching import (
-    ConditionalFlowMatcher,
-    ExactOptimalTransportConditionalFlowMatcher,
-)
 
 from enfopath.seeding import derived_seed
 
 log = logging.getLogger(__name__)
 
 COUPLINGS = {
-    "independent": ConditionalFlowMatcher,
-    "exact_ot": ExactOptimalTransportConditionalFlowMatcher,
+    "independent": "ConditionalFlowMatcher",
+    "exact_ot": "ExactOptimalTransportConditionalFlowMatcher",
 }
+"""The couplings of flow-matching training: torchcfm's matcher class for each (imported when a
+flow is trained, so the classifier's job does not load torchcfm)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +76,9 @@ def train_flow(
     if cfg.coupling not in COUPLINGS:
         raise ValueError(f"unknown coupling {cfg.coupling!r}; expected one of {sorted(COUPLINGS)}")
     _seed_everything(derived_seed(cfg.seed, "train_flow"))
-    matcher = COUPLINGS[cfg.coupling](sigma=0.0)
+    from torchcfm import conditional_flow_matching
+
+    matcher = getattr(conditional_flow_matching, COUPLINGS[cfg.coupling])(sigma=0.0)
     model = model.to(device).train()
     ema = _ema(model, cfg.ema_decay)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)

@@ -14,23 +14,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from enfopath.columns import PER_SAMPLE
 from enfopath.energy import EnergyResult, sample_with_energy
 from enfopath.seeding import initial_noise, sample_labels
 
 if TYPE_CHECKING:
-    from enfopath.flows import Flow
-
-PER_SAMPLE = (
-    "kpe",
-    "kpe_per_dim",
-    "kpe_early",
-    "kpe_late",
-    "chord_energy",
-    "straightness",
-    "path_length",
-    "kpe_left_riemann",
-)
-"""Per-sample scalar fields of :class:`EnergyResult` stored in a shard."""
+    from enfopath.models.flows import Flow
 
 
 @dataclass(frozen=True)
@@ -169,18 +158,3 @@ def out_of_range(images: torch.Tensor) -> np.ndarray:
 def to_uint8(images: torch.Tensor) -> np.ndarray:
     """Images in [-1, 1] as uint8 (rounded), same shape."""
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()
-
-
-def shard_images(shard: dict[str, np.ndarray]) -> np.ndarray:
-    """A shard's generated images, float32 (N, C, H, W), clamped to [-1, 1]: the decoded
-    ``image`` of a latent flow, else the endpoint ``x1`` (non-finite values of flagged samples
-    set to 0).
-
-    The one rule of the study: what is scored (classifier, CLIP) and what density sees in
-    image-derived spaces is this clamped image, as a saved image would be; the KPE is the
-    unclamped ODE state's, and ``out_of_range`` records the share of values that were clamped.
-    """
-    if "image" in shard:
-        return shard["image"].astype(np.float32) / 127.5 - 1.0
-    x1 = np.nan_to_num(shard["x1"], nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(x1, -1.0, 1.0).astype(np.float32)

@@ -7,8 +7,8 @@ null class for classifier-free guidance, adaLN-Zero conditioning on (t, y). Its 
 part returned here. The parameter names follow the public code, so the public checkpoint loads
 as it is.
 
-Convention (SCIENCE.md §1): called as ``model(x, t, y)``; x (B, 4, 32, 32) is the latent (scaled
-by 0.18215), t (B,) in [0, 1] with noise at 0 and data at 1 (SiT's linear path
+Convention (docs/science.md §1): called as ``model(x, t, y)``; x (B, 4, 32, 32) is the latent
+(scaled by 0.18215), t (B,) in [0, 1] with noise at 0 and data at 1 (SiT's linear path
 x_t = t·x1 + (1 − t)·x0 is ours), y (B,) int64 class labels, ``num_classes`` being the null class.
 """
 

@@ -8,13 +8,11 @@ The velocity network follows torchcfm's calling convention ``model(t, x)`` (t a 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
 from torch import nn
-from torchcfm.models.unet.unet import UNetModelWrapper
-
-from enfopath.sit import SiT
 
 
 def sinusoidal_embedding(t: torch.Tensor, features: int) -> torch.Tensor:
@@ -92,16 +90,39 @@ class ClassifierMLP(nn.Module):
         return self.head(self.features(x))
 
 
-MODELS: dict[str, type[nn.Module]] = {
-    "velocity_mlp": VelocityMLP,
-    "classifier_mlp": ClassifierMLP,
+def _torchcfm_unet() -> type[nn.Module]:
+    from torchcfm.models.unet.unet import UNetModelWrapper
+
+    return UNetModelWrapper
+
+
+def _sit() -> type[nn.Module]:
+    from enfopath.models.sit import SiT
+
+    return SiT
+
+
+def _plugin() -> Callable[..., nn.Module]:
+    from enfopath.models.plugin import network_from_arch
+
+    return network_from_arch
+
+
+MODELS: dict[str, Callable[[], Callable[..., nn.Module]]] = {
+    "velocity_mlp": lambda: VelocityMLP,
+    "classifier_mlp": lambda: ClassifierMLP,
     # torchcfm's image UNet (its CIFAR-10 release: dim [3, 32, 32], num_channels 128,
     # num_res_blocks 2, channel_mult [1, 2, 2, 2], attention_resolutions "16", num_heads 4,
     # num_head_channels 64, dropout 0.1); called as model(t, x) with t in [0, 1], noise at 0
-    "torchcfm_unet": UNetModelWrapper,
-    # SiT / DiT latent transformer, called as model(x, t, y) (see enfopath.sit)
-    "sit": SiT,
+    "torchcfm_unet": _torchcfm_unet,
+    # SiT / DiT latent transformer, called as model(x, t, y) (see enfopath.models.sit)
+    "sit": _sit,
+    # the user's own network (config flow.plugin): its arch is the flow.plugin section
+    "plugin": _plugin,
 }
+"""Registered models by name: each entry returns the class (or factory) when called, importing
+its library (torchcfm, timm, the user's module) only then, so a job that builds an MLP never
+loads them."""
 CONDITIONAL = ("sit",)
 """Registered models that are class-conditional and called as ``model(x, t, y)``."""
 
@@ -115,6 +136,8 @@ def state_shape(name: str, arch: dict[str, Any]) -> tuple[int, ...]:
     if name == "sit":
         size = arch.get("input_size", 32)
         return (arch.get("in_channels", 4), size, size)
+    if name == "plugin":
+        return tuple(arch["shape"])
     raise ValueError(f"model {name!r} generates no samples")
 
 
@@ -126,11 +149,12 @@ def build_model(name: str, arch: dict[str, Any], seed: int | None = None) -> nn.
     """
     if name not in MODELS:
         raise ValueError(f"unknown model {name!r}; expected one of {sorted(MODELS)}")
+    cls = MODELS[name]()
     if seed is None:
-        return MODELS[name](**arch)
+        return cls(**arch)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return MODELS[name](**arch)
+        return cls(**arch)
 
 
 def pick_device(prefer: str = "auto") -> torch.device:

@@ -23,9 +23,9 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from enfopath.density import ball_counts, build_index, knn, reference_radii
 from enfopath.io import check_shard_samples, read_npz
-from enfopath.stats import group_thresholds
+from enfopath.measures.density import ball_counts, build_index, knn, reference_radii
+from enfopath.measures.stats import group_thresholds
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,9 @@ def prdc(
 
 def kpe_bands(energy: pd.Series, quantile: float) -> pd.Series:
     """``low`` / ``middle`` / ``high`` per sample, else ``""``: the study's low and high groups
-    (bottom and top ``quantile`` of the energy, :func:`enfopath.stats.kpe_groups`) and the band
-    of the same share around the median (quantiles ½ ± quantile / 2), so that the three groups
-    hold about as many samples each."""
+    (bottom and top ``quantile`` of the energy,
+    :func:`enfopath.measures.stats.kpe_groups`) and the band of the same share around the median
+    (quantiles ½ ± quantile / 2), so that the three groups hold about as many samples each."""
     lo, hi = group_thresholds(energy, quantile)
     m_lo, m_hi = energy.quantile([0.5 - quantile / 2.0, 0.5 + quantile / 2.0])
     band = pd.Series("", index=energy.index)

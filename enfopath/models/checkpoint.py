@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from enfopath.io import CorruptFileError, atomic_path, verify
-from enfopath.models import build_model
+from enfopath.io import CorruptFileError, ExplainedError, atomic_path, verify
+from enfopath.models.networks import build_model
 
 FORMAT = "enfopath-checkpoint-v1"
 
@@ -80,6 +80,8 @@ def load_checkpoint(
             raise ValueError(f"not an {FORMAT} file")
         model = build_model(payload["model"], payload["arch"])
         model.load_state_dict(payload["state_dict"])
+    except ExplainedError:  # the user's model cannot be imported or built: said by its key
+        raise
     except Exception as err:
         raise CorruptFileError(f"{path}: corrupt or unreadable checkpoint ({err})") from err
     info = {**payload["meta"], "model": payload["model"], "arch": payload["arch"]}

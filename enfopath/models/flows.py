@@ -2,23 +2,31 @@
 
 Unconditional pixel models (our MLP, torchcfm's UNet) integrate in image space; a latent
 class-conditional model (SiT) integrates in the scaled SD-VAE latent with classifier-free
-guidance, and only its endpoints are decoded to images. Either way the velocity handed to the
-solver is ``velocity(t, x)`` in the state space where the KPE is measured.
+guidance, and only its endpoints are decoded to images; the user's own model (``flow.plugin``,
+:mod:`enfopath.models.plugin`) brings its conventions and, optionally, its decoder. Either way
+the velocity handed to the solver is ``velocity(t, x)`` in the state space where the KPE is
+measured.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from enfopath.checkpoint import load_checkpoint
 from enfopath.energy import Velocity
-from enfopath.latent import SD_VAE_SCALE, decode, load_vae
-from enfopath.models import CONDITIONAL, state_shape
-from enfopath.velocity import GuidedVelocity, TimeFirstVelocity
+from enfopath.models.checkpoint import load_checkpoint
+from enfopath.models.latent import decode, load_vae
+from enfopath.models.networks import CONDITIONAL, state_shape
+from enfopath.models.plugin import PluginSpec, build_decoder, plugin_velocity
+from enfopath.velocity import GuidedVelocity, NetworkVelocity
+
+Decoder = Callable[[torch.Tensor], torch.Tensor]
+"""States (B, *shape) → images (B, C, H, W), nominally in [−1, 1] and not clamped."""
 
 
 @dataclass
@@ -33,14 +41,21 @@ class Flow:
     guidance_scale: float = 1.0
     guided_channels: int | None = None
     precision: str = "fp32"
-    vae: nn.Module | None = None
-    vae_scale: float = SD_VAE_SCALE
+    decoder: Decoder | None = None
+    """Decodes the endpoints of a latent flow into images; None for a pixel flow."""
+    plugin: PluginSpec | None = None
+    """The user's model: how it is called (None: a registered model)."""
 
     @classmethod
     def from_checkpoint(
         cls, model: nn.Module, name: str, arch: dict[str, Any], **options: Any
     ) -> Flow:
-        """Wrap a registered model rebuilt from its checkpoint (name, arch)."""
+        """Wrap a registered (or the user's) model rebuilt from its checkpoint (name, arch)."""
+        if name == "plugin":
+            spec = PluginSpec.from_config(arch)
+            return cls(
+                model=model, shape=spec.shape, num_classes=spec.num_classes, plugin=spec, **options
+            )
         num_classes = arch.get("num_classes", 1000) if name in CONDITIONAL else None
         return cls(model=model, shape=state_shape(name, arch), num_classes=num_classes, **options)
 
@@ -50,8 +65,17 @@ class Flow:
 
     def velocity(self, labels: torch.Tensor | None) -> Velocity:
         """The velocity integrated for a batch (its class labels for a conditional model)."""
+        if self.plugin is not None:
+            return plugin_velocity(
+                self.plugin,
+                self.model,
+                labels,
+                self.guidance_scale,
+                self.guided_channels,
+                self.precision,
+            )
         if not self.conditional:
-            return TimeFirstVelocity(self.model, self.precision)
+            return NetworkVelocity(self.model, self.precision)
         if labels is None:
             raise ValueError("a class-conditional flow needs the labels of the batch")
         return GuidedVelocity(
@@ -66,11 +90,11 @@ class Flow:
     @torch.no_grad()
     def images(self, x1: torch.Tensor) -> torch.Tensor | None:
         """Decoded images of latent endpoints, not clamped (None for a pixel model)."""
-        if self.vae is None:
+        if self.decoder is None:
             return None
         x1 = torch.nan_to_num(x1, nan=0.0, posinf=0.0, neginf=0.0)
         with torch.autocast(x1.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            return decode(self.vae, x1, self.vae_scale).float()
+            return self.decoder(x1).float()
 
 
 def load_flow(
@@ -78,15 +102,21 @@ def load_flow(
 ) -> tuple[Flow, dict[str, Any]]:
     """The flow of a study's checkpoint file (verified), ready to sample, and the checkpoint's
     info (model name, arch). ``cfg`` is a job's config slice: ``sampling.precision``, and for a
-    class-conditional flow ``guidance`` (scale, guided_channels) and ``vae.scale``; ``vae``:
-    the directory of the SD-VAE that decodes a latent flow's endpoints (None: not decoded)."""
+    class-conditional flow ``guidance`` (scale, guided_channels), for SiT ``vae.scale``;
+    ``vae``: the directory of the SD-VAE that decodes a SiT flow's endpoints (None: not
+    decoded). The user's model brings its own decoder (``flow.plugin.decoder``)."""
     model, info = load_checkpoint(checkpoint, device)
     options: dict[str, Any] = {"precision": cfg["sampling"]["precision"]}
-    if "guidance" in cfg:  # in the config slice of a class-conditional (SiT) flow only
+    if "guidance" in cfg:  # in the config slice of a class-conditional flow only
         options.update(
             guidance_scale=cfg["guidance"]["scale"],
             guided_channels=cfg["guidance"]["guided_channels"],
         )
     if vae is not None:
-        options.update(vae=load_vae(vae, device), vae_scale=cfg["vae"]["scale"])
+        options["decoder"] = functools.partial(
+            decode, load_vae(vae, device), scale=cfg["vae"]["scale"]
+        )
+    elif info["model"] == "plugin":
+        decoder = build_decoder(PluginSpec.from_config(info["arch"]))
+        options["decoder"] = None if decoder is None else decoder.to(device).eval()
     return Flow.from_checkpoint(model, info["model"], info["arch"], **options), info

@@ -14,8 +14,8 @@ from typing import IO, Any
 
 import numpy as np
 
-from enfopath.data import ImageDataset
 from enfopath.io import CorruptFileError
+from enfopath.study.datasets import ImageDataset
 
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
 """Published md5 of cifar-10-python.tar.gz."""

@@ -2,7 +2,7 @@
 
 The embedded dataset is scikit-learn's bundled digits (1,797 images of 8×8, 10 classes), scaled
 from [0, 16] to [-1, 1] and kept as (N, 1, 8, 8) float32; no download. CIFAR-10 lives in
-:mod:`enfopath.cifar`, image folders in :mod:`enfopath.imagefolder`.
+:mod:`enfopath.study.cifar`, image folders in :mod:`enfopath.study.imagefolder`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
-from enfopath.imagefolder import load_images
 from enfopath.seeding import derived_seed
+from enfopath.study.imagefolder import load_images
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,9 @@ class ImageDataset:
 
 def load_sklearn_digits(seed: int, test_fraction: float) -> ImageDataset:
     """Digits scaled to [-1, 1] and split (stratified) by a seed derived from the config seed."""
+    from sklearn.datasets import load_digits  # only this data set needs scikit-learn
+    from sklearn.model_selection import train_test_split
+
     digits = load_digits()
     x = (digits.images.astype(np.float32) / 8.0 - 1.0)[:, None, :, :]
     y = digits.target.astype(np.int64)

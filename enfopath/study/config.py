@@ -6,7 +6,7 @@ as ``1e-5`` — YAML 1.1 reads an exponent without a dot as text — at a number
 the schema's defaults, then checks what a schema cannot express (sizes that must divide one
 another). Every error names the offending config key.
 
-``python -m enfopath.config FILE [FILE ...]`` checks config files as Snakemake would merge
+``python -m enfopath.study.config FILE [FILE ...]`` checks config files as Snakemake would merge
 them (``config.yaml`` first, then each file given) and names the file and line of a YAML error,
 which Snakemake's own message for ``--configfile`` leaves out.
 """
@@ -35,7 +35,7 @@ class ConfigError(ExplainedError, ValueError):
 
 def schema() -> dict[str, Any]:
     """The configuration's JSON schema (a dict)."""
-    return yaml.safe_load(resources.files("enfopath").joinpath(SCHEMA_FILE).read_text())
+    return yaml.safe_load(resources.files("enfopath.study").joinpath(SCHEMA_FILE).read_text())
 
 
 def _with_defaults(cls: type[jsonschema.protocols.Validator]) -> Any:
@@ -269,11 +269,11 @@ def load_config(*paths: str | Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m enfopath.config FILE ...``: check config files as ``snakemake --configfile
+    """``python -m enfopath.study.config FILE ...``: check config files as ``snakemake --configfile
     FILE ...`` would read them (after the workflow's ``config.yaml`` when it is here)."""
     files = list(sys.argv[1:] if argv is None else argv)
     if not files:
-        print("usage: python -m enfopath.config FILE [FILE ...]", file=sys.stderr)
+        print("usage: python -m enfopath.study.config FILE [FILE ...]", file=sys.stderr)
         return 2
     base = [Path("config.yaml")] if Path("config.yaml").is_file() else []
     if base and any(Path(f).resolve() == base[0].resolve() for f in files):

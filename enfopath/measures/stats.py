@@ -1,4 +1,4 @@
-"""Correlations, bootstrap intervals, low/high-KPE groups and quantile curves (SCIENCE.md §5).
+"""Correlations, bootstrap intervals, low/high-KPE groups and quantile curves (docs/science.md §5).
 
 Bootstrap: R paired resamples of the rows, drawn once from a seed derived from the config seed
 and shared by every (energy, measure) pair; 95 % percentile intervals by default (R = 0: no
@@ -18,6 +18,7 @@ in that table.
 
 from __future__ import annotations
 
+import itertools
 import warnings
 
 import numpy as np
@@ -52,9 +53,60 @@ def resampled_ranks(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.take_along_axis(average, g, axis=1)
 
 
-def _resampled(x: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row-standardized values and ranks of x over the resamples idx (R, n)."""
-    return _row_standardize(x[idx]), _row_standardize(resampled_ranks(x, idx))
+def _standard_ranks(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Row-standardized ranks of x over the resamples idx (R, n): Spearman's ρ of two such rows
+    is their dot product."""
+    return _row_standardize(resampled_ranks(x, idx))
+
+
+BOOTSTRAP_BYTES = 2**28
+"""Memory for one chunk of resampled columns in :func:`paired_bootstrap` (256 MiB)."""
+
+Pair = tuple[str, str]
+
+
+def paired_bootstrap(
+    columns: dict[str, np.ndarray], pairs: list[Pair], idx: np.ndarray
+) -> dict[str, dict[Pair, np.ndarray]]:
+    """Bootstrap samples of Spearman's ρ and Pearson's r of each pair of ``columns`` (finite,
+    (n,) each) over the paired resamples ``idx`` (R, n): {"spearman": {pair: (R,)},
+    "pearson": {pair: (R,)}}.
+
+    Each column is resampled once (its values and ranks, row-standardized, so that a
+    correlation is a dot product), in chunks of resamples that hold every column at once
+    within :data:`BOOTSTRAP_BYTES`: the cost grows with the number of columns, not of pairs.
+    """
+    names = sorted({name for pair in pairs for name in pair})
+    n_boot, n = idx.shape
+    chunk = max(1, min(n_boot, BOOTSTRAP_BYTES // max(1, 16 * n * len(names))))
+    out: dict[str, dict[Pair, np.ndarray]] = {
+        kind: {pair: np.empty(n_boot) for pair in pairs} for kind in ("spearman", "pearson")
+    }
+    for start in range(0, n_boot, chunk):
+        part = idx[start : start + chunk]
+        ranks = {name: _standard_ranks(columns[name], part) for name in names}
+        values = {name: _row_standardize(columns[name][part]) for name in names}
+        for a, b in pairs:
+            out["spearman"][a, b][start : start + len(part)] = (ranks[a] * ranks[b]).sum(axis=1)
+            out["pearson"][a, b][start : start + len(part)] = (values[a] * values[b]).sum(axis=1)
+    return out
+
+
+def _finite_columns(df: pd.DataFrame, names: list[str]) -> dict[str, np.ndarray]:
+    """The columns ``names`` of ``df`` as float64 arrays, less those with a non-finite value."""
+    arrays = {name: df[name].to_numpy(np.float64) for name in dict.fromkeys(names)}
+    return {name: a for name, a in arrays.items() if np.isfinite(a).all()}
+
+
+def _own_bootstrap(
+    arrays: dict[str, np.ndarray], pairs: list[Pair], seed: int, stream: str, n_boot: int
+) -> tuple[dict[str, dict[Pair, np.ndarray]], np.ndarray]:
+    """:func:`paired_bootstrap` of the rows where every one of ``arrays`` is finite, with
+    resamples of those rows drawn from their own ``stream``; also the mask of those rows."""
+    ok = np.logical_and.reduce([np.isfinite(a) for a in arrays.values()])
+    n = int(ok.sum())
+    idx = numpy_rng(seed, stream).integers(0, n, size=(n_boot, n))
+    return paired_bootstrap({k: a[ok] for k, a in arrays.items()}, pairs, idx), ok
 
 
 def q_values(p: np.ndarray) -> np.ndarray:
@@ -104,33 +156,26 @@ def correlations(
     """
     n_all = len(df)
     idx_all = numpy_rng(seed, "bootstrap").integers(0, n_all, size=(n_boot, n_all))
-    cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-
-    def shared(column: str, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        if column not in cache:
-            cache[column] = _resampled(values, idx_all)
-        return cache[column]
-
+    finite = _finite_columns(df, [*energies, *measures])
+    shared = [(e, m) for m in measures for e in energies if e in finite and m in finite]
+    boot = paired_bootstrap(finite, shared, idx_all)
     rows = []
     for m in measures:
         y = df[m].to_numpy(np.float64)
-        y_shared = _resampled(y, idx_all) if np.isfinite(y).all() else None
         for e in energies:
             x = df[e].to_numpy(np.float64)
             ok = np.isfinite(x) & np.isfinite(y)
-            if ok.all() and y_shared is not None:
-                (xs, xr), (ys, yr) = shared(e, x), y_shared
-            else:
-                idx = numpy_rng(seed, f"bootstrap:{e}:{m}").integers(
-                    0, ok.sum(), size=(n_boot, ok.sum())
-                )
-                (xs, xr), (ys, yr) = _resampled(x[ok], idx), _resampled(y[ok], idx)
+            if (e, m) in boot["spearman"]:
+                sp_boot, pe_boot = boot["spearman"][e, m], boot["pearson"][e, m]
+            else:  # a pair with non-finite rows resamples the rows it keeps
+                own, _ = _own_bootstrap({e: x, m: y}, [(e, m)], seed, f"bootstrap:{e}:{m}", n_boot)
+                sp_boot, pe_boot = own["spearman"][e, m], own["pearson"][e, m]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 sp = stats.spearmanr(x[ok], y[ok])
                 pe = stats.pearsonr(x[ok], y[ok]) if ok.sum() > 2 else (np.nan, np.nan)
-            s_lo, s_hi = _interval((xr * yr).sum(axis=1), confidence)
-            p_lo, p_hi = _interval((xs * ys).sum(axis=1), confidence)
+            s_lo, s_hi = _interval(sp_boot, confidence)
+            p_lo, p_hi = _interval(pe_boot, confidence)
             rows.append(
                 {
                     "energy": e,
@@ -184,42 +229,52 @@ def partial_correlations(
     """
     n_all = len(df)
     idx_all = numpy_rng(seed, "bootstrap").integers(0, n_all, size=(n_boot, n_all))
+    finite = _finite_columns(df, [*energies, *measures, *controls])
+
+    def triple_pairs(e: str, m: str, c: str) -> list[Pair]:
+        return [(e, m), (e, c), (m, c)]
+
+    triples = list(itertools.product(controls, energies, measures))
+    shared = {
+        pair for c, e, m in triples if {e, m, c} <= finite.keys() for pair in triple_pairs(e, m, c)
+    }
+    boot = paired_bootstrap(finite, sorted(shared), idx_all)["spearman"]
     rows = []
-    for c in controls:
-        z = df[c].to_numpy(np.float64)
-        for e in energies:
-            x = df[e].to_numpy(np.float64)
-            for m in measures:
-                y = df[m].to_numpy(np.float64)
-                ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(z)
-                n = int(ok.sum())
-                idx = idx_all
-                if not ok.all():
-                    idx = numpy_rng(seed, f"bootstrap:{e}:{m}:{c}").integers(0, n, size=(n_boot, n))
-                xr, yr, zr = (_resampled(v[ok], idx)[1] for v in (x, y, z))
-                rxy, rxz, ryz = ((a * b).sum(axis=1) for a, b in ((xr, yr), (xr, zr), (yr, zr)))
-                ranks = [stats.rankdata(v[ok]) for v in (x, y, z)]
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    r = np.corrcoef(ranks) if n > 1 else np.full((3, 3), np.nan)
-                    sp = stats.spearmanr(x[ok], y[ok])
-                rho = float(_partial(r[0, 1], r[0, 2], r[1, 2]))
-                rows.append(
-                    {
-                        "energy": e,
-                        "measure": m,
-                        "control": c,
-                        "n": n,
-                        "spearman_rho": float(sp[0]),
-                        "spearman_p": float(sp[1]),
-                        "spearman_ci_low": _interval(rxy, confidence)[0],
-                        "spearman_ci_high": _interval(rxy, confidence)[1],
-                        "partial_rho": rho,
-                        "partial_p": partial_p_value(rho, n),
-                        "partial_ci_low": _interval(_partial(rxy, rxz, ryz), confidence)[0],
-                        "partial_ci_high": _interval(_partial(rxy, rxz, ryz), confidence)[1],
-                    }
-                )
+    for c, e, m in triples:
+        x, y, z = (df[v].to_numpy(np.float64) for v in (e, m, c))
+        pairs = triple_pairs(e, m, c)
+        if all(pair in boot for pair in pairs):
+            ok = np.ones(len(x), dtype=bool)
+            rxy, rxz, ryz = (boot[pair] for pair in pairs)
+        else:  # a triple with non-finite rows resamples the rows it keeps
+            stream = f"bootstrap:{e}:{m}:{c}"
+            own, ok = _own_bootstrap({e: x, m: y, c: z}, pairs, seed, stream, n_boot)
+            rxy, rxz, ryz = (own["spearman"][pair] for pair in pairs)
+        n = int(ok.sum())
+        ranks = [stats.rankdata(v[ok]) for v in (x, y, z)]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            r = np.corrcoef(ranks) if n > 1 else np.full((3, 3), np.nan)
+            sp = stats.spearmanr(x[ok], y[ok])
+        rho = float(_partial(r[0, 1], r[0, 2], r[1, 2]))
+        s_lo, s_hi = _interval(rxy, confidence)
+        p_lo, p_hi = _interval(_partial(rxy, rxz, ryz), confidence)
+        rows.append(
+            {
+                "energy": e,
+                "measure": m,
+                "control": c,
+                "n": n,
+                "spearman_rho": float(sp[0]),
+                "spearman_p": float(sp[1]),
+                "spearman_ci_low": s_lo,
+                "spearman_ci_high": s_hi,
+                "partial_rho": rho,
+                "partial_p": partial_p_value(rho, n),
+                "partial_ci_low": p_lo,
+                "partial_ci_high": p_hi,
+            }
+        )
     return with_q_values(pd.DataFrame(rows))
 
 
@@ -227,7 +282,11 @@ def auroc(score: np.ndarray, positive: np.ndarray) -> np.ndarray:
     """Area under the ROC curve of ``score`` for ``positive`` along the last axis (ties count
     half): the Mann–Whitney U of the positives' average ranks over n₊ n₋. NaN without both
     classes. ``score`` and ``positive`` (bool) have the same shape (..., n)."""
-    ranks = stats.rankdata(score, axis=-1)
+    return _auroc_of_ranks(stats.rankdata(score, axis=-1), positive)
+
+
+def _auroc_of_ranks(ranks: np.ndarray, positive: np.ndarray) -> np.ndarray:
+    """:func:`auroc` from the scores' average ranks (..., n) along the last axis."""
     n_pos = positive.sum(axis=-1)
     n_neg = positive.shape[-1] - n_pos
     u = (ranks * positive).sum(axis=-1) - n_pos * (n_pos + 1) / 2.0
@@ -258,14 +317,20 @@ def early_prediction(
     n = len(df)
     idx = numpy_rng(seed, "bootstrap").integers(0, n, size=(n_boot, n))
     group = kpe_groups(df["kpe"], quantile).to_numpy()
+    # Spearman of every E(s) with the final KPE and each measure in one table, so that each
+    # column is resampled once (the same resamples as idx: same stream, same n).
+    spearman = correlations(
+        df, list(columns), ["kpe", *measures], n_boot=n_boot, seed=seed, confidence=confidence
+    ).set_index("energy")
     rows = []
     for s, col in zip(times, columns, strict=True):
         e = df[col].to_numpy(np.float64)
-        for label, positive, score in (
-            ("low_kpe_group", group == "low", -e),
-            ("high_kpe_group", group == "high", e),
+        boot_ranks = resampled_ranks(e, idx)  # the ranks of −E(s) are n + 1 minus these
+        for label, positive, score, ranks in (
+            ("low_kpe_group", group == "low", -e, n + 1 - boot_ranks),
+            ("high_kpe_group", group == "high", e, boot_ranks),
         ):
-            lo, hi = _interval(auroc(score[idx], positive[idx]), confidence)
+            lo, hi = _interval(_auroc_of_ranks(ranks, positive[idx]), confidence)
             rows.append(
                 {
                     "s": float(s),
@@ -278,15 +343,7 @@ def early_prediction(
                     "ci_high": hi,
                 }
             )
-        corr = correlations(
-            df.assign(**{"E(s)": e}),
-            ["E(s)"],
-            ["kpe", *measures],
-            n_boot=n_boot,
-            seed=seed,
-            confidence=confidence,
-        )
-        for r in corr.itertuples():
+        for r in spearman.loc[[col]].itertuples():
             rows.append(
                 {
                     "s": float(s),
@@ -380,7 +437,7 @@ def quantile_curves(df: pd.DataFrame, energy: str, measures: list[str], bins: in
 
 
 MEMORIZED_RATIO = 1.0 / 3.0
-"""A sample is memorized when d₁ / d₂ < 1/3 in pixel space (SCIENCE.md §7)."""
+"""A sample is memorized when d₁ / d₂ < 1/3 in pixel space (docs/science.md §7)."""
 
 
 def memorization(

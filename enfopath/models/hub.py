@@ -10,18 +10,19 @@ rule too, a file missing from the cache fails at once with the cache path that w
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
-from enfopath.download import file_digest
-from enfopath.io import CorruptFileError, read_json
+from enfopath.io import CorruptFileError, file_digest, read_json
 
 
 def go_offline() -> None:
-    """Switch the hub client off for this process (no network attempt, no timeout)."""
+    """Switch the hub client off for this process (no network attempt, no timeout): through the
+    environment for a client imported later, and in its constants if it is loaded already."""
     os.environ["HF_HUB_OFFLINE"] = "1"
-    from huggingface_hub import constants
-
-    constants.HF_HUB_OFFLINE = True
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None:
+        constants.HF_HUB_OFFLINE = True
 
 
 def is_offline() -> bool:

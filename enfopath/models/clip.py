@@ -1,4 +1,4 @@
-"""CLIP (open_clip) for semantic scores and image features (SCIENCE.md §3, §4).
+"""CLIP (open_clip) for semantic scores and image features (docs/science.md §3, §4).
 
 The backbone, its pretrained weights (an open_clip tag such as ``openai``, or a local weights
 file), the prompt template and the resize interpolation come from the config's ``clip``
@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from enfopath.hub import expected_cache_dir, is_offline, manifest
+from enfopath.models.hub import expected_cache_dir, is_offline, manifest
 from enfopath.velocity import network_precision
 
 

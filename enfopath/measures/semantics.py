@@ -1,4 +1,4 @@
-"""Semantic scores of generated samples from a classifier's logits (SCIENCE.md §3)."""
+"""Semantic scores of generated samples from a classifier's logits (docs/science.md §3)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ def classifier_scores(logits: torch.Tensor) -> pd.DataFrame:
 def clip_scores(
     image_features: torch.Tensor, text_features: torch.Tensor, labels: torch.Tensor | None
 ) -> pd.DataFrame:
-    """CLIP score and CLIP margin per sample (SCIENCE.md §3).
+    """CLIP score and CLIP margin per sample (docs/science.md §3).
 
     Args:
         image_features: (N, E) image embeddings (normalized here).

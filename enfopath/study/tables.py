@@ -7,9 +7,8 @@ import re
 import numpy as np
 import pandas as pd
 
-from enfopath.density import DENSITY_SUFFIX
+from enfopath.columns import DENSITY_SUFFIX, PER_SAMPLE
 from enfopath.io import ExplainedError
-from enfopath.trajectories import PER_SAMPLE
 
 SHARD_ARRAYS = (
     "sample",
@@ -102,7 +101,7 @@ def merge_on_sample(tables: list[pd.DataFrame], names: list[str]) -> pd.DataFram
 
 
 SEMANTIC = ("clf_confidence", "clf_margin", "clf_entropy", "clip_score", "clip_margin")
-"""Semantic measures: a classifier trained on the dataset, or CLIP (SCIENCE.md §3)."""
+"""Semantic measures: a classifier trained on the dataset, or CLIP (docs/science.md §3)."""
 MARGINS = (("clf_margin", "clf_confidence"), ("clip_margin", "clip_score"))
 """(margin, score) pairs of each semantic method, for the KPE-vs-semantics figure."""
 

@@ -1,7 +1,8 @@
 """The study's figures (seaborn / matplotlib), one function per figure file.
 
 Every function takes the analysed per-sample table (non-finite samples already left out) and a
-:class:`FigureContext`, and returns a matplotlib Figure; :data:`FIGURES` maps file names to them.
+:class:`FigureContext`, and returns a matplotlib Figure; :data:`FIGURES` maps file names to them
+(the names alone, light to import for building the DAG, are in :mod:`.figure_names`).
 What a reader needs is on the figure: axes named in words with their symbol (:func:`describe`),
 Spearman's ρ with its bootstrap interval and n from ``statistics/correlations.csv``, and binned
 means with error bars from ``statistics/quantile_curves.csv`` (the figures compute neither, so
@@ -20,8 +21,9 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from enfopath.stats import group_thresholds, kpe_groups
-from enfopath.tables import MARGINS, NFE_PROFILE_PREFIX, profile_columns
+from enfopath.measures.stats import group_thresholds, kpe_groups
+from enfopath.study.figure_names import FIGURE_NAMES
+from enfopath.study.tables import MARGINS, NFE_PROFILE_PREFIX, profile_columns
 
 SPACE_WORDS = {
     "pixels": "pixels",
@@ -496,17 +498,5 @@ FIGURES: dict[str, Callable[[pd.DataFrame, FigureContext], Figure]] = {
     "robustness_error": robustness_error,
     "robustness_ranking": robustness_ranking,
 }
-IMAGE_FIGURES = ("grid_low_kpe", "grid_high_kpe")
-"""Figures that need the generated images (the trajectory shards) as input."""
-RELATION_FIGURES = ("kpe_vs_margin", "kpe_vs_density", "kpe_vs_nn_distance")
-"""Figures that read the statistics tables (correlations, quantile curves)."""
-STAGE_FIGURES = {
-    "kpe_confounds": ("partial", "partial_correlations"),
-    "early_prediction": ("early", "early_prediction"),
-    "memorization": ("memorization", "memorization"),
-    "kpe_prdc": ("prdc", "prdc"),
-    "robustness_error": ("robustness", "robustness"),
-    "robustness_ranking": ("robustness", "robustness"),
-}
-"""Figures of the optional stages: the :class:`FigureContext` field and the stage's table
-(statistics/<table>.csv) each reads."""
+if tuple(FIGURES) != FIGURE_NAMES:
+    raise RuntimeError("enfopath.study.figures.FIGURES and figure_names.FIGURE_NAMES disagree")

@@ -1,4 +1,4 @@
-"""Local data density around generated samples (SCIENCE.md §4).
+"""Local data density around generated samples (docs/science.md §4).
 
 The reference set (training data) is embedded in a feature space and held in an exact FAISS
 index (IndexFlatL2). FAISS finds the neighbours; it returns SQUARED L2 distances in float32
@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 import pandas as pd
-import torch
 
 from enfopath.io import atomic_path, checked_read
 
@@ -169,16 +168,18 @@ def kde_log_density(
 
     Exact over all references, in float64, in chunks of queries.
     """
-    ref = torch.from_numpy(_f32(references)).double()
+    ref = _f32(references).astype(np.float64)
     dim = ref.shape[1]
-    ref_sq = ref.pow(2).sum(1)
+    ref_sq = np.einsum("nd,nd->n", ref, ref)
     out = []
     for start in range(0, len(queries), chunk):
-        q = torch.from_numpy(_f32(queries[start : start + chunk])).double()
-        d2 = (q.pow(2).sum(1, keepdim=True) + ref_sq[None, :] - 2.0 * q @ ref.T).clamp_min(0.0)
-        out.append(torch.logsumexp(-d2 / (2.0 * bandwidth**2), dim=1))
+        q = _f32(queries[start : start + chunk]).astype(np.float64)
+        d2 = np.einsum("md,md->m", q, q)[:, None] + ref_sq[None, :] - 2.0 * q @ ref.T
+        log_k = -np.maximum(d2, 0.0) / (2.0 * bandwidth**2)
+        top = log_k.max(axis=1, keepdims=True)  # log-sum-exp, shifted by each row's largest
+        out.append(top[:, 0] + np.log(np.exp(log_k - top).sum(axis=1)))
     norm = np.log(len(ref)) + 0.5 * dim * np.log(2.0 * np.pi * bandwidth**2)
-    return torch.cat(out).numpy() - norm
+    return np.concatenate(out) - norm
 
 
 @dataclass(frozen=True)
@@ -191,10 +192,6 @@ class Reference:
     ks: list[int]
     radii: np.ndarray
     bandwidth: float
-
-
-DENSITY_SUFFIX = r"(d\d+|knn_logdens\d+|naeem\d+|nn_dist|d1_d2|kde_logdens)"
-"""Column names of the measures of :func:`density_measures` after their ``{prefix}_``."""
 
 
 def copy_floor(radii: np.ndarray) -> float:

@@ -1,0 +1,21 @@
+"""Names of the per-sample columns that several stages share (no imports: light for every job).
+
+What each column means, with its formula and units: ``docs/science.md`` (section "Columns").
+"""
+
+PER_SAMPLE = (
+    "kpe",
+    "kpe_per_dim",
+    "kpe_early",
+    "kpe_late",
+    "chord_energy",
+    "straightness",
+    "path_length",
+    "kpe_left_riemann",
+)
+"""Per-sample scalar fields of :class:`enfopath.energy.EnergyResult` stored in a shard and
+copied into the KPE table."""
+
+DENSITY_SUFFIX = r"(d\d+|knn_logdens\d+|naeem\d+|nn_dist|d1_d2|kde_logdens)"
+"""Column names of the measures of :func:`enfopath.measures.density.density_measures` after
+their ``{space}_`` prefix."""

@@ -1,0 +1,170 @@
+"""The light core: what importing the library, building the DAG and each job load."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+
+import pytest
+from conftest import LOCAL_ENV, ROOT
+
+HEAVY = (
+    "matplotlib",
+    "seaborn",
+    "faiss",
+    "open_clip",
+    "diffusers",
+    "timm",
+    "torchcfm",
+    "pandas",
+    "sklearn",
+    "pyarrow",
+)
+"""The study's stack: none of it is loaded by the core library."""
+
+
+def loaded_after(code: str) -> set[str]:
+    """Top-level modules in ``sys.modules`` after running ``code`` in a fresh interpreter."""
+    probe = f"{code}\nimport sys\nprint(' '.join(sorted({{m.split('.')[0] for m in sys.modules}})))"
+    run = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    return set(run.stdout.split())
+
+
+def test_importing_the_package_loads_nothing_heavy():
+    loaded = loaded_after("import enfopath")
+    assert not loaded & {*HEAVY, "torch", "torchdiffeq", "numpy", "scipy"}
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from enfopath import sample_with_energy",
+        "import enfopath.energy, enfopath.grids, enfopath.velocity, enfopath.seeding",
+        "import enfopath.analytic",
+        "import enfopath.models.plugin",
+    ],
+)
+def test_the_core_loads_torch_torchdiffeq_and_numpy_only(code):
+    loaded = loaded_after(code)
+    assert {"torch", "numpy"} <= loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_nothing_sets_a_matplotlib_backend_on_import():
+    code = "import matplotlib\nimport enfopath.study.figures\nprint(matplotlib.get_backend())"
+    run = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**LOCAL_ENV, "MPLBACKEND": "svg"},
+    )
+    assert run.stdout.split()[-1] == "svg"
+
+
+def test_building_the_dag_imports_no_torch_scipy_or_seaborn(tmp_path):
+    """``snakemake -n`` on the default config: the rules need only the config validation and
+    the figure names (``python -X importtime`` lists every module the process imported)."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-m",
+            "snakemake",
+            "-n",
+            "--cores",
+            "1",
+            "--snakefile",
+            ROOT / "Snakefile",
+            "--directory",
+            tmp_path,
+            "--configfile",
+            ROOT / "config.yaml",
+        ],
+        capture_output=True,
+        text=True,
+        env=LOCAL_ENV,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "generate_shard" in run.stdout
+    imported = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in run.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    assert "yaml" in imported  # the probe sees the imports
+    assert not imported & {"torch", "scipy", "seaborn", "matplotlib", "faiss", "sklearn"}
+
+
+JOB_LOADS_NOT = {
+    "kpe_shard": {"torch", "scipy", "faiss"},
+    "merge_samples": {"torch", "scipy", "faiss"},
+    "density_shard": {"torch", "scipy"},
+    "summary": {"torch", "scipy", "faiss"},
+    "fetch_asset": {"torch", "pandas", "scipy"},
+    "statistics": {"torch", "faiss"},
+    "partial_correlations": {"torch", "faiss"},
+    "early_prediction": {"torch", "faiss"},
+    "memorization": {"torch", "faiss"},
+    "robustness": {"torch", "faiss"},
+    "figure": {"torch", "faiss"},
+    "prepare_data": {"torch"},
+    "train_classifier": {"torchcfm", "sklearn", "timm"},
+    "generate_shard": {"timm", "open_clip", "diffusers", "faiss", "sklearn"},
+    "features_shard": {"timm", "open_clip", "diffusers", "torchcfm", "sklearn"},
+}
+"""Modules a job of each rule must not load at import: it pays only for what it uses."""
+
+
+@pytest.mark.parametrize("script", sorted(JOB_LOADS_NOT))
+def test_each_job_imports_only_what_it_uses(script):
+    source = (ROOT / "workflow_scripts" / f"{script}.py").read_text()
+    imports = source.split("sm = snakemake")[0]  # everything a job runs before its work
+    code = f"import sys\nsys.path.append({str(ROOT / 'workflow_scripts')!r})\n{imports}"
+    loaded = loaded_after(code)
+    assert not loaded & JOB_LOADS_NOT[script], sorted(loaded & JOB_LOADS_NOT[script])
+
+
+LAYERS = {"core": 0, "models": 1, "measures": 2, "study": 3}
+"""The package's layers: a module may import its own layer and those below it only."""
+
+
+def layer(module: str) -> int:
+    parts = module.split(".")
+    return LAYERS.get(parts[1], 0) if len(parts) > 1 else 0
+
+
+def test_imports_go_one_way_core_models_measures_study():
+    package = ROOT / "enfopath"
+    wrong = []
+    for path in package.rglob("*.py"):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            for name in names:
+                if name.startswith(("_common", "workflow_scripts", "snakemake")):
+                    wrong.append(f"{module} imports workflow code {name}")
+                if name.startswith("enfopath.") and layer(name) > layer(module):
+                    wrong.append(f"{module} imports {name}")
+    assert not wrong, wrong
+
+
+def test_the_library_cites_the_science_notes_of_this_repository():
+    """Docstrings point at docs/science.md (in the repository), never at the team's notes."""
+    notes = "SCIENCE" + ".md"
+    citing = []
+    for path in sorted((ROOT / "enfopath").rglob("*.py")):
+        text = path.read_text()
+        assert notes not in text, f"{path} cites {notes}, which is not in the repository"
+        citing += [path.name] if "docs/science.md" in text else []
+    assert (ROOT / "docs" / "science.md").is_file()
+    assert {"energy.py", "density.py", "stats.py", "analytic.py"} <= set(citing)
