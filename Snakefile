@@ -25,7 +25,7 @@ localrules:
 rule all:
     default_target: True
     input:
-        all_outputs(),
+        all_outputs,
 
 
 include: "rules/data.smk"

@@ -9,6 +9,7 @@ sys.path.insert(0, str(Path(workflow.basedir)))
 
 from enfopath.study.config import (
     ConfigError,
+    is_conditional,
     is_latent,
     n_shards,
     needed_models,
@@ -31,13 +32,23 @@ OUT = f"results/{config['experiment']}"
 SHARDS = list(range(n_shards(config)))
 SPACES = config["density"]["spaces"]
 PRETRAINED = config["flow"]["pretrained"]
+PLUGIN = config["flow"]["plugin"]
+"""The user's own model (flow.plugin), None otherwise."""
 NEEDS = needed_models(config)
 LATENT = is_latent(config)
+"""The flow runs in the SD-VAE latent (SiT): generation and the summary read the vae keys."""
+CONDITIONAL = is_conditional(config)
+"""The flow is class-conditional: generation reads the guidance keys."""
+ASSET_KEYS = {
+    "data": "data.source",
+    "flow": "flow.plugin.checkpoint" if PLUGIN else "flow.pretrained.checkpoint",
+}
+"""The config key of each fetched file."""
 ASSETS = {
     name: section
     for name, section in (
         ("data", config["data"].get("source")),
-        ("flow", PRETRAINED and PRETRAINED["checkpoint"]),
+        ("flow", (PRETRAINED or PLUGIN or {}).get("checkpoint")),
     )
     if section
 }
@@ -131,14 +142,17 @@ def semantic_models():
     return {config["semantics"]["method"]}
 
 
-ASSET_KEYS = {"data": "data.source", "flow": "flow.pretrained.checkpoint"}
-"""The config key of each fetched file."""
 HUB_KEYS = {
     "clip": ["clip.model", "clip.pretrained", "clip.model_config"],
     "vae": ["vae.source"],
 }
 """The config keys of each model resolved from the hub."""
-GENERATION_KEYS = ["seed", "sampling", *(["guidance", "vae.scale"] if LATENT else [])]
+GENERATION_KEYS = [
+    "seed",
+    "sampling",
+    *(["guidance"] if CONDITIONAL else []),
+    *(["vae.scale"] if LATENT else []),
+]
 """What generating a shard reads (less sampling.n_samples, which no shard depends on)."""
 ROBUSTNESS_KEYS = [
     "seed",
@@ -150,7 +164,7 @@ ROBUSTNESS_KEYS = [
     "robustness.n_samples",
     "robustness.settings",
     "robustness.reference",
-    *(["guidance"] if LATENT else []),
+    *(["guidance"] if CONDITIONAL else []),
 ]
 """What re-integrating the robustness samples reads (the study's sampling, less its solver)."""
 SEMANTICS_KEYS = [
@@ -171,12 +185,14 @@ SUMMARY_KEYS = [
     "density.spaces",
     "density.k",
     "flow.pretrained",
+    "flow.plugin",
     *(
         ["clip.model", "clip.pretrained", "clip.template", "clip.interpolation"]
         if "clip" in NEEDS
         else []
     ),
-    *(["guidance", "vae.source", "vae.scale"] if LATENT else []),
+    *(["guidance"] if CONDITIONAL else []),
+    *(["vae.source", "vae.scale"] if LATENT else []),
 ]
 """What the summary reads."""
 
@@ -236,13 +252,6 @@ def figure_inputs(wildcards):
     return inputs
 
 
-def statistics_outputs():
-    return {
-        name: out(f"statistics/{name}.csv")
-        for name in ("correlations", "groups", "quantile_curves", "summary")
-    }
-
-
 STAGES = {
     "partial_correlations": bool(config["statistics"]["partial_controls"]),
     "early_prediction": config["statistics"]["early_prediction"],
@@ -257,12 +266,13 @@ STUDY_FIGURES = [
 """The figures of this study."""
 
 
-def all_outputs():
-    """Everything the default target builds."""
+def all_outputs(wildcards):
+    """Everything the default target builds (an input function: the rules it names are
+    defined after the default target)."""
     return [
-        out("samples.parquet"),
-        out("statistics/statistics.json"),
-        *statistics_outputs().values(),
+        *rules.merge_samples.output,
+        *rules.summary.output,
+        *rules.statistics.output,
         *(out(f"statistics/{stage}.csv") for stage, on in STAGES.items() if on),
         *expand(out("figures/{name}.png"), name=STUDY_FIGURES),
     ]

@@ -9,6 +9,7 @@ rule fetch_asset:
     conda:
         "../envs/enfopath.yaml"
     params:
+        key=lambda wc: ASSET_KEYS[wc.asset],
         config=lambda wc: config_slice(ASSET_KEYS[wc.asset]),
     script:
         "../workflow_scripts/fetch_asset.py"

@@ -16,6 +16,30 @@ if PRETRAINED:
         script:
             "../workflow_scripts/import_flow.py"
 
+elif PLUGIN:
+
+    rule plugin_flow:
+        input:
+            unpack(
+                lambda wc: (
+                    {"manifest": out("downloads/flow.json")}
+                    if ASSETS.get("flow")
+                    else {}
+                )
+            ),
+        output:
+            checkpoint=out("models/flow.pt"),
+        log:
+            out("logs/plugin_flow.log"),
+        benchmark:
+            out("benchmarks/plugin_flow.tsv")
+        conda:
+            "../envs/enfopath.yaml"
+        params:
+            config=config_slice("flow.plugin"),
+        script:
+            "../workflow_scripts/plugin_flow.py"
+
 else:
 
     rule train_flow:

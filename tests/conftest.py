@@ -16,12 +16,15 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 OUT = "results/tiny"
-LOCAL_ENV = {
-    **os.environ,
-    "PATH": os.pathsep.join([str(ROOT / "tests" / "no_slurm"), os.environ.get("PATH", "")]),
-}
-"""The environment of local (non-SLURM) Snakemake runs: the SLURM plugin's start-up probe of
-`scontrol` answers at once instead of waiting ~9 s for a controller (see tests/no_slurm)."""
+
+
+def local_env() -> dict[str, str]:
+    """The environment of local (non-SLURM) Snakemake runs, read at the call (a test may set
+    PYTHONPATH): the SLURM plugin's start-up probe of `scontrol` answers at once instead of
+    waiting ~9 s for a controller (see tests/no_slurm)."""
+    path = os.pathsep.join([str(ROOT / "tests" / "no_slurm"), os.environ.get("PATH", "")])
+    return {**os.environ, "PATH": path}
+
 
 TINY: dict[str, Any] = {
     "experiment": "tiny",
@@ -58,7 +61,7 @@ def write_config(path: Path, config: dict[str, Any]) -> Path:
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     """Run the project's Snakefile in ``workdir`` (locally)."""
     cmd = [SNAKEMAKE, "--snakefile", ROOT / "Snakefile", "--directory", workdir, *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=LOCAL_ENV)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=local_env())
 
 
 def job_counts(stdout: str) -> dict[str, int]:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import LOCAL_ENV, ROOT
+from conftest import ROOT, local_env
 
 HEAVY = (
     "matplotlib",
@@ -61,7 +61,7 @@ def test_nothing_sets_a_matplotlib_backend_on_import():
         capture_output=True,
         text=True,
         check=True,
-        env={**LOCAL_ENV, "MPLBACKEND": "svg"},
+        env={**local_env(), "MPLBACKEND": "svg"},
     )
     assert run.stdout.split()[-1] == "svg"
 
@@ -88,7 +88,7 @@ def test_building_the_dag_imports_no_torch_scipy_or_seaborn(tmp_path):
         ],
         capture_output=True,
         text=True,
-        env=LOCAL_ENV,
+        env=local_env(),
     )
     assert run.returncode == 0, run.stderr[-3000:]
     assert "generate_shard" in run.stdout

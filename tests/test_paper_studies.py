@@ -34,6 +34,7 @@ from tiny_models import (
 
 from enfopath.io import read_json, read_npz
 from enfopath.models.clip import load_clip
+from enfopath.study.download import Asset, cache_path, cache_root
 
 pytestmark = pytest.mark.workflow
 SAMPLING = {"n_samples": 16, "shard_size": 8, "batch_size": 4, "solver": "euler", "steps": 4}
@@ -326,8 +327,36 @@ def test_an_unpinned_download_that_fails_to_read_is_fetched_again(assets, tmp_pa
     assert "no published checksum, so the download and" in run.stdout + run.stderr
     downloads = tmp_path / "results/unpinned/downloads"
     assert not (downloads / "data.json").exists()
-    assert not (downloads / "data" / "unpinned.tar.gz").exists()
+    source = _cifar_only(assets, "unpinned")["data"]["source"]
+    cached = cache_path(Asset(name="data", **source), tmp_path / "resources")
+    assert cached.parent.is_dir() and not cached.exists()
     served.write_bytes(good)
     rerun = snakemake(tmp_path, "--cores", "1", target)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert read_json(downloads / "data.json")["sha256"] == _sha256(served)
+
+
+def test_two_experiments_share_one_download(assets, tmp_path, monkeypatch):
+    """Released files are fetched once per machine: two experiments naming the same tarball
+    (by its checksum) make one request; each manifest records the shared file and its sha256."""
+    served = assets["www"] / "shared.tar.gz"
+    make_tarball(served, n=2)
+    md5 = hashlib.md5(served.read_bytes()).hexdigest()
+    config = _cifar_only(assets, "shared", md5=md5)
+    config["experiment"] = "first"
+    write_config(tmp_path / "config.yaml", config)
+    write_config(tmp_path / "second.yaml", {"experiment": "second"})
+    before = _Quiet.requests.count("/shared.tar.gz")
+    for name, extra in (("first", ()), ("second", ("--configfile", str(tmp_path / "second.yaml")))):
+        run = snakemake(tmp_path, "--cores", "1", f"results/{name}/data/dataset.npz", *extra)
+        assert run.returncode == 0, run.stderr[-3000:]
+    assert _Quiet.requests.count("/shared.tar.gz") - before == 1
+    first, second = (
+        read_json(tmp_path / f"results/{n}/downloads/data.json") for n in ("first", "second")
+    )
+    assert (
+        first["path"] == second["path"] == str(tmp_path / "resources/md5" / md5 / "shared.tar.gz")
+    )
+    assert first["sha256"] == second["sha256"] == _sha256(served)
+    monkeypatch.setenv("ENFOPATH_CACHE", str(tmp_path / "elsewhere"))
+    assert cache_root() == tmp_path / "elsewhere"

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import (
-    LOCAL_ENV,
     OUT,
     ROOT,
     SNAKEMAKE,
     TINY,
     assert_report_renders,
     job_counts,
+    local_env,
     snakemake,
     write_config,
 )
@@ -264,7 +264,7 @@ def test_one_figure_is_rebuilt_alone(study):
 
 def test_lint_is_clean():
     run = subprocess.run(
-        [SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True, env=LOCAL_ENV
+        [SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True, env=local_env()
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Congratulations" in run.stdout + run.stderr
@@ -317,7 +317,7 @@ def test_killed_job_resumes_with_the_same_command(study, tmp_path):
     write_config(tmp_path / "config.yaml", TINY)
     cmd = [SNAKEMAKE, "--snakefile", ROOT / "Snakefile", "--directory", tmp_path, "--cores", "2"]
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=LOCAL_ENV
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=local_env()
     )
     deadline = time.monotonic() + 300
     killed = []
@@ -329,7 +329,7 @@ def test_killed_job_resumes_with_the_same_command(study, tmp_path):
     assert killed, "no generate_shard job was seen running"
     assert proc.wait(timeout=300) != 0  # the run stops on the killed job
     assert not (tmp_path / OUT / "samples.parquet").exists()
-    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=LOCAL_ENV)
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=local_env())
     assert run.returncode == 0, run.stderr[-3000:]
     assert not list(tmp_path.rglob("*.partial"))
     pd.testing.assert_frame_equal(

@@ -1,28 +1,27 @@
 """Rule fetch_asset: download (or find locally) one configured file, checked, and record it.
 
-Transient network failures are retried inside :func:`enfopath.study.download.fetch`; the rule itself
-has ``retries: 0``, so a profile's job retries never repeat a download (a checksum mismatch or
-an HTTP 4xx is not fixed by trying again).
-"""
+A download goes to the cache shared by the machine's experiments (``$ENFOPATH_CACHE``, default
+``resources/``), keyed by its checksum, so a second experiment naming the same file finds it
+there; this experiment's manifest records the file, its source and its sha256.
 
-from pathlib import Path
-from urllib.parse import urlparse
+Transient network failures are retried inside :func:`enfopath.study.download.fetch`; the rule
+itself has ``retries: 0``, so a profile's job retries never repeat a download (a checksum
+mismatch or an HTTP 4xx is not fixed by trying again).
+"""
 
 from _common import setup
 
 from enfopath.io import file_digest, write_json
-from enfopath.study.download import Asset, fetch
+from enfopath.study.download import Asset, cache_path, cache_root, fetch
 
 sm = snakemake  # noqa: F821
 log = setup(sm, network=True)
-name = sm.wildcards.asset
-key = {"data": "data.source", "flow": "flow.pretrained.checkpoint"}[name]
-cfg = sm.params.config
-section = cfg["data"]["source"] if name == "data" else cfg["flow"]["pretrained"]["checkpoint"]
-asset = Asset(name=f"{key} ({name})", **section)
-folder = Path(sm.output.manifest).with_suffix("")
-dest = folder / (Path(urlparse(asset.url).path).name if asset.url else Path(asset.path).name)
-path = fetch(asset, dest)
+key = sm.params.key
+section = sm.params.config
+for part in key.split("."):
+    section = section[part]
+asset = Asset(name=f"{key} ({sm.wildcards.asset})", **section)
+path = fetch(asset, cache_path(asset, cache_root()) if asset.url else asset.path)
 record = {
     "config_key": key,
     "source": asset.url or asset.path,

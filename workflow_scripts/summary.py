@@ -49,6 +49,21 @@ if pretrained is not None:
             vae_scale=cfg["vae"]["scale"],
             kpe_space="SD-VAE latent (scaled)",
         )
+plugin = cfg["flow"]["plugin"]
+if plugin is not None:
+    checkpoint = plugin["checkpoint"] or {}
+    setup_used.update(
+        flow_model=f"plugin {plugin['factory']}",
+        flow_convention=plugin["convention"],
+        flow_time=f"{plugin['time']['direction']}, scale {plugin['time']['scale']}",
+        flow_checkpoint=checkpoint.get("url") or checkpoint.get("path") or "from the factory",
+    )
+    if plugin["convention"] == "x_t_y":
+        g = cfg["guidance"]
+        setup_used.update(
+            guidance_scale=g["scale"],
+            guided_channels="all" if g["guided_channels"] is None else g["guided_channels"],
+        )
 if hasattr(sm.input, "vae"):
     setup_used["vae_weights_sha256"] = read_json(sm.input.vae)["files"][
         "diffusion_pytorch_model.safetensors"

@@ -2,11 +2,14 @@
 time conventions, its state shape, and its checkpoint (config section ``flow.plugin``).
 
 A factory is ``package.module:function``: called with ``flow.plugin.kwargs``, it returns the
-network (an ``nn.Module``). How the network is called and what its time means are config keys
-(see :mod:`enfopath.velocity` and ``docs/science.md`` §1); :func:`check_network` calls it once
-on a small batch of noise before anything is sampled, so that an import error, a missing
-attribute, a wrong output shape or a wrong convention is an error naming the key, raised by the
-job that builds the study's checkpoint (before any sampling job).
+network (an ``nn.Module``). The config's own checks (the form of the import path, that its
+module can be found, what the convention needs) run when the DAG is built, in
+:mod:`enfopath.study.config`, without importing the user's code. How the network is called
+and what its time means are config keys (:mod:`enfopath.velocity`, ``docs/science.md`` §1);
+:func:`check_network` calls it once on a small batch of noise before anything is sampled, so
+that an import error, a missing attribute, a wrong output shape or a wrong convention is an
+error naming the key, raised by the job that builds the study's checkpoint (before any
+sampling job).
 
 This module imports torch only: the user's module is imported when its network is built.
 """
@@ -14,8 +17,6 @@ This module imports torch only: the user's module is imported when its network i
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -25,8 +26,6 @@ from torch import nn
 
 from enfopath.io import ExplainedError
 from enfopath.velocity import (
-    CONVENTIONS,
-    DIRECTIONS,
     GuidedVelocity,
     NetworkVelocity,
     TimeConvention,
@@ -34,9 +33,6 @@ from enfopath.velocity import (
 
 if TYPE_CHECKING:
     from enfopath.energy import Velocity
-
-FACTORY = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$")
-"""``package.module:function`` (the function may be a dotted attribute path, ``Class.create``)."""
 
 
 class PluginError(ExplainedError, ValueError):
@@ -97,46 +93,6 @@ class PluginSpec:
         return self.convention == "x_t_y"
 
 
-def check_spec(section: dict[str, Any], key: str = "flow.plugin") -> None:
-    """Checks of a ``flow.plugin`` section that need no import of the user's code (run when the
-    DAG is built): the factory's form, that its module can be found, and what the convention
-    needs. Raises :class:`PluginError` naming the key."""
-    for name in ("factory", "decoder"):
-        path = section.get(name)
-        if path is None:
-            continue
-        if not FACTORY.match(path):
-            raise PluginError(
-                f"{key}.{name}: {path!r} is not an import path package.module:function"
-            )
-        module = path.split(":")[0]
-        try:
-            found = importlib.util.find_spec(module)
-        except (ImportError, ValueError) as err:  # a parent package that cannot be imported
-            found, why = None, f" ({err})"
-        else:
-            why = ""
-        if found is None:
-            raise PluginError(
-                f"{key}.{name}: no module named {module!r}{why}; put the folder that holds it on "
-                "PYTHONPATH (e.g. PYTHONPATH=$PWD snakemake ...), or install it"
-            )
-    if section.get("convention", "t_x") not in CONVENTIONS:
-        raise PluginError(f"{key}.convention: expected one of {CONVENTIONS}")
-    if (section.get("time") or {}).get("direction", "noise_to_data") not in DIRECTIONS:
-        raise PluginError(f"{key}.time.direction: expected one of {DIRECTIONS}")
-    conditional = section.get("convention") == "x_t_y"
-    if conditional and not section.get("num_classes"):
-        raise PluginError(
-            f"{key}.num_classes: a class-conditional model (convention x_t_y) needs its number "
-            "of classes (labels 0 … n − 1 are drawn per sample; n is the null class of guidance)"
-        )
-    if not conditional and section.get("num_classes"):
-        raise PluginError(
-            f"{key}.num_classes: only a class-conditional model (convention x_t_y) takes labels"
-        )
-
-
 def import_object(path: str, key: str) -> Any:
     """The object at ``package.module:attribute`` (``key`` names the config key in errors)."""
     module_name, _, attribute = path.partition(":")
@@ -154,12 +110,12 @@ def import_object(path: str, key: str) -> Any:
     return obj
 
 
-def _build(path: str, kwargs: dict[str, Any], key: str) -> nn.Module:
+def _build(path: str, kwargs: dict[str, Any], key: str, kwargs_key: str) -> nn.Module:
     factory: Callable[..., Any] = import_object(path, key)
     try:
         network = factory(**kwargs)
     except Exception as err:
-        raise PluginError(f"{key}: calling {path}(**{key}_kwargs) failed: {err!r}") from err
+        raise PluginError(f"{key}: calling {path}(**{kwargs_key}) failed: {err!r}") from err
     if not isinstance(network, nn.Module):
         raise PluginError(f"{key}: {path} returned {type(network).__name__}, not a torch nn.Module")
     return network
@@ -167,7 +123,7 @@ def _build(path: str, kwargs: dict[str, Any], key: str) -> nn.Module:
 
 def build_network(spec: PluginSpec) -> nn.Module:
     """The user's network from its factory (fresh weights, before a checkpoint is loaded)."""
-    return _build(spec.factory, spec.kwargs, "flow.plugin.factory")
+    return _build(spec.factory, spec.kwargs, "flow.plugin.factory", "flow.plugin.kwargs")
 
 
 def network_from_arch(**arch: Any) -> nn.Module:
@@ -180,7 +136,9 @@ def build_decoder(spec: PluginSpec) -> nn.Module | None:
     """The user's decoder (state → images in [−1, 1]), None without one."""
     if spec.decoder is None:
         return None
-    return _build(spec.decoder, spec.decoder_kwargs, "flow.plugin.decoder")
+    return _build(
+        spec.decoder, spec.decoder_kwargs, "flow.plugin.decoder", "flow.plugin.decoder_kwargs"
+    )
 
 
 def load_weights(network: nn.Module, path: str, key: str | None) -> None:

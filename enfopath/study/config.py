@@ -14,6 +14,7 @@ which Snakemake's own message for ``--configfile`` leaves out.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import math
 import sys
 from collections.abc import Iterator
@@ -178,7 +179,11 @@ def _check_asset(asset: dict[str, Any], key: str) -> None:
 
 def _check_sources(config: dict[str, Any]) -> None:
     """What the schema cannot say: which sections a dataset / model / space needs."""
-    data, pretrained = config["data"], config["flow"]["pretrained"]
+    data, pretrained, plugin = (
+        config["data"],
+        config["flow"]["pretrained"],
+        config["flow"]["plugin"],
+    )
     spaces, method = config["density"]["spaces"], config["semantics"]["method"]
     if data["dataset"] == "cifar10":
         if "source" not in data:
@@ -189,8 +194,11 @@ def _check_sources(config: dict[str, Any]) -> None:
     if data["dataset"] == "image_folder":
         if "folder" not in data:
             _fail("data.folder", "dataset image_folder needs the folder of class subfolders")
-        if pretrained is None:
-            _fail("flow.pretrained", "an image_folder dataset needs a pretrained flow")
+        if pretrained is None and plugin is None:
+            _fail(
+                "flow.pretrained",
+                "an image_folder dataset needs a pretrained flow (or flow.plugin)",
+            )
         for key, uses in (
             ("semantics.method", method == "classifier"),
             ("density.spaces", "classifier" in spaces),
@@ -201,6 +209,10 @@ def _check_sources(config: dict[str, Any]) -> None:
         _fail("data.class_names", "imagenet names index the classes of an image_folder")
     if pretrained is not None:
         _check_asset(pretrained["checkpoint"], "flow.pretrained.checkpoint")
+    if plugin is not None:
+        if pretrained is not None:
+            _fail("flow.plugin", "give flow.pretrained or flow.plugin, not both")
+        _check_plugin(plugin)
     if "latent" in spaces and not is_latent(config):
         _fail("density.spaces", "the latent space needs a latent flow (flow.pretrained.model sit)")
     if config["statistics"]["memorization"] and "pixels" not in spaces:
@@ -209,6 +221,45 @@ def _check_sources(config: dict[str, Any]) -> None:
             "memorization is judged in pixel space: add pixels to density.spaces, or set "
             "statistics.memorization: false",
         )
+
+
+def _check_plugin(plugin: dict[str, Any]) -> None:
+    """The user's model, without importing it: its modules can be found (on PYTHONPATH, or
+    installed), its checkpoint is one file, and labels go with the class-conditional convention.
+    Whether the factory exists and the network answers as the config says is checked by the job
+    that builds the study's checkpoint, before any sampling job."""
+    for name in ("factory", "decoder"):
+        if plugin[name] is None:
+            continue
+        module = plugin[name].split(":")[0]
+        try:
+            found = importlib.util.find_spec(module) is not None
+            why = ""
+        except (ImportError, ValueError) as err:  # a parent package that cannot be imported
+            found, why = False, f" ({err})"
+        if not found:
+            _fail(
+                f"flow.plugin.{name}",
+                f"no module named {module!r}{why}; put the folder that holds it on PYTHONPATH "
+                "(e.g. PYTHONPATH=$PWD snakemake ...), or install it",
+            )
+    if plugin["checkpoint"] is not None:
+        _check_asset(plugin["checkpoint"], "flow.plugin.checkpoint")
+    conditional = plugin["convention"] == "x_t_y"
+    if conditional and plugin["num_classes"] is None:
+        _fail(
+            "flow.plugin.num_classes",
+            "a class-conditional model (convention x_t_y) needs its number of classes",
+        )
+    if not conditional and plugin["num_classes"] is not None:
+        _fail("flow.plugin.num_classes", "only a class-conditional model (x_t_y) takes labels")
+
+
+def is_conditional(config: dict[str, Any]) -> bool:
+    """Whether the flow is class-conditional (SiT, or the user's x_t_y model): its samples get
+    labels and it is guided by the ``guidance`` section."""
+    plugin = config["flow"]["plugin"]
+    return is_latent(config) or (plugin is not None and plugin["convention"] == "x_t_y")
 
 
 def is_latent(config: dict[str, Any]) -> bool:

@@ -16,11 +16,19 @@ timeouts; network failures and 5xx answers are retried with backoff; a client er
 checksum mismatch are not (:attr:`DownloadError.permanent`), except that a mismatch after a
 resumed transfer is downloaded once more from the start. A mismatch deletes the download and
 names both hashes; an HTTP error names the URL and status.
+
+Downloads are kept once per machine, not once per experiment: :func:`cache_path` places a file
+in a cache folder shared by every experiment (``$ENFOPATH_CACHE``, default ``resources/`` in
+the working directory) under its checksum, or under a hash of its URL when it has none; a lock
+on its folder keeps two runs from downloading it at the same time. Each experiment's manifest
+(``downloads/<name>.json``) still records the file, its source and its sha256.
 """
 
 from __future__ import annotations
 
+import fcntl
 import functools
+import hashlib
 import http.client
 import json
 import logging
@@ -33,12 +41,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from enfopath.io import CorruptFileError, ExplainedError, file_digest, read_json, sidecar
 
 log = logging.getLogger(__name__)
 CHUNK = 1 << 20
 
+
+CACHE_ENV = "ENFOPATH_CACHE"
+"""Environment variable naming the download cache shared by every experiment."""
+DEFAULT_CACHE = "resources"
+"""The cache folder when ``$ENFOPATH_CACHE`` is not set, relative to the working directory."""
 
 CONNECT_TIMEOUT = 10.0
 """Seconds to wait for a connection (and TLS handshake)."""
@@ -93,6 +107,37 @@ class Asset:
         return None
 
 
+def cache_root() -> Path:
+    """The download cache shared by the experiments of this machine (``$ENFOPATH_CACHE``, else
+    ``resources/`` in the working directory)."""
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
+
+
+def cache_path(asset: Asset, root: str | os.PathLike[str]) -> Path:
+    """Where a downloaded ``asset`` is kept in the cache ``root``: ``<algorithm>/<checksum>/``
+    when its checksum is configured (the same file for every experiment and URL that name it),
+    else ``url/<first 16 hex of the URL's sha256>/``, with the URL's file name."""
+    assert asset.url is not None, "a local path is used where it is, never cached"
+    name = Path(urlparse(asset.url).path).name or "download"
+    if asset.checksum is not None:
+        algorithm, digest = asset.checksum
+        return Path(root) / algorithm / digest / name
+    return Path(root) / "url" / hashlib.sha256(asset.url.encode()).hexdigest()[:16] / name
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the folder of ``path`` (created if needed, nothing written in
+    it): one download into that folder at a time, across the jobs and runs of the machine."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def verify(path: str | os.PathLike[str], asset: Asset, source: str) -> None:
     """Raise :class:`ChecksumError` naming ``source`` and both hashes when ``path`` differs.
 
@@ -126,8 +171,9 @@ def fetch(
     """Return a checked local copy of ``asset``.
 
     A local ``path`` is checked and returned as it is (never deleted, even on a mismatch). A
-    ``url`` is downloaded to ``dest`` unless ``dest`` already holds the right file (a present
-    file without a configured checksum is downloaded again: it cannot be confirmed). Network
+    ``url`` is downloaded to ``dest`` (e.g. :func:`cache_path`) unless ``dest`` already holds
+    the right file (a present file without a configured checksum is downloaded again: it
+    cannot be confirmed), under a lock on ``dest`` so that concurrent fetches download once. Network
     failures are tried ``retries`` more times; an unresponsive server fails after about
     (retries + 1) × read_timeout seconds.
     """
@@ -138,6 +184,20 @@ def fetch(
         return Path(asset.path)
     assert asset.url is not None
     target = Path(dest)
+    with locked(target):
+        return _fetch_url(asset, target, retries, connect_timeout, read_timeout, backoff)
+
+
+def _fetch_url(
+    asset: Asset,
+    target: Path,
+    retries: int,
+    connect_timeout: float,
+    read_timeout: float,
+    backoff: float,
+) -> Path:
+    """:func:`fetch` of a URL into ``target``, under its lock."""
+    assert asset.url is not None
     if target.exists():
         if asset.checksum is not None:
             try:

@@ -1,0 +1,347 @@
+"""The user's own flow model: conventions mapped onto ours, errors that name the key, and a model
+written by the test into a folder on PYTHONPATH run through the real DAG."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import ROOT, TINY, snakemake, write_config
+
+from enfopath import sample_with_energy
+from enfopath.analytic import gaussian_energy, gaussian_velocity
+from enfopath.models.plugin import (
+    PluginError,
+    PluginSpec,
+    build_network,
+    check_network,
+    load_weights,
+    plugin_velocity,
+)
+from enfopath.seeding import initial_noise
+from enfopath.study.config import ConfigError, validate_config
+from enfopath.velocity import GuidedVelocity, NetworkVelocity, TimeConvention
+
+MU = torch.tensor([1.5, -0.5, 0.25], dtype=torch.float64)
+S = 0.6
+OURS = gaussian_velocity(MU, S)  # v(x, t): noise at t = 0, data at t = 1
+
+
+def foreign(convention: str, direction: str, scale: float):
+    """The closed-form Gaussian field as another library would ship it: called in
+    ``convention``, its own time running ``direction`` and scaled by ``scale``."""
+
+    def our_time(s: torch.Tensor) -> torch.Tensor:
+        s = s / scale
+        return 1.0 - s if direction == "data_to_noise" else s
+
+    def u(x: torch.Tensor, s: torch.Tensor) -> torch.Tensor:  # its own velocity dx/ds
+        t = our_time(s)
+        v = OURS(t.reshape(-1, 1) if t.dim() else t, x)
+        return -v if direction == "data_to_noise" else v
+
+    class Network(torch.nn.Module):
+        def forward(self, *args: torch.Tensor) -> torch.Tensor:
+            if convention == "t_x":
+                s, x = args
+            else:
+                x, s = args[0], args[1]
+                assert s.shape == (len(x),)  # x_t and x_t_y get one time per sample
+            return u(x, s)
+
+    return Network()
+
+
+CASES = [
+    (convention, direction, scale)
+    for convention in ("t_x", "x_t", "x_t_y")
+    for direction in ("noise_to_data", "data_to_noise")
+    for scale in (1.0, 1000.0)
+]
+
+
+@pytest.mark.parametrize(("convention", "direction", "scale"), CASES)
+def test_each_convention_maps_onto_ours_on_a_closed_form_field(convention, direction, scale):
+    network = foreign(convention, direction, scale)
+    time = TimeConvention(direction, scale)
+    if convention == "x_t_y":
+        labels = torch.zeros(64, dtype=torch.int64)
+        velocity = GuidedVelocity(network, labels, 1.0, null_class=1, time=time)
+    else:
+        velocity = NetworkVelocity(network, convention=convention, time=time)
+    x0 = torch.randn(64, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    for t in (0.0, 0.3, 0.9):
+        tt = torch.tensor(t, dtype=torch.float64)
+        x = x0 * (1 - t) + t
+        torch.testing.assert_close(velocity(tt, x), OURS(tt, x), rtol=1e-12, atol=1e-12)
+    res = sample_with_energy(velocity, x0, solver="dopri5", rtol=1e-9, atol=1e-9)
+    torch.testing.assert_close(res.kpe, gaussian_energy(x0, MU, S), rtol=1e-6, atol=0)
+
+
+def test_a_wrong_time_direction_is_a_different_field():
+    """The mapping matters: the same network read in the wrong direction is another flow."""
+    network = foreign("t_x", "data_to_noise", 1.0)
+    x = torch.randn(8, 3, dtype=torch.float64)
+    t = torch.tensor(0.3, dtype=torch.float64)
+    wrong = NetworkVelocity(network)(t, x)
+    assert not torch.allclose(wrong, OURS(t, x))
+
+
+def test_the_identity_convention_passes_time_and_velocity_through_bit_for_bit():
+    calls = []
+
+    def model(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        calls.append(t)
+        return x * 3.0
+
+    t, x = torch.tensor(0.37), torch.randn(4, 2)
+    assert torch.equal(NetworkVelocity(model)(t, x), x * 3.0)
+    assert calls[0] is t
+
+
+USER_MODULE = textwrap.dedent(
+    '''
+    """A user's flow, trained the other way round: its time s runs from data (0) to noise
+    (1000), and it is called as model(x, s) (convention x_t)."""
+    import torch
+    from torch import nn
+
+
+    class DataToNoiseMLP(nn.Module):
+        def __init__(self, dim, hidden):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(dim + 1, hidden), nn.SiLU(), nn.Linear(hidden, dim))
+
+        def forward(self, x, s):
+            flat = x.flatten(1)
+            h = torch.cat([flat, s[:, None].to(flat.dtype) / 1000.0], dim=1)
+            return self.net(h).reshape(x.shape)
+
+
+    def build(dim=64, hidden=32):
+        return DataToNoiseMLP(dim, hidden)
+
+
+    def not_a_network():
+        return "a string"
+    '''
+)
+
+
+@pytest.fixture
+def user_module(tmp_path, monkeypatch):
+    """The user's model file in its own folder, importable here and by the DAG's jobs."""
+    folder = tmp_path / "user_code"
+    folder.mkdir()
+    (folder / "tiny_user_flow.py").write_text(USER_MODULE)
+    monkeypatch.syspath_prepend(str(folder))
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])
+    )
+    sys.modules.pop("tiny_user_flow", None)
+    return folder
+
+
+SECTION = {
+    "factory": "tiny_user_flow:build",
+    "kwargs": {"dim": 64, "hidden": 32},
+    "convention": "x_t",
+    "shape": [1, 8, 8],
+    "time": {"direction": "data_to_noise", "scale": 1000.0},
+}
+
+
+def plugin_config(section: dict) -> dict:
+    cfg = copy.deepcopy(TINY)
+    cfg["flow"] = {"plugin": section}
+    return cfg
+
+
+def test_config_checks_name_the_key_without_importing_the_model(user_module):
+    validate_config(plugin_config(SECTION))
+    assert "tiny_user_flow" not in sys.modules  # found, not imported
+    for change, key in (
+        ({"factory": "no_such_module_anywhere:build"}, "flow.plugin.factory"),
+        ({"factory": "tiny_user_flow.build"}, "flow.plugin.factory"),
+        ({"convention": "x_t_y"}, "flow.plugin.num_classes"),
+        ({"num_classes": 10}, "flow.plugin.num_classes"),
+        ({"time": {"direction": "sideways"}}, "flow.plugin.time.direction"),
+        ({"checkpoint": {"url": "https://example.org/a.pt", "path": "a.pt"}}, "checkpoint"),
+    ):
+        with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
+            validate_config(plugin_config({**SECTION, **change}))
+    both = plugin_config(SECTION)
+    both["flow"]["pretrained"] = {
+        "model": "torchcfm_unet",
+        "arch": {},
+        "checkpoint": {"path": "x.pt"},
+    }
+    with pytest.raises(ConfigError, match="not both"):
+        validate_config(both)
+
+
+def test_the_network_is_checked_in_its_conventions_before_sampling(user_module):
+    spec = PluginSpec.from_config(validate_config(plugin_config(SECTION))["flow"]["plugin"])
+    network = build_network(spec)
+    check_network(spec, network, None, torch.device("cpu"))  # answers as configured
+    as_t_x = PluginSpec.from_config({**SECTION, "convention": "t_x"})
+    with pytest.raises(PluginError, match=r"flow\.plugin\.convention.*model\(t, x\)"):
+        check_network(as_t_x, network, None, torch.device("cpu"))
+    wrong_shape = PluginSpec.from_config({**SECTION, "shape": [1, 4, 16]})
+    check_network(wrong_shape, network, None, torch.device("cpu"))  # 64 coordinates either way
+    too_big = PluginSpec.from_config({**SECTION, "shape": [1, 8, 9]})
+    with pytest.raises(PluginError, match=r"flow\.plugin\.(shape|convention)"):
+        check_network(too_big, network, None, torch.device("cpu"))
+    for change, problem in (
+        ({"factory": "tiny_user_flow:missing"}, "has no attribute 'missing'"),
+        ({"factory": "tiny_user_flow:not_a_network", "kwargs": {}}, "not a torch nn.Module"),
+        ({"kwargs": {"width": 3}}, r"\(\*\*flow\.plugin\.kwargs\) failed.*width"),
+        ({"factory": "no_such_module_anywhere:build"}, "importing 'no_such_module_anywhere'"),
+    ):
+        with pytest.raises(PluginError, match=rf"flow\.plugin\.factory: .*{problem}"):
+            build_network(PluginSpec.from_config({**SECTION, **change}))
+
+
+def test_weights_load_weights_only_and_a_mismatch_names_the_keys(user_module, tmp_path):
+    spec = PluginSpec.from_config(SECTION)
+    network = build_network(spec)
+    path = tmp_path / "weights.pt"
+    torch.save({"ema": network.state_dict()}, path)
+    fresh = build_network(spec)
+    load_weights(fresh, str(path), "ema")
+    for a, b in zip(fresh.state_dict().values(), network.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    with pytest.raises(PluginError, match=r"flow\.plugin\.key: .* no entry 'model'"):
+        load_weights(fresh, str(path), "model")
+    other = build_network(PluginSpec.from_config({**SECTION, "kwargs": {"hidden": 16}}))
+    with pytest.raises(PluginError, match=r"do not fit the network of flow\.plugin\.factory"):
+        load_weights(other, str(path), "ema")
+
+
+def test_plugin_velocity_of_a_class_conditional_model_needs_labels(user_module):
+    spec = PluginSpec.from_config({**SECTION, "convention": "x_t_y", "num_classes": 3})
+    with pytest.raises(ValueError, match="labels"):
+        plugin_velocity(spec, torch.nn.Identity())
+
+
+def write_weights(folder: Path) -> tuple[Path, str]:
+    """The user's released weights: a dict with the state dict under ``ema``; its sha256."""
+    sys.modules.pop("tiny_user_flow", None)
+    import tiny_user_flow
+
+    torch.manual_seed(5)
+    network = tiny_user_flow.build(64, 32)
+    path = folder / "weights.pt"
+    torch.save({"ema": network.state_dict(), "step": 100}, path)
+    return path, hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.workflow
+def test_a_users_model_runs_through_the_dag_with_the_library_kpe(user_module, tmp_path):
+    weights, digest = write_weights(user_module)
+    section = {**SECTION, "checkpoint": {"path": str(weights), "sha256": digest}, "key": "ema"}
+    cfg = plugin_config(section)
+    cfg["experiment"] = "own_model"
+    cfg["robustness"] = {"enabled": False}
+    cfg["statistics"] = {"partial_controls": [], "early_prediction": False, "prdc": False}
+    workdir = tmp_path / "study"
+    workdir.mkdir()
+    write_config(workdir / "config.yaml", cfg)
+    out = workdir / "results" / "own_model"
+    run = snakemake(workdir, "--cores", "2", "results/own_model/samples.parquet")
+    assert run.returncode == 0, run.stderr[-5000:]
+    assert "rule train_flow" not in run.stderr and "rule plugin_flow" in run.stderr
+    assert "tiny_user_flow:build" in (out / "logs" / "plugin_flow.log").read_text()
+    table = pd.read_parquet(out / "samples.parquet").sort_values("sample")
+    assert len(table) == 96 and table["pixels_nn_dist"].notna().all()
+
+    # The library on the same noise, with the user's own hand-written adapter.
+    sys.modules.pop("tiny_user_flow", None)
+    import tiny_user_flow
+
+    network = tiny_user_flow.build(64, 32)
+    network.load_state_dict(torch.load(weights, weights_only=True)["ema"])
+    network.eval()
+
+    def velocity(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        s = ((1.0 - t) * 1000.0).reshape(-1).expand(len(x))
+        return -network(x, s)
+
+    sc = validate_config(copy.deepcopy(cfg))["sampling"]
+    kpe = []
+    with torch.no_grad():
+        for start in range(0, 96, sc["batch_size"]):  # the study's batches (dopri5 steps)
+            x0 = initial_noise(cfg["seed"], range(start, start + sc["batch_size"]), (1, 8, 8))
+            res = sample_with_energy(
+                velocity, x0, solver=sc["solver"], rtol=sc["rtol"], atol=sc["atol"]
+            )
+            kpe.append(res.kpe.numpy())
+    np.testing.assert_allclose(table["kpe"].to_numpy(), np.concatenate(kpe), rtol=1e-5)
+
+
+@pytest.mark.workflow
+def test_a_model_that_cannot_be_built_stops_before_any_sampling(user_module, tmp_path):
+    cfg = plugin_config({**SECTION, "factory": "tiny_user_flow:missing"})
+    cfg["experiment"] = "broken_model"
+    write_config(tmp_path / "config.yaml", cfg)
+    out = tmp_path / "results" / "broken_model"
+    run = snakemake(tmp_path, "--cores", "1", "results/broken_model/trajectories/shard_0.npz")
+    assert run.returncode != 0
+    log = (out / "logs" / "plugin_flow.log").read_text()
+    assert "flow.plugin.factory" in log and "has no attribute 'missing'" in log
+    assert not (out / "trajectories").exists() and not (out / "models" / "flow.pt").exists()
+
+
+@pytest.mark.workflow
+def test_the_readme_example_gives_the_closed_form_kpe(tmp_path, monkeypatch):
+    """configs/own_model.yaml with examples/own_model/my_flow.py, as the README runs it: the
+    exact Gaussian flow, so the study's KPE is known in closed form."""
+    folder = ROOT / "examples" / "own_model"
+    monkeypatch.setenv(
+        "PYTHONPATH", os.pathsep.join([str(folder), os.environ.get("PYTHONPATH", "")])
+    )
+    shutil.copy(ROOT / "config.yaml", tmp_path / "config.yaml")
+    target = "results/own_model/kpe/shard_0.parquet"
+    run = snakemake(
+        tmp_path, "--cores", "2", target, "--configfile", str(ROOT / "configs/own_model.yaml")
+    )
+    assert run.returncode == 0, run.stderr[-5000:]
+    monkeypatch.syspath_prepend(str(folder))
+    from my_flow import digits_gaussian
+
+    flow = digits_gaussian()
+    cfg = validate_config(yaml.safe_load((ROOT / "config.yaml").read_text()))
+    table = pd.read_parquet(tmp_path / target)
+    x0 = initial_noise(cfg["seed"], table["sample"].tolist(), (1, 8, 8), dtype=torch.float64)
+    exact = gaussian_energy(x0, flow.mu.double(), flow.s).numpy()
+    np.testing.assert_allclose(table["kpe"].to_numpy(), exact, rtol=2e-4)
+
+
+def test_the_readme_shows_the_example_files_as_they_are():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## KPE on your own model") :]
+    for path in ("examples/own_model/my_flow.py", "configs/own_model.yaml"):
+        assert (ROOT / path).read_text().strip() in section, path
+
+
+def test_the_readmes_notebook_route_runs():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## KPE on your own model") :]
+    block = section[section.index("In a notebook") :]
+    code = block[
+        block.index("```python\n") + 10 : block.index("```", block.index("```python\n") + 10)
+    ]
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.startswith("torch.Size([256])")

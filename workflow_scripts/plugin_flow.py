@@ -1,0 +1,47 @@
+"""Rule plugin_flow: the user's own network (flow.plugin) built from its factory, its weights
+loaded, checked by one call in its conventions, and saved as the study's checkpoint."""
+
+from _common import setup
+
+from enfopath.io import read_json
+from enfopath.models.checkpoint import save_checkpoint
+from enfopath.models.networks import pick_device
+from enfopath.models.plugin import (
+    PluginSpec,
+    build_decoder,
+    build_network,
+    check_network,
+    load_weights,
+)
+from enfopath.study.download import fetched
+
+sm = snakemake  # noqa: F821
+log = setup(sm)
+section = sm.params.config["flow"]["plugin"]
+spec = PluginSpec.from_config(section)
+network = build_network(spec)
+source = None
+if hasattr(sm.input, "manifest"):
+    source = read_json(sm.input.manifest)
+    with fetched(sm.input.manifest) as checkpoint:
+        load_weights(network, checkpoint, section["key"])
+device = pick_device()
+decoder = build_decoder(spec)
+check_network(
+    spec, network.to(device).eval(), None if decoder is None else decoder.to(device).eval(), device
+)
+n = sum(p.numel() for p in network.parameters())
+log.info(
+    "%s(%s): %d parameters, called as %s, time %s ×%s, state %s%s, weights from %s",
+    spec.factory,
+    spec.kwargs,
+    n,
+    spec.convention,
+    spec.direction,
+    spec.time_scale,
+    list(spec.shape),
+    f", {spec.num_classes} classes" if spec.conditional else "",
+    source["source"] if source else "the factory",
+)
+meta = {"source": source, "key": section["key"], "parameters": n}
+save_checkpoint(sm.output.checkpoint, "plugin", spec.to_config(), network, meta)
