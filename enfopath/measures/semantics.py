@@ -1,10 +1,16 @@
-"""Semantic scores of generated samples from a classifier's logits (docs/science.md §3)."""
+"""Semantic scores of generated samples: a classifier's confidence and margin, or CLIP's score
+and margin (docs/science.md §3)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
+
+if TYPE_CHECKING:
+    from enfopath.measures.features import FeatureModels
 
 
 def classifier_scores(logits: torch.Tensor) -> pd.DataFrame:
@@ -57,4 +63,36 @@ def clip_scores(
             "clip_score": (100.0 * own.clamp_min(0.0)).numpy(),
             "clip_margin": (100.0 * (own - others)).numpy(),
         }
+    )
+
+
+def sample_semantics(
+    method: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    models: FeatureModels,
+    *,
+    class_names: list[str] | None = None,
+    template: str = "a photo of a {}.",
+    batch_size: int = 256,
+) -> pd.DataFrame:
+    """The semantic scores of generated ``images`` (N, C, H, W) in [-1, 1] (clamped), by
+    ``method``: ``classifier`` (:func:`classifier_scores` of the study's classifier) or
+    ``clip`` (:func:`clip_scores` against one prompt per class name, ``template`` filled in;
+    the class of a sample is its conditioning label when ``labels`` (N,) are all ≥ 0, else the
+    zero-shot argmax). A label with no name is an error."""
+    if method == "classifier":
+        with torch.no_grad():
+            logits = models.classifier(torch.from_numpy(images).float().to(models.device))
+        return classifier_scores(logits)
+    from enfopath.measures.features import embed
+
+    names = list(class_names or [])
+    conditioned = bool((labels >= 0).all()) and len(labels) > 0
+    if conditioned and int(labels.max()) >= len(names):
+        raise ValueError(f"class label {int(labels.max())} has no name ({len(names)} classes)")
+    text = models.clip.text_features(names, template)
+    feats = embed("clip", images, models, batch_size)
+    return clip_scores(
+        torch.from_numpy(feats), text, torch.from_numpy(labels) if conditioned else None
     )

@@ -7,13 +7,15 @@ from [0, 16] to [-1, 1] and kept as (N, 1, 8, 8) float32; no download. CIFAR-10 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from enfopath.seeding import derived_seed
-from enfopath.study.imagefolder import load_images
+from enfopath.study.imagefolder import list_image_folder, load_images
 
 
 @dataclass(frozen=True)
@@ -87,3 +89,36 @@ def reference_batches(dataset: dict[str, np.ndarray], batch_size: int) -> Iterat
 def n_reference(dataset: dict[str, np.ndarray]) -> int:
     """Number of reference images of a prepared dataset."""
     return len(dataset["x_train"] if "x_train" in dataset else dataset["paths"])
+
+
+def prepare_dataset(
+    data: dict[str, Any], seed: int, tarball: str | os.PathLike[str] | None = None
+) -> dict[str, np.ndarray]:
+    """The arrays of ``data/dataset.npz`` for the config's ``data`` section: a data set's
+    train / test images in [-1, 1] with labels and class names (:class:`ImageDataset`, CIFAR-10
+    from its downloaded ``tarball``), or an image folder's file list (``paths``, ``y_train``,
+    ``folders``, ``class_names``, ``image_size``; its images are read when embedded). ImageNet
+    class names (``data.class_names: imagenet``) are open_clip's, in the folders' sorted order."""
+    if data["dataset"] == "cifar10":
+        from enfopath.study.cifar import load_cifar10_tarball
+
+        if tarball is None:
+            raise ValueError("data.source: cifar10 needs its downloaded tarball")
+        return load_cifar10_tarball(tarball).arrays()
+    if data["dataset"] != "image_folder":
+        return DATASETS[data["dataset"]](seed, data["test_fraction"]).arrays()
+    listing = list_image_folder(data["folder"], data["per_class"], seed)
+    names = listing["folders"]
+    if data["class_names"] == "imagenet":
+        from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES
+
+        if len(names) > len(IMAGENET_CLASSNAMES):
+            raise ValueError(f"data.folder: {len(names)} class folders, ImageNet has 1000")
+        names = np.array(IMAGENET_CLASSNAMES[: len(names)])
+    return {
+        "paths": listing["paths"],
+        "y_train": listing["labels"],
+        "folders": listing["folders"],
+        "class_names": names,
+        "image_size": np.array(data["image_size"]),
+    }

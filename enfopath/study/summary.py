@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -76,3 +77,108 @@ def copies_and_clamping(df: pd.DataFrame, spaces: list[str]) -> dict[str, object
     out["out_of_range_mean_share"] = float(share.mean())
     out["samples_with_values_clamped"] = float((share > 0).mean())
     return out
+
+
+def _guidance(cfg: dict[str, Any]) -> dict[str, Any]:
+    g = cfg["guidance"]
+    channels = "all" if g["guided_channels"] is None else g["guided_channels"]
+    return {"guidance_scale": g["scale"], "guided_channels": channels}
+
+
+def models_used(
+    cfg: dict[str, Any],
+    labels: np.ndarray,
+    *,
+    classifier_metrics: dict[str, Any] | None = None,
+    clip_record: dict[str, Any] | None = None,
+    vae_record: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What the summary records about the models of a study: the flow (released, the user's
+    own, or trained), its guidance and decoder, the classifier's test accuracy, CLIP's backbone,
+    weights, prompt and preprocessing, which class the semantic scores used (``class_used``),
+    and the hashes of downloaded weights. ``cfg`` is the summary rule's config slice, ``labels``
+    the samples' conditioning labels (−1: unconditional), the records the rule's inputs."""
+    used: dict[str, Any] = {}
+    if classifier_metrics is not None:
+        used["classifier_test_accuracy"] = classifier_metrics["test_accuracy"]
+    if cfg["semantics"]["method"] == "clip":
+        assert clip_record is not None, "CLIP semantics need the CLIP manifest"
+        used.update(
+            clip_model=cfg["clip"]["model"],
+            clip_pretrained=cfg["clip"]["pretrained"],
+            clip_weights_sha256=clip_record["files"]["weights"]["sha256"],
+            clip_template=cfg["clip"]["template"],
+            clip_preprocessing=f"{cfg['clip']['interpolation']} resize of the shortest side, "
+            "centre crop, CLIP mean/std",
+        )
+        conditioned = len(labels) > 0 and bool((labels >= 0).all())
+        used["class_used"] = "conditioning label" if conditioned else "zero-shot CLIP argmax"
+    else:
+        used["class_used"] = "zero-shot argmax of the classifier (unconditional flow)"
+    pretrained, plugin = cfg["flow"]["pretrained"], cfg["flow"]["plugin"]
+    if pretrained is not None:
+        checkpoint = pretrained["checkpoint"]
+        used["flow_model"] = pretrained["model"]
+        used["flow_checkpoint"] = checkpoint.get("url") or checkpoint.get("path")
+        if pretrained["model"] == "sit":
+            used.update(
+                **_guidance(cfg),
+                vae=cfg["vae"]["source"],
+                vae_scale=cfg["vae"]["scale"],
+                kpe_space="SD-VAE latent (scaled)",
+            )
+    if plugin is not None:
+        checkpoint = plugin["checkpoint"] or {}
+        used.update(
+            flow_model=f"plugin {plugin['factory']}",
+            flow_convention=plugin["convention"],
+            flow_time=f"{plugin['time']['direction']}, scale {plugin['time']['scale']}",
+            flow_checkpoint=checkpoint.get("url") or checkpoint.get("path") or "from the factory",
+        )
+        if plugin["convention"] == "x_t_y":
+            used.update(_guidance(cfg))
+    if vae_record is not None:
+        weights = vae_record["files"]["diffusion_pytorch_model.safetensors"]
+        used["vae_weights_sha256"] = weights["sha256"]
+    return used
+
+
+def study_summary(cfg: dict[str, Any], table: pd.DataFrame, used: dict[str, Any]) -> dict[str, Any]:
+    """The key numbers of a study, in order (``statistics/summary.csv`` and ``.json``): its
+    name and provenance, sample counts, the solver, the mean energies, ``used``
+    (:func:`models_used`), sample quality, copies and clamping, and the statistics' settings.
+    Flagged (non-finite) samples are counted and left out of the means."""
+    sc, st = cfg["sampling"], cfg["statistics"]
+    analysed = table[~table.nonfinite].reset_index(drop=True)
+    return {
+        "experiment": cfg["experiment"],
+        **provenance(),
+        "n_samples": len(table),
+        "n_nonfinite_excluded": int(table.nonfinite.sum()),
+        "n_analysed": len(analysed),
+        "solver": sc["solver"],
+        "solver_setting": (
+            f"rtol={sc['rtol']}, atol={sc['atol']}"
+            if sc["solver"] == "dopri5"
+            else f"{sc['steps']} steps, {sc['grid']} grid"
+        ),
+        "batch_size": sc["batch_size"],
+        "nfe_mean": float(table.nfe.mean()),
+        "tau": sc["tau"],
+        "kpe_mean": float(analysed.kpe.mean()),
+        "kpe_per_dim_mean": float(analysed.kpe_per_dim.mean()),
+        "straightness_mean": float(analysed.straightness.mean()),
+        "chord_energy_mean": float(analysed.chord_energy.mean()),
+        "spearman_kpe_x0_norm_sq": float(analysed.kpe.corr(analysed.x0_norm_sq, method="spearman")),
+        "precision": sc["precision"],
+        **used,
+        **sample_quality(analysed),
+        **copies_and_clamping(analysed, cfg["density"]["spaces"]),
+        "endpoint_rule": "KPE of the unclamped ODE state; semantics and image-space density of "
+        "the image clamped to [-1, 1]",
+        "bootstrap_resamples": st["bootstrap"],
+        "confidence": st["confidence"],
+        "multiple_testing": "Benjamini-Hochberg q-values per p-value column and table",
+        "group_quantile": st["group_quantile"],
+        "seed": cfg["seed"],
+    }
