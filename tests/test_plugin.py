@@ -135,6 +135,21 @@ USER_MODULE = textwrap.dedent(
 
     def not_a_network():
         return "a string"
+
+
+    class Upsample(nn.Module):
+        """A latent model's decoder: states (B, 1, 8, 8) to images (B, 1, 16, 16)."""
+
+        def forward(self, z):
+            return torch.tanh(z).repeat_interleave(2, dim=-1).repeat_interleave(2, dim=-2)
+
+
+    def upsample():
+        return Upsample()
+
+
+    def flat_decoder():
+        return nn.Flatten()
     '''
 )
 
@@ -345,3 +360,19 @@ def test_the_readmes_notebook_route_runs():
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("torch.Size([256])")
+
+
+def test_a_latent_models_decoder_makes_the_images(user_module):
+    from enfopath.models.flows import Flow
+    from enfopath.models.plugin import build_decoder
+
+    spec = PluginSpec.from_config({**SECTION, "decoder": "tiny_user_flow:upsample"})
+    network, decoder = build_network(spec), build_decoder(spec)
+    check_network(spec, network, decoder, torch.device("cpu"))
+    flow = Flow(network, spec.shape, decoder=decoder, plugin=spec)
+    images = flow.images(torch.randn(3, 1, 8, 8))
+    assert images.shape == (3, 1, 16, 16) and images.abs().max() <= 1
+    assert Flow(network, spec.shape, plugin=spec).images(torch.randn(3, 1, 8, 8)) is None
+    flat = PluginSpec.from_config({**SECTION, "decoder": "tiny_user_flow:flat_decoder"})
+    with pytest.raises(PluginError, match=r"flow\.plugin\.decoder: expected images"):
+        check_network(flat, network, build_decoder(flat), torch.device("cpu"))
