@@ -74,3 +74,20 @@ def test_make_clean_deletes_one_named_experiment_only(tmp_path):
     done = subprocess.run([*make, "EXPERIMENT=a"], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert [p.name for p in (tmp_path / "results").iterdir()] == ["b"]
+
+
+def test_the_base_install_is_the_light_core_and_the_study_is_an_extra():
+    """``pip install .`` gives the core (torch, torchdiffeq, numpy, scipy); ``[study]`` adds every
+    other runtime package that requirements*.txt pin (the README's commands install those)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    core = {d.lower() for d in project["dependencies"]}
+    assert core == {"torch", "torchdiffeq", "numpy", "scipy"}
+    study = {d.lower() for d in project["optional-dependencies"]["study"]}
+    pins = _pins(
+        (ROOT / "requirements.txt").read_text().splitlines()
+        + (ROOT / "requirements-nodeps.txt").read_text().splitlines()
+    )
+    tools = {"pytest", "ruff", "snakefmt", "snakemake-executor-plugin-slurm", "torchvision"}
+    assert set(pins) - tools - core == study
