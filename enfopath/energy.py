@@ -118,6 +118,8 @@ class EnergyResult:
     """Model evaluations including the τ / profile side steps and the profile itself."""
     solver: str
     tau: float
+    t_end: float = 1.0
+    """Where the integration stopped: 1, or 1 − ε for a field that diverges at t = 1."""
 
     @property
     def dim(self) -> int:
@@ -131,12 +133,14 @@ class EnergyResult:
 
     @property
     def chord_energy(self) -> torch.Tensor:
-        """½‖x(1) − x(0)‖², the energy of the straight path between the same end points."""
-        return 0.5 * (self.x1 - self.x0).flatten(1).pow(2).sum(1)
+        """½‖x(T) − x(0)‖² / T, the energy of the straight constant-speed path between the same
+        end points over the same time T = ``t_end`` (½‖x(1) − x(0)‖² when T = 1)."""
+        chord = 0.5 * (self.x1 - self.x0).flatten(1).pow(2).sum(1)
+        return chord if self.t_end == 1.0 else chord / self.t_end
 
     @property
     def straightness(self) -> torch.Tensor:
-        """E − ½‖x(1) − x(0)‖² = ½ ∫₀¹ ‖v − (x(1) − x(0))‖² dt ≥ 0 (0 for a straight path)."""
+        """E − chord energy = ½ ∫₀^T ‖v − (x(T) − x(0)) / T‖² dt ≥ 0 (0 for a straight path)."""
         return self.kpe - self.chord_energy
 
 
@@ -232,7 +236,12 @@ def _integrate_fixed(
 
 
 def _integrate_dopri5(
-    f: _Augmented, y0: torch.Tensor, probes: Sequence[float], rtol: float, atol: float
+    f: _Augmented,
+    y0: torch.Tensor,
+    probes: Sequence[float],
+    rtol: float,
+    atol: float,
+    t_end: float = 1.0,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Adaptive Dormand–Prince 5(4) with per-sample error control (see the module docstring):
     the norm is the maximum over unfrozen samples of the RMS over x (E, L excluded)."""
@@ -243,7 +252,7 @@ def _integrate_dopri5(
         active = rms[~f.frozen.to(rms.device)]
         return active.max() if active.numel() else rms.new_zeros(())
 
-    times = sorted({0.0, *probes, 1.0})
+    times = sorted({0.0, *probes, t_end})
     t = torch.tensor(times, dtype=y0.dtype, device=y0.device)
     sol = odeint(f, y0, t, rtol=rtol, atol=atol, method="dopri5", options={"norm": norm})
     return sol[-1], [sol[times.index(p)] for p in probes]
@@ -304,6 +313,7 @@ def sample_with_energy(
     grid: str = "uniform",
     tau: float = 0.6,
     profile_points: int = 11,
+    t_end: float = 1.0,
 ) -> EnergyResult:
     """Integrate dx/dt = velocity(t, x) from x(0) = x0 over t ∈ [0, 1] and measure its energy.
 
@@ -317,6 +327,9 @@ def sample_with_energy(
         grid: ``uniform`` or ``cosine`` nodes for a fixed-grid solver.
         tau: the early/late split time, 0 < τ < 1.
         profile_points: number of uniform times in [0, 1] for the speed profile ‖v‖².
+        t_end: where the integration stops, 0 < t_end ≤ 1: 1 − ε for a field that diverges
+            at t = 1 (the empirical flow). The solver's grid, the profile times and E cover
+            [0, t_end] (x1 is x(t_end)); τ must lie below it. 1 leaves every number as it is.
 
     Returns:
         An :class:`EnergyResult`; no gradients are kept. A sample with a non-finite x0 or
@@ -328,12 +341,14 @@ def sample_with_energy(
             floating tensor of x's exact shape.
     """
     _check_arguments(x0, solver, steps, rtol, atol, grid, tau, profile_points)
+    if not _real(t_end) or not tau < t_end <= 1.0:
+        raise ValueError(f"t_end must lie in (tau, 1] = ({tau}, 1], got {t_end!r}")
     f = _Augmented(velocity, x0)
     batch = x0.shape[0]
     # frozen samples start from a finite state (torchdiffeq refuses non-finite states)
     flat = torch.where(f.frozen[:, None], 0.0, x0.reshape(batch, f.dim))
     y0 = torch.cat([flat, x0.new_zeros(batch, 2)], dim=1)
-    prof_t = profile_times(profile_points)
+    prof_t = _scaled(profile_times(profile_points), t_end)
     probes = sorted({tau, *prof_t.tolist()})
     with torch.no_grad():
         if batch == 0:
@@ -342,7 +357,7 @@ def sample_with_energy(
             nfe = 0
             nfe_profile = torch.zeros(len(prof_t), dtype=torch.int64)
         elif solver == "dopri5":
-            y1, at_probes = _integrate_dopri5(f, y0, probes, rtol, atol)
+            y1, at_probes = _integrate_dopri5(f, y0, probes, rtol, atol, t_end)
             nfe = f.calls
             nfe_profile = torch.tensor(
                 [sum(x <= s for x in f.times) for s in prof_t.tolist()], dtype=torch.int64
@@ -351,7 +366,7 @@ def sample_with_energy(
             left = torch.full((batch,), float("nan"), dtype=x0.dtype, device=x0.device)
         else:
             tab = FIXED_SOLVERS[solver]
-            nodes = time_grid(steps, grid).tolist()
+            nodes = _scaled(time_grid(steps, grid), t_end).tolist()
             y1, at_probes, left = _integrate_fixed(f, y0, nodes, tab, probes)
             nfe = steps * tab.stages
             nfe_profile = _fixed_nfe_profile(nodes, tab, prof_t.tolist())
@@ -388,4 +403,10 @@ def sample_with_energy(
         nfe_total=f.calls,
         solver=solver,
         tau=tau,
+        t_end=t_end,
     )
+
+
+def _scaled(times: torch.Tensor, t_end: float) -> torch.Tensor:
+    """Times on [0, 1] mapped onto [0, t_end] (untouched, bit for bit, when t_end = 1)."""
+    return times if t_end == 1.0 else times * t_end

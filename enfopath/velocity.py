@@ -14,8 +14,9 @@ stays float32.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -133,3 +134,52 @@ class GuidedVelocity:
         if c is not None and c < x.shape[1]:
             guided = torch.cat([guided[:, :c], cond[:, c:]], dim=1)
         return self.time.velocity(guided)
+
+
+@dataclass(frozen=True)
+class KineticShaping:
+    """Kinetic Trajectory Shaping (docs/science.md §7): integrate dx/dt = η(t) v(x, t), the
+    model still queried at the nominal t, so the energy carried in the state is the shaped
+    ½∫η²‖v‖²dt. η = 1 + α₀ (1 − t/τ) before τ (a linear launch) and
+    1 − β₀ (exp(k (t − τ)/(1 − τ)) − 1) from τ on (an exponential soft landing).
+    α₀ = β₀ = 0 is off: :meth:`shape` then returns the velocity itself (bit-identical)."""
+
+    alpha0: float = 0.0
+    beta0: float = 0.0
+    tau: float = 0.6
+    k: float = 3.0
+
+    @classmethod
+    def from_config(cls, section: dict[str, float] | None) -> KineticShaping:
+        """From a validated config's ``sampling.kts`` section (None: off)."""
+        return cls(**(section or {}))
+
+    @property
+    def off(self) -> bool:
+        return self.alpha0 == 0.0 and self.beta0 == 0.0
+
+    def eta(self, t: torch.Tensor) -> torch.Tensor:
+        """η(t), same shape and dtype as t."""
+        launch = 1.0 + self.alpha0 * (1.0 - t / self.tau)
+        landing = 1.0 - self.beta0 * (torch.exp(self.k * (t - self.tau) / (1.0 - self.tau)) - 1.0)
+        return torch.where(t < self.tau, launch, landing)
+
+    def shape(self, velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Any:
+        """The shaped velocity η(t) v(x, t) (``velocity`` itself when off)."""
+        return velocity if self.off else ShapedVelocity(velocity, self)
+
+
+NO_SHAPING = KineticShaping()
+"""KTS off: the velocity as it is."""
+
+
+@dataclass
+class ShapedVelocity:
+    """η(t) · velocity(t, x): the velocity integrated (and measured) under KTS."""
+
+    velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    shaping: KineticShaping
+
+    def __call__(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        v = self.velocity(t, x)
+        return self.shaping.eta(t).to(v.dtype) * v

@@ -34,6 +34,8 @@ SPACES = config["density"]["spaces"]
 PRETRAINED = config["flow"]["pretrained"]
 PLUGIN = config["flow"]["plugin"]
 """The user's own model (flow.plugin), None otherwise."""
+EMPIRICAL = config["flow"]["model"] == "empirical"
+"""The flow is the training set's own closed-form flow: nothing is trained."""
 NEEDS = needed_models(config)
 LATENT = is_latent(config)
 """The flow runs in the SD-VAE latent (SiT): generation and the summary read the vae keys."""
@@ -160,6 +162,8 @@ ROBUSTNESS_KEYS = [
     "sampling.grid",
     "sampling.tau",
     "sampling.profile_points",
+    "sampling.t_end",
+    "sampling.kts",
     "sampling.precision",
     "robustness.n_samples",
     "robustness.settings",

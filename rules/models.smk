@@ -40,6 +40,24 @@ elif PLUGIN:
         script:
             "../workflow_scripts/plugin_flow.py"
 
+elif EMPIRICAL:
+
+    rule empirical_flow:
+        input:
+            dataset=rules.prepare_data.output.dataset,
+        output:
+            checkpoint=out("models/flow.pt"),
+        log:
+            out("logs/empirical_flow.log"),
+        benchmark:
+            out("benchmarks/empirical_flow.tsv")
+        conda:
+            "../envs/enfopath.yaml"
+        params:
+            config=config_slice("flow.model"),
+        script:
+            "../workflow_scripts/empirical_flow.py"
+
 else:
 
     rule train_flow:

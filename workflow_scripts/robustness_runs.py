@@ -7,6 +7,7 @@ from enfopath.io import write_parquet
 from enfopath.models.flows import load_flow
 from enfopath.models.networks import pick_device
 from enfopath.study.robustness import SolverSetting, integrate_settings
+from enfopath.velocity import KineticShaping
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
@@ -31,10 +32,11 @@ runs = integrate_settings(
     rc["n_samples"],
     settings,
     reference,
-    {k: sc[k] for k in ("grid", "tau", "profile_points")},
+    {k: sc[k] for k in ("grid", "tau", "profile_points", "t_end")},
     sc["batch_size"],
     device,
     progress=progress.update,
+    shaping=KineticShaping.from_config(sc["kts"]),
 )
 for label, run in runs.groupby("setting", sort=False):
     log.info("%s: mean NFE %.1f, mean KPE %.5f", label, run.nfe.mean(), run.kpe.mean())

@@ -102,6 +102,12 @@ def _sit() -> type[nn.Module]:
     return SiT
 
 
+def _empirical() -> type[nn.Module]:
+    from enfopath.models.empirical import EmpiricalFlow
+
+    return EmpiricalFlow
+
+
 def _plugin() -> Callable[..., nn.Module]:
     from enfopath.models.plugin import network_from_arch
 
@@ -117,6 +123,8 @@ MODELS: dict[str, Callable[[], Callable[..., nn.Module]]] = {
     "torchcfm_unet": _torchcfm_unet,
     # SiT / DiT latent transformer, called as model(x, t, y) (see enfopath.models.sit)
     "sit": _sit,
+    # the empirical flow of a training set (config flow.model empirical), model(t, x)
+    "empirical": _empirical,
     # the user's own network (config flow.plugin): its arch is the flow.plugin section
     "plugin": _plugin,
 }
@@ -136,7 +144,7 @@ def state_shape(name: str, arch: dict[str, Any]) -> tuple[int, ...]:
     if name == "sit":
         size = arch.get("input_size", 32)
         return (arch.get("in_channels", 4), size, size)
-    if name == "plugin":
+    if name in ("plugin", "empirical"):
         return tuple(arch["shape"])
     raise ValueError(f"model {name!r} generates no samples")
 

@@ -213,6 +213,27 @@ def _check_sources(config: dict[str, Any]) -> None:
         if pretrained is not None:
             _fail("flow.plugin", "give flow.pretrained or flow.plugin, not both")
         _check_plugin(plugin)
+    if config["flow"]["model"] == "empirical":
+        if pretrained is not None or plugin is not None:
+            _fail(
+                "flow.model", "the empirical flow is the data set's own; drop pretrained / plugin"
+            )
+        if config["sampling"]["t_end"] >= 1.0:
+            _fail(
+                "sampling.t_end",
+                "the empirical flow diverges at t = 1: integrate to 1 - eps (e.g. 0.999)",
+            )
+        if data["dataset"] == "image_folder":
+            _fail("flow.model", "the empirical flow needs the training images as arrays")
+    kts = config["sampling"]["kts"]
+    if kts["beta0"] * math.expm1(kts["k"]) >= 1.0:
+        _fail(
+            "sampling.kts.beta0",
+            f"the landing reverses the flow: eta(1) = 1 - beta0 (e^k - 1) = "
+            f"{1 - kts['beta0'] * math.expm1(kts['k']):.3g} must stay above 0",
+        )
+    if not config["sampling"]["tau"] < config["sampling"]["t_end"]:
+        _fail("sampling.tau", "the early / late split must lie below sampling.t_end")
     if "latent" in spaces and not is_latent(config):
         _fail("density.spaces", "the latent space needs a latent flow (flow.pretrained.model sit)")
     if config["statistics"]["memorization"] and "pixels" not in spaces:

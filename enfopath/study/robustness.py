@@ -22,6 +22,7 @@ import torch
 
 from enfopath.energy import ADAPTIVE_SOLVERS, EnergyResult, sample_with_energy
 from enfopath.study.shards import batch_problem, batches
+from enfopath.velocity import NO_SHAPING, KineticShaping
 
 if TYPE_CHECKING:
     from enfopath.models.flows import Flow
@@ -110,15 +111,16 @@ def integrate_settings(
     batch_size: int,
     device: torch.device,
     progress: Callable[[int], None] | None = None,
+    shaping: KineticShaping = NO_SHAPING,
 ) -> pd.DataFrame:
     """The study's samples 0 … n_samples − 1 re-integrated under the reference and every
     setting, in the study's batches (``batch_size``, aligned to the global index as in the
-    study): the per-sample runs table (:data:`RUN_COLUMNS`). ``common``: the other arguments
-    of ``sample_with_energy`` (grid, tau, profile_points). ``progress(n)`` is called after each
-    batch."""
+    study) and under the study's trajectory ``shaping``: the per-sample runs table
+    (:data:`RUN_COLUMNS`). ``common``: the other arguments of ``sample_with_energy`` (grid,
+    tau, profile_points, t_end). ``progress(n)`` is called after each batch."""
     parts = []
     for batch in batches(range(n_samples), batch_size):
-        x0, velocity = batch_problem(flow, seed, batch, device)
+        x0, velocity = batch_problem(flow, seed, batch, device, shaping)
         parts.append(rerun_batch(velocity, x0, batch, settings, reference, common))
         if progress is not None:
             progress(len(batch))

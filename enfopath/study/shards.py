@@ -17,6 +17,7 @@ import torch
 from enfopath.columns import PER_SAMPLE
 from enfopath.energy import EnergyResult, sample_with_energy
 from enfopath.seeding import initial_noise, sample_labels
+from enfopath.velocity import NO_SHAPING, KineticShaping
 
 if TYPE_CHECKING:
     from enfopath.models.flows import Flow
@@ -34,15 +35,21 @@ class SamplingConfig:
     tau: float
     profile_points: int
     batch_size: int
+    t_end: float = 1.0
+    kts: KineticShaping = NO_SHAPING
+    """Kinetic Trajectory Shaping of the velocity (off by default)."""
 
     @classmethod
     def from_config(cls, sampling: dict[str, Any]) -> SamplingConfig:
         """Take the fields from a validated config's ``sampling`` section."""
-        return cls(**{f.name: sampling[f.name] for f in fields(cls)})
+        plain = {f.name: sampling[f.name] for f in fields(cls) if f.name != "kts"}
+        return cls(**plain, kts=KineticShaping.from_config(sampling.get("kts")))
 
     def solver_kwargs(self) -> dict[str, object]:
+        """The arguments of :func:`sample_with_energy` (all but the batch size and shaping)."""
         kw = asdict(self)
-        kw.pop("batch_size")
+        for name in ("batch_size", "kts"):
+            kw.pop(name)
         return kw
 
 
@@ -76,15 +83,20 @@ def batch_labels(flow: Flow, seed: int, batch: range) -> np.ndarray:
 
 
 def batch_problem(
-    flow: Flow, seed: int, batch: range, device: torch.device
+    flow: Flow,
+    seed: int,
+    batch: range,
+    device: torch.device,
+    shaping: KineticShaping = NO_SHAPING,
 ) -> tuple[torch.Tensor, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
     """What integrating the samples of ``batch`` (global indices) starts from: their noise x0
     (N, *flow.shape) on ``device``, each from its own seed, and the velocity of the batch
-    (conditioned on each sample's own label for a class-conditional flow)."""
+    (conditioned on each sample's own label for a class-conditional flow), under ``shaping``
+    (KTS; off by default)."""
     x0 = initial_noise(seed, batch, flow.shape).to(device)
     labels = batch_labels(flow, seed, batch)
     conditioning = torch.from_numpy(labels).to(device) if flow.conditional else None
-    return x0, flow.velocity(conditioning)
+    return x0, shaping.shape(flow.velocity(conditioning))
 
 
 def generate_shard(
@@ -110,7 +122,7 @@ def generate_shard(
     """
     parts: list[dict[str, np.ndarray]] = []
     for batch in batches(indices, cfg.batch_size):
-        x0, velocity = batch_problem(flow, seed, batch, device)
+        x0, velocity = batch_problem(flow, seed, batch, device, cfg.kts)
         res = sample_with_energy(velocity, x0, **cfg.solver_kwargs())
         arrays = _arrays(res, batch)
         arrays["label"] = batch_labels(flow, seed, batch)

@@ -79,6 +79,19 @@ def copies_and_clamping(df: pd.DataFrame, spaces: list[str]) -> dict[str, object
     return out
 
 
+def kpe_definition(sampling: dict[str, Any]) -> str:
+    """What a study's ``kpe`` is: the plain energy, or under Kinetic Trajectory Shaping the
+    shaped one (the velocity integrated is η v), with the span it covers."""
+    kts, t_end = sampling.get("kts") or {}, sampling.get("t_end", 1.0)
+    span = "0" + "^" + str(t_end) if t_end != 1.0 else ""
+    if not (kts.get("alpha0") or kts.get("beta0")):
+        return f"E = ½∫{span}‖v‖²dt (no trajectory shaping)"
+    return (
+        f"shaped E = ½∫{span}η²‖v‖²dt (KTS α₀ = {kts['alpha0']}, β₀ = {kts['beta0']}, "
+        f"τ = {kts['tau']}, k = {kts['k']})"
+    )
+
+
 def _guidance(cfg: dict[str, Any]) -> dict[str, Any]:
     g = cfg["guidance"]
     channels = "all" if g["guided_channels"] is None else g["guided_channels"]
@@ -165,6 +178,8 @@ def study_summary(cfg: dict[str, Any], table: pd.DataFrame, used: dict[str, Any]
         "batch_size": sc["batch_size"],
         "nfe_mean": float(table.nfe.mean()),
         "tau": sc["tau"],
+        "t_end": sc.get("t_end", 1.0),
+        "kpe_definition": kpe_definition(sc),
         "kpe_mean": float(analysed.kpe.mean()),
         "kpe_per_dim_mean": float(analysed.kpe_per_dim.mean()),
         "straightness_mean": float(analysed.straightness.mean()),
