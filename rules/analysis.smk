@@ -225,6 +225,37 @@ rule robustness:
         "../workflow_scripts/robustness.py"
 
 
+rule comparison:
+    input:
+        unpack(baseline_inputs),
+        table=out("samples.parquet"),
+        summary=out("statistics/summary.json"),
+    output:
+        table=report(
+            out("statistics/comparison.csv"),
+            caption="../report/comparison.rst",
+            category="Study tables",
+            labels={"table": "comparison with the baseline study"},
+        ),
+        per_sample=out("comparison/per_sample.parquet"),
+    log:
+        out("logs/comparison.log"),
+    benchmark:
+        out("benchmarks/comparison.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    params:
+        config=config_slice(
+            "seed",
+            "compare.baseline",
+            "density.spaces",
+            "statistics.bootstrap",
+            "statistics.confidence",
+        ),
+    script:
+        "../workflow_scripts/comparison.py"
+
+
 rule figure:
     input:
         unpack(figure_inputs),

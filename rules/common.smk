@@ -224,7 +224,27 @@ def figure_keys(name):
     ]
     if name == "robustness_ranking":
         keys.append("robustness.stable_delta_rho")
+    if name == "comparison":
+        keys.append("compare.baseline")
     return keys + (["figures.grid_samples"] if name in IMAGE_FIGURES else [])
+
+
+def baseline_inputs(wildcards):
+    """The baseline study's merged table and summary (compare.baseline): files of another
+    experiment, which this DAG does not build; missing, they stop the run with the command.
+    """
+    base = f"results/{config['compare']['baseline']}"
+    inputs = {
+        "baseline": f"{base}/samples.parquet",
+        "baseline_summary": f"{base}/statistics/summary.json",
+    }
+    missing = [p for p in inputs.values() if not Path(p).exists()]
+    if missing:
+        raise WorkflowError(
+            f"compare.baseline: {', '.join(missing)} missing: run the baseline study "
+            f"{config['compare']['baseline']!r} first (snakemake --cores all with its config)"
+        )
+    return inputs
 
 
 def data_inputs(wildcards):
@@ -262,6 +282,7 @@ STAGES = {
     "memorization": config["statistics"]["memorization"],
     "prdc": config["statistics"]["prdc"],
     "robustness": config["robustness"]["enabled"],
+    "comparison": bool(config["compare"]["baseline"]),
 }
 """The optional analysis stages (a table statistics/<stage>.csv each) and whether they run."""
 STUDY_FIGURES = [

@@ -253,3 +253,20 @@ def test_robustness_ranking_figure_marks_stable_settings_and_the_bound(table):
     assert right.lines[0].get_ydata()[0] == 0.05  # the stability bound
     assert len(right.texts) == 6 and left.get_xscale() == "log"
     plt.close(fig)
+
+
+def test_the_comparison_figure_shows_each_measures_change(table):
+    from enfopath.measures.stats import paired_comparison
+
+    shifted = table.assign(kpe=table.kpe * 0.9, memorized=(table.index % 3 == 0).astype(float))
+    base = table.assign(memorized=(table.index % 4 == 0).astype(float))
+    comparison, _ = paired_comparison(
+        base, shifted, ["kpe", "clf_margin", "memorized"], n_boot=100, seed=0
+    )
+    fig = FIGURES["comparison"](table, FigureContext(SPACES, [2], 0.2, comparison=comparison))
+    labels = [tick.get_text() for tick in fig.axes[0].get_yticklabels()]
+    assert labels == ["memorized (pp)", describe("clf_margin"), describe("kpe")]
+    kpe_mean = fig.axes[0].lines[0].get_xdata()[-1]  # the top row is KPE
+    expected = comparison.set_index("measure").loc["kpe"]
+    assert kpe_mean == pytest.approx(expected.change_mean / expected.base_std)
+    plt.close(fig)

@@ -7,6 +7,7 @@ import copy
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from conftest import TINY
@@ -122,3 +123,82 @@ def test_the_config_refuses_a_landing_that_reverses_the_flow_and_the_summary_lab
     assert "no trajectory shaping" in kpe_definition(
         validate_config(copy.deepcopy(TINY))["sampling"]
     )
+
+
+def test_paired_comparison_finds_a_known_change_and_none():
+    from enfopath.measures.stats import paired_comparison
+
+    rng = np.random.default_rng(3)
+    base = pd.DataFrame(
+        {"sample": np.arange(500), "a": rng.normal(size=500), "memorized": rng.random(500) < 0.3}
+    )
+    other = base.sample(frac=1.0, random_state=1).assign(a=lambda d: d.a + 0.5)  # shuffled rows
+    other.loc[other["sample"] < 50, "memorized"] = True
+    table, per_sample = paired_comparison(
+        base.astype({"memorized": float}),
+        other.astype({"memorized": float}),
+        ["a", "memorized"],
+        n_boot=200,
+        seed=0,
+    )
+    a = table.set_index("measure").loc["a"]
+    assert a.change_mean == pytest.approx(0.5) and a.change_ci_low == pytest.approx(0.5)
+    assert a.spearman_rho == pytest.approx(1.0) and a.wilcoxon_p < 1e-10
+    m = table.set_index("measure").loc["memorized"]
+    expected = (base.memorized | (base["sample"] < 50)).mean() - base.memorized.mean()
+    assert (
+        m.change_mean == pytest.approx(expected) and m.change_ci_low < expected < m.change_ci_high
+    )
+    assert m.base_ci_low < base.memorized.mean() < m.base_ci_high
+    assert list(per_sample.columns[:4]) == ["sample", "a_base", "a", "a_change"]
+    np.testing.assert_allclose(per_sample.a_change, 0.5)
+    same, _ = paired_comparison(base, base, ["a"], n_boot=50, seed=0)
+    assert same.change_mean.iloc[0] == 0 and np.isnan(same.wilcoxon_p.iloc[0])
+
+
+def test_a_baseline_from_other_noise_is_refused():
+    from enfopath.io import ExplainedError
+    from enfopath.study.relations import check_same_samples
+
+    check_same_samples({"seed": 0, "n_samples": 96}, {"seed": 0, "n_samples": 96}, "base")
+    with pytest.raises(ExplainedError, match=r"compare\.baseline: base has seed 1"):
+        check_same_samples({"seed": 1, "n_samples": 96}, {"seed": 0, "n_samples": 96}, "base")
+
+
+@pytest.mark.workflow
+def test_a_shaped_study_is_compared_with_its_baseline_through_the_dag(study, tmp_path):
+    """The tiny study as the baseline, the same study with KTS as an overlay: one table and one
+    figure of the differences, sample by sample; the summary says the KPE is shaped."""
+    import shutil
+
+    from conftest import OUT, snakemake, write_config
+
+    workdir = tmp_path / "work"
+    shutil.copytree(study, workdir, symlinks=True)
+    overlay = {
+        "experiment": "tiny_kts",
+        "sampling": {"kts": {"alpha0": 0.05, "beta0": 0.01}},
+        "compare": {"baseline": "tiny"},
+    }
+    write_config(workdir / "kts.yaml", overlay)
+    targets = [
+        "results/tiny_kts/statistics/comparison.csv",
+        "results/tiny_kts/figures/comparison.png",
+    ]
+    run = snakemake(workdir, "--cores", "2", *targets, "--configfile", str(workdir / "kts.yaml"))
+    assert run.returncode == 0, run.stderr[-5000:]
+    table = pd.read_csv(workdir / targets[0]).set_index("measure")
+    base = pd.read_parquet(workdir / OUT / "samples.parquet")
+    assert table.loc["kpe", "n"] == len(base) and table.loc["kpe", "base_mean"] == pytest.approx(
+        base.kpe.mean()
+    )
+    assert table.loc["kpe", "change_mean"] != 0 and "memorized" in table.index
+    summary = pd.read_csv(workdir / "results/tiny_kts/statistics/summary.csv").set_index("key")
+    assert summary.loc["kpe_definition", "value"].startswith("shaped E")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_config(empty / "config.yaml", {**TINY, **overlay})
+    missing = snakemake(empty, "-n", "--cores", "1")
+    said = missing.stdout + missing.stderr
+    assert missing.returncode != 0 and "compare.baseline" in said
+    assert "results/tiny/samples.parquet" in said and "run the baseline study" in said

@@ -225,6 +225,8 @@ def _check_sources(config: dict[str, Any]) -> None:
             )
         if data["dataset"] == "image_folder":
             _fail("flow.model", "the empirical flow needs the training images as arrays")
+    if config["compare"]["baseline"] == config["experiment"]:
+        _fail("compare.baseline", "a study is compared with another experiment, not itself")
     kts = config["sampling"]["kts"]
     if kts["beta0"] * math.expm1(kts["k"]) >= 1.0:
         _fail(

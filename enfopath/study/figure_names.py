@@ -19,6 +19,7 @@ FIGURE_NAMES = (
     "kpe_prdc",
     "robustness_error",
     "robustness_ranking",
+    "comparison",
 )
 """Every figure, as the file name figures/<name>.png."""
 IMAGE_FIGURES = ("grid_low_kpe", "grid_high_kpe")
@@ -32,6 +33,7 @@ STAGE_FIGURES = {
     "kpe_prdc": ("prdc", "prdc"),
     "robustness_error": ("robustness", "robustness"),
     "robustness_ranking": ("robustness", "robustness"),
+    "comparison": ("comparison", "comparison"),
 }
 """Figures of the optional stages: the ``FigureContext`` field and the stage's table
 (statistics/<table>.csv) each reads."""

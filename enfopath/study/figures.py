@@ -98,6 +98,8 @@ class FigureContext:
     """``statistics/prdc.csv`` (the fidelity figure)."""
     robustness: pd.DataFrame | None = None
     """``statistics/robustness.csv`` (the robustness figures)."""
+    comparison: pd.DataFrame | None = None
+    """``statistics/comparison.csv`` (the comparison with a baseline study)."""
     robustness_delta_rho: float = 0.02
     """``robustness.stable_delta_rho``: the bound drawn on the rank-agreement figure."""
     images: dict[int, np.ndarray] = field(default_factory=dict)
@@ -483,6 +485,42 @@ def grid_high_kpe(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     return _grid(df, ctx, lowest=False)
 
 
+def comparison(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """This study against its baseline on the same samples: left, the mean per-sample change of
+    each measure in units of the baseline's standard deviation, with its paired bootstrap
+    interval; right, the spread of the per-sample change (5–95 % and 25–75 % of samples,
+    median), in the same units. Memorized is a share, drawn in percentage points."""
+    assert ctx.comparison is not None
+    table = ctx.comparison.iloc[::-1].reset_index(drop=True)
+    share = table.measure == "memorized"
+    unit = np.where(share, 0.01, table.base_std.replace(0.0, np.nan))
+    y = np.arange(len(table))
+    fig, (ax_mean, ax_spread) = plt.subplots(
+        1, 2, figsize=(11, 0.35 * len(table) + 1.5), sharey=True
+    )
+    mid = table.change_mean / unit
+    ax_mean.errorbar(
+        mid,
+        y,
+        xerr=[mid - table.change_ci_low / unit, table.change_ci_high / unit - mid],
+        fmt="o",
+        color="C0",
+        capsize=2,
+    )
+    ax_spread.hlines(y, table.change_q05 / unit, table.change_q95 / unit, color="0.6", lw=1)
+    ax_spread.hlines(y, table.change_q25 / unit, table.change_q75 / unit, color="C1", lw=4)
+    ax_spread.plot(table.change_q50 / unit, y, "k|", ms=10)
+    for ax in (ax_mean, ax_spread):
+        ax.axvline(0.0, color="0.3", lw=0.8, ls="--")
+    ax_mean.set_yticks(
+        y, [describe(m) if m != "memorized" else "memorized (pp)" for m in table.measure]
+    )
+    ax_mean.set_xlabel("mean change / baseline SD (95 % CI)")
+    ax_spread.set_xlabel("change per sample / baseline SD\n(5–95 %, 25–75 %, median)")
+    fig.suptitle(f"this study − baseline, n = {int(table.n.max())} paired samples")
+    return fig
+
+
 FIGURES: dict[str, Callable[[pd.DataFrame, FigureContext], Figure]] = {
     "kpe_hist": kpe_hist,
     "kpe_vs_margin": kpe_vs_margin,
@@ -497,6 +535,7 @@ FIGURES: dict[str, Callable[[pd.DataFrame, FigureContext], Figure]] = {
     "kpe_prdc": kpe_prdc,
     "robustness_error": robustness_error,
     "robustness_ranking": robustness_ranking,
+    "comparison": comparison,
 }
 if tuple(FIGURES) != FIGURE_NAMES:
     raise RuntimeError("enfopath.study.figures.FIGURES and figure_names.FIGURE_NAMES disagree")

@@ -12,7 +12,14 @@ from typing import Any
 
 import pandas as pd
 
-from enfopath.measures.stats import correlations, group_comparison, quantile_curves
+from enfopath.io import ExplainedError
+from enfopath.measures.stats import (
+    MEMORIZED_RATIO,
+    correlations,
+    group_comparison,
+    paired_comparison,
+    quantile_curves,
+)
 from enfopath.study.tables import ENERGIES, analysed_samples, measure_columns
 
 
@@ -56,4 +63,47 @@ def relations(
         curves=quantile_curves(analysed, "kpe", measures, statistics["bins"]),
         n_analysed=len(analysed),
         measures=measures,
+    )
+
+
+def check_same_samples(base_summary: dict[str, Any], summary: dict[str, Any], name: str) -> None:
+    """Refuse to compare with a baseline study (``name``) drawn from another seed or another
+    number of samples: a sample-by-sample comparison needs the same noise per sample."""
+    for key in ("seed", "n_samples"):
+        if base_summary[key] != summary[key]:
+            raise ExplainedError(
+                f"compare.baseline: {name} has {key} {base_summary[key]}, this study "
+                f"{summary[key]}; a sample-by-sample comparison needs the same seed and samples"
+            )
+
+
+def study_comparison(
+    baseline: pd.DataFrame,
+    table: pd.DataFrame,
+    spaces: list[str],
+    statistics: dict[str, Any],
+    seed: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """This study's merged ``table`` against its ``baseline``'s, sample by sample
+    (:func:`enfopath.measures.stats.paired_comparison`): the energies, every semantic and
+    density measure and, with pixel space, the memorized share (d₁ / d₂ < 1/3). Samples flagged
+    non-finite in either study are left out."""
+    runs = []
+    for run in (baseline, table):
+        run = analysed_samples(run)
+        if "pixels_d1_d2" in run:
+            run = run.assign(memorized=(run["pixels_d1_d2"] < MEMORIZED_RATIO).astype(float))
+        runs.append(run)
+    measures = [
+        *ENERGIES,
+        *(m for m in measure_columns(runs[1], spaces) if m in runs[0]),
+        *(["memorized"] if "memorized" in runs[1] else []),
+    ]
+    return paired_comparison(
+        runs[0],
+        runs[1],
+        measures,
+        n_boot=statistics["bootstrap"],
+        seed=seed,
+        confidence=statistics["confidence"],
     )
