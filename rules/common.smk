@@ -11,6 +11,7 @@ from enfopath.study.config import (
     ConfigError,
     is_conditional,
     is_latent,
+    is_plane,
     n_shards,
     needed_models,
     validate_config,
@@ -18,6 +19,7 @@ from enfopath.study.config import (
 from enfopath.study.figure_names import (
     FIGURE_NAMES,
     IMAGE_FIGURES,
+    PLANE_FIGURES,
     RELATION_FIGURES,
     STAGE_FIGURES,
 )
@@ -39,6 +41,8 @@ EMPIRICAL = config["flow"]["model"] == "empirical"
 NEEDS = needed_models(config)
 LATENT = is_latent(config)
 """The flow runs in the SD-VAE latent (SiT): generation and the summary read the vae keys."""
+PLANE = is_plane(config)
+"""A 2-D study: trajectories and fields in the plane instead of sample grids."""
 CONDITIONAL = is_conditional(config)
 """The flow is class-conditional: generation reads the guidance keys."""
 ASSET_KEYS = {
@@ -264,9 +268,12 @@ def figure_inputs(wildcards):
     """The merged table, plus the trajectory shards and class names for the figures that show
     samples, and the statistics tables for those that show relations."""
     inputs = {"table": out("samples.parquet")}
-    if wildcards.name in IMAGE_FIGURES:
+    if wildcards.name in (*IMAGE_FIGURES, *PLANE_FIGURES):
         inputs["shards"] = per_shard("trajectories/shard_{shard}.npz")
         inputs["dataset"] = out("data/dataset.npz")
+    if wildcards.name in PLANE_FIGURES:
+        inputs["paths"] = out("plane/paths.npz")
+        inputs["field"] = out("plane/field.npz")
     if wildcards.name in RELATION_FIGURES:
         inputs["correlations"] = out("statistics/correlations.csv")
         inputs["curves"] = out("statistics/quantile_curves.csv")
@@ -286,7 +293,10 @@ STAGES = {
 }
 """The optional analysis stages (a table statistics/<stage>.csv each) and whether they run."""
 STUDY_FIGURES = [
-    f for f in FIGURE_NAMES if f not in STAGE_FIGURES or STAGES[STAGE_FIGURES[f][1]]
+    f
+    for f in FIGURE_NAMES
+    if (f not in STAGE_FIGURES or STAGES[STAGE_FIGURES[f][1]])
+    and f not in (IMAGE_FIGURES if PLANE else PLANE_FIGURES)
 ]
 """The figures of this study."""
 

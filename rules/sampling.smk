@@ -57,3 +57,25 @@ rule robustness_runs:
         config=config_slice(*ROBUSTNESS_KEYS),
     script:
         "../workflow_scripts/robustness_runs.py"
+
+
+if PLANE:
+
+    rule plane:
+        input:
+            checkpoint=out("models/flow.pt"),
+        output:
+            paths=out("plane/paths.npz"),
+            field=out("plane/field.npz"),
+        log:
+            out("logs/plane.log"),
+        benchmark:
+            out("benchmarks/plane.tsv")
+        conda:
+            "../envs/enfopath.yaml"
+        resources:
+            gpu=1,
+        params:
+            config=config_slice(*GENERATION_KEYS, "figures.plane_paths"),
+        script:
+            "../workflow_scripts/plane.py"

@@ -8,7 +8,7 @@ from _common import setup
 
 from enfopath.io import atomic_path, check_shard_samples, read_csv, read_npz, read_parquet
 from enfopath.measures.images import shard_images
-from enfopath.study.figure_names import IMAGE_FIGURES, STAGE_FIGURES
+from enfopath.study.figure_names import IMAGE_FIGURES, PLANE_FIGURES, STAGE_FIGURES
 from enfopath.study.figures import FIGURES, FigureContext
 from enfopath.study.tables import analysed_samples
 
@@ -19,17 +19,21 @@ name = sm.wildcards.name
 df = read_parquet(sm.input.table)
 analysed = analysed_samples(df)
 extra = {}
-if name in IMAGE_FIGURES:
+if name in (*IMAGE_FIGURES, *PLANE_FIGURES):  # the generated images (2-D: the endpoints)
     images = {}
     for path in sm.input.shards:
         shard = read_npz(path, ("sample", "x1"))
         check_shard_samples(shard["sample"], path)
         images.update(zip(shard["sample"].tolist(), shard_images(shard), strict=True))
     names = read_npz(sm.input.dataset, ("class_names",))["class_names"]
-    extra = {
-        "images": images,
-        "class_names": [str(n) for n in names],
-        "grid_samples": cfg["figures"]["grid_samples"],
+    extra = {"images": images, "class_names": [str(n) for n in names]}
+if name in IMAGE_FIGURES:
+    extra["grid_samples"] = cfg["figures"]["grid_samples"]
+if name in PLANE_FIGURES:  # the plane's data, paths and field
+    extra["plane"] = {
+        **read_npz(sm.input.dataset, ("x_train",)),
+        **{f"paths_{k}": v for k, v in read_npz(sm.input.paths, ("sample", "t", "x")).items()},
+        **{f"field_{k}": v for k, v in read_npz(sm.input.field, ("t", "grid", "v")).items()},
     }
 if "robustness" in cfg:  # the rank-agreement figure's stability bound
     extra["robustness_delta_rho"] = cfg["robustness"]["stable_delta_rho"]

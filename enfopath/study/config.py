@@ -225,6 +225,10 @@ def _check_sources(config: dict[str, Any]) -> None:
             )
         if data["dataset"] == "image_folder":
             _fail("flow.model", "the empirical flow needs the training images as arrays")
+    if is_plane(config) and (pretrained is not None or plugin is not None):
+        _fail("data.dataset", "a 2-D data set goes with a trained or empirical flow")
+    if is_plane(config) and set(spaces) - {"pixels", "classifier"}:
+        _fail("density.spaces", "a 2-D study has the plane (pixels) and classifier spaces")
     if config["compare"]["baseline"] == config["experiment"]:
         _fail("compare.baseline", "a study is compared with another experiment, not itself")
     kts = config["sampling"]["kts"]
@@ -283,6 +287,16 @@ def is_conditional(config: dict[str, Any]) -> bool:
     labels and it is guided by the ``guidance`` section."""
     plugin = config["flow"]["plugin"]
     return is_latent(config) or (plugin is not None and plugin["convention"] == "x_t_y")
+
+
+PLANE_DATASETS = ("two_moons",)
+"""Data sets in the plane (state shape (2,)): their study draws trajectories and fields."""
+
+
+def is_plane(config: dict[str, Any]) -> bool:
+    """Whether the study lives in the plane (a 2-D data set): it draws trajectories and fields
+    instead of sample grids."""
+    return config["data"]["dataset"] in PLANE_DATASETS
 
 
 def is_latent(config: dict[str, Any]) -> bool:

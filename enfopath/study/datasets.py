@@ -20,7 +20,8 @@ from enfopath.study.imagefolder import list_image_folder, load_images
 
 @dataclass(frozen=True)
 class ImageDataset:
-    """A train/test split of images in [-1, 1], shape (N, C, H, W), with integer labels."""
+    """A train/test split of images in [-1, 1], shape (N, C, H, W), with integer labels (or of
+    points in the plane, shape (N, 2), for a 2-D data set)."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -67,7 +68,26 @@ def load_sklearn_digits(seed: int, test_fraction: float) -> ImageDataset:
     return ImageDataset(x_tr, y_tr, x_te, y_te, [str(c) for c in digits.target_names])
 
 
-DATASETS = {"sklearn_digits": load_sklearn_digits}
+def load_two_moons(seed: int, test_fraction: float, n: int = 2000) -> ImageDataset:
+    """scikit-learn's two moons (noise 0.06), ``n`` points drawn from a seed derived from the
+    config seed, moved and scaled into [-1, 1]² (state shape (2,)), labels 0 = upper moon and
+    1 = lower moon, split (stratified) like the digits."""
+    from sklearn.datasets import make_moons
+    from sklearn.model_selection import train_test_split
+
+    x, y = make_moons(n, noise=0.06, random_state=derived_seed(seed, "two_moons") % 2**32)
+    x = ((x - np.array([0.5, 0.25])) / 1.8).astype(np.float32)
+    x_tr, x_te, y_tr, y_te = train_test_split(
+        x,
+        y.astype(np.int64),
+        test_size=test_fraction,
+        stratify=y,
+        random_state=derived_seed(seed, "split") % 2**32,
+    )
+    return ImageDataset(x_tr, y_tr, x_te, y_te, ["upper moon", "lower moon"])
+
+
+DATASETS = {"sklearn_digits": load_sklearn_digits, "two_moons": load_two_moons}
 
 
 def reference_batches(dataset: dict[str, np.ndarray], batch_size: int) -> Iterator[np.ndarray]:

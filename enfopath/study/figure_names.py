@@ -20,10 +20,16 @@ FIGURE_NAMES = (
     "robustness_error",
     "robustness_ranking",
     "comparison",
+    "plane_trajectories",
+    "plane_field",
+    "plane_endpoints",
 )
 """Every figure, as the file name figures/<name>.png."""
 IMAGE_FIGURES = ("grid_low_kpe", "grid_high_kpe")
 """Figures that need the generated images (the trajectory shards) as input."""
+PLANE_FIGURES = ("plane_trajectories", "plane_field", "plane_endpoints")
+"""Figures of a 2-D study (instead of the sample grids): they read the shards' endpoints, the
+data set and the plane's paths and field (``plane/``)."""
 RELATION_FIGURES = ("kpe_vs_margin", "kpe_vs_density", "kpe_vs_nn_distance")
 """Figures that read the statistics tables (correlations, quantile curves)."""
 STAGE_FIGURES = {

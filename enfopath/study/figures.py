@@ -98,6 +98,9 @@ class FigureContext:
     """``statistics/prdc.csv`` (the fidelity figure)."""
     robustness: pd.DataFrame | None = None
     """``statistics/robustness.csv`` (the robustness figures)."""
+    plane: dict[str, np.ndarray] | None = None
+    """2-D studies: ``x_train`` (M, 2), ``paths_sample`` (n,), ``paths_t`` (T,), ``paths_x``
+    (n, T, 2), ``field_t`` (K,), ``field_grid`` (G,), ``field_v`` (K, G, G, 2)."""
     comparison: pd.DataFrame | None = None
     """``statistics/comparison.csv`` (the comparison with a baseline study)."""
     robustness_delta_rho: float = 0.02
@@ -475,6 +478,68 @@ def _grid(df: pd.DataFrame, ctx: FigureContext, lowest: bool) -> Figure:
     return fig
 
 
+def _data_density(ax: plt.Axes, ctx: FigureContext) -> None:
+    """The training data's density in the plane, as a grey background."""
+    assert ctx.plane is not None
+    data = ctx.plane["x_train"]
+    ax.hexbin(
+        data[:, 0], data[:, 1], gridsize=40, cmap="Greys", mincnt=1, extent=(-1.3, 1.3, -1.3, 1.3)
+    )
+    ax.set_xlim(-1.3, 1.3)
+    ax.set_ylim(-1.3, 1.3)
+    ax.set_aspect("equal")
+
+
+def plane_trajectories(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """The first samples' trajectories from noise to data, coloured by their KPE, over the
+    training data's density (grey)."""
+    from matplotlib.collections import LineCollection
+
+    assert ctx.plane is not None
+    kpe = df.set_index("sample")["kpe"]
+    samples = [int(s) for s in ctx.plane["paths_sample"] if int(s) in kpe.index]
+    rows = {int(s): i for i, s in enumerate(ctx.plane["paths_sample"])}
+    paths = [ctx.plane["paths_x"][rows[s]] for s in samples]
+    fig, ax = plt.subplots(figsize=(6.5, 5.5))
+    _data_density(ax, ctx)
+    lines = LineCollection(paths, cmap="viridis", linewidths=0.7, alpha=0.8)
+    lines.set_array(kpe.loc[samples].to_numpy())
+    ax.add_collection(lines)
+    ends = np.array([p[-1] for p in paths])
+    ax.scatter(ends[:, 0], ends[:, 1], c=kpe.loc[samples], cmap="viridis", s=6, zorder=3)
+    fig.colorbar(lines, ax=ax, label=describe("kpe"))
+    ax.set_title(f"{len(samples)} trajectories x(t), t from 0 to {ctx.plane['paths_t'][-1]:g}")
+    return fig
+
+
+def plane_field(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """The integrated velocity v(x, t) on a grid at a few times, over the training data."""
+    assert ctx.plane is not None
+    times, grid, v = ctx.plane["field_t"], ctx.plane["field_grid"], ctx.plane["field_v"]
+    fig, axes = plt.subplots(1, len(times), figsize=(3.2 * len(times), 3.6), squeeze=False)
+    for ax, t, at_t in zip(axes[0], times, v, strict=True):
+        data = ctx.plane["x_train"]
+        ax.scatter(data[:, 0], data[:, 1], s=1, color="0.75")
+        speed = np.hypot(at_t[..., 0], at_t[..., 1])
+        ax.quiver(grid, grid, at_t[..., 0], at_t[..., 1], speed, cmap="magma", angles="xy")
+        ax.set_aspect("equal")
+        ax.set_title(f"v(x, t) at t = {t:.2f}")
+    return fig
+
+
+def plane_endpoints(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """Endpoints of the lowest- and highest-KPE samples (the study's groups) over the data."""
+    groups = kpe_groups(df["kpe"], ctx.group_quantile)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5), sharex=True, sharey=True)
+    for ax, name, color in zip(axes, ("low", "high"), ("C0", "C3"), strict=True):
+        _data_density(ax, ctx)
+        chosen = df.loc[groups == name, "sample"].astype(int)
+        ends = np.array([ctx.images[s] for s in chosen])
+        ax.scatter(ends[:, 0], ends[:, 1], s=4, color=color)
+        ax.set_title(f"{name} KPE group: {len(chosen)} endpoints x(1)")
+    return fig
+
+
 def grid_low_kpe(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     """The lowest-KPE samples."""
     return _grid(df, ctx, lowest=True)
@@ -536,6 +601,9 @@ FIGURES: dict[str, Callable[[pd.DataFrame, FigureContext], Figure]] = {
     "robustness_error": robustness_error,
     "robustness_ranking": robustness_ranking,
     "comparison": comparison,
+    "plane_trajectories": plane_trajectories,
+    "plane_field": plane_field,
+    "plane_endpoints": plane_endpoints,
 }
 if tuple(FIGURES) != FIGURE_NAMES:
     raise RuntimeError("enfopath.study.figures.FIGURES and figure_names.FIGURE_NAMES disagree")
