@@ -230,6 +230,8 @@ def figure_keys(name):
         keys.append("robustness.stable_delta_rho")
     if name == "comparison":
         keys.append("compare.baseline")
+    if name == "plane_trajectories":
+        keys.append("figures.plane_paths")
     return keys + (["figures.grid_samples"] if name in IMAGE_FIGURES else [])
 
 
