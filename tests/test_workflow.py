@@ -28,10 +28,12 @@ from conftest import (
 
 import enfopath
 from enfopath.io import sha256, write_parquet
+from enfopath.study.figure_names import PLANE_FIGURES
 from enfopath.study.figures import FIGURES
 
-TINY_FIGURES = [name for name in FIGURES if name != "comparison"]
-"""The tiny study's figures: all but the comparison with a baseline study (none here)."""
+TINY_FIGURES = [name for name in FIGURES if name != "comparison" and name not in PLANE_FIGURES]
+"""The tiny study's figures: all but the comparison with a baseline study (none here) and the
+figures of a 2-D study."""
 
 pytestmark = pytest.mark.workflow
 N_SHARDS = TINY["sampling"]["n_samples"] // TINY["sampling"]["shard_size"]
