@@ -225,6 +225,8 @@ def figure_keys(name):
         "density.k",
         "statistics.group_quantile",
         "statistics.confidence",
+        "sampling.t_end",
+        "sampling.kts",
     ]
     if name == "robustness_ranking":
         keys.append("robustness.stable_delta_rho")

@@ -119,7 +119,7 @@ def test_the_config_refuses_a_landing_that_reverses_the_flow_and_the_summary_lab
         validate_config(cfg)
     cfg["sampling"]["kts"] = {"alpha0": 0.01, "beta0": 0.01}
     sampling = validate_config(cfg)["sampling"]
-    assert kpe_definition(sampling).startswith("shaped E = ½∫η²‖v‖²dt (KTS α₀ = 0.01")
+    assert kpe_definition(sampling).startswith("shaped E = ½∫₀¹η²‖v‖²dt (KTS α₀ = 0.01")
     assert "no trajectory shaping" in kpe_definition(
         validate_config(copy.deepcopy(TINY))["sampling"]
     )

@@ -10,6 +10,7 @@ from enfopath.io import atomic_path, check_shard_samples, read_csv, read_npz, re
 from enfopath.measures.images import shard_images
 from enfopath.study.figure_names import IMAGE_FIGURES, PLANE_FIGURES, STAGE_FIGURES
 from enfopath.study.figures import FIGURES, FigureContext
+from enfopath.study.summary import kpe_definition
 from enfopath.study.tables import analysed_samples
 
 sm = snakemake  # noqa: F821
@@ -52,6 +53,10 @@ ctx = FigureContext(
 )
 fig = FIGURES[name](analysed, ctx)
 fig.tight_layout()
+sampling = cfg["sampling"]
+if sampling["t_end"] != 1.0 or sampling["kts"]["alpha0"] or sampling["kts"]["beta0"]:
+    # the axes say E = ½∫₀¹‖v‖²dt; this study's KPE is another one: say which
+    fig.text(0.005, 0.005, f"KPE here: {kpe_definition(sampling)}", fontsize=7, color="0.3")
 with atomic_path(sm.output.figure) as tmp:
     fig.savefig(tmp, dpi=120, format="png")
 plt.close(fig)

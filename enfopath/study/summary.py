@@ -83,7 +83,7 @@ def kpe_definition(sampling: dict[str, Any]) -> str:
     """What a study's ``kpe`` is: the plain energy, or under Kinetic Trajectory Shaping the
     shaped one (the velocity integrated is η v), with the span it covers."""
     kts, t_end = sampling.get("kts") or {}, sampling.get("t_end", 1.0)
-    span = "0" + "^" + str(t_end) if t_end != 1.0 else ""
+    span = "₀¹" if t_end == 1.0 else f"₀^{t_end:g}"
     if not (kts.get("alpha0") or kts.get("beta0")):
         return f"E = ½∫{span}‖v‖²dt (no trajectory shaping)"
     return (
