@@ -137,6 +137,17 @@ def _interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
+def _estimate(
+    column: str, value: float, p: float, samples: np.ndarray, confidence: float
+) -> dict[str, float]:
+    """A statistic's table entries: ``column`` (e.g. ``spearman_rho``) = ``value``, its
+    p-value and the percentile interval of its bootstrap ``samples``, named by the column's
+    prefix (``spearman_p``, ``spearman_ci_low``, ``spearman_ci_high``)."""
+    prefix = column.rsplit("_", 1)[0]
+    lo, hi = _interval(samples, confidence)
+    return {column: value, f"{prefix}_p": p, f"{prefix}_ci_low": lo, f"{prefix}_ci_high": hi}
+
+
 def correlations(
     df: pd.DataFrame,
     energies: list[str],
@@ -174,21 +185,13 @@ def correlations(
                 warnings.simplefilter("ignore")
                 sp = stats.spearmanr(x[ok], y[ok])
                 pe = stats.pearsonr(x[ok], y[ok]) if ok.sum() > 2 else (np.nan, np.nan)
-            s_lo, s_hi = _interval(sp_boot, confidence)
-            p_lo, p_hi = _interval(pe_boot, confidence)
             rows.append(
                 {
                     "energy": e,
                     "measure": m,
                     "n": int(ok.sum()),
-                    "spearman_rho": float(sp[0]),
-                    "spearman_p": float(sp[1]),
-                    "spearman_ci_low": s_lo,
-                    "spearman_ci_high": s_hi,
-                    "pearson_r": float(pe[0]),
-                    "pearson_p": float(pe[1]),
-                    "pearson_ci_low": p_lo,
-                    "pearson_ci_high": p_hi,
+                    **_estimate("spearman_rho", float(sp[0]), float(sp[1]), sp_boot, confidence),
+                    **_estimate("pearson_r", float(pe[0]), float(pe[1]), pe_boot, confidence),
                 }
             )
     return with_q_values(pd.DataFrame(rows))
@@ -257,22 +260,15 @@ def partial_correlations(
             r = np.corrcoef(ranks) if n > 1 else np.full((3, 3), np.nan)
             sp = stats.spearmanr(x[ok], y[ok])
         rho = float(_partial(r[0, 1], r[0, 2], r[1, 2]))
-        s_lo, s_hi = _interval(rxy, confidence)
-        p_lo, p_hi = _interval(_partial(rxy, rxz, ryz), confidence)
+        partial = _partial(rxy, rxz, ryz)
         rows.append(
             {
                 "energy": e,
                 "measure": m,
                 "control": c,
                 "n": n,
-                "spearman_rho": float(sp[0]),
-                "spearman_p": float(sp[1]),
-                "spearman_ci_low": s_lo,
-                "spearman_ci_high": s_hi,
-                "partial_rho": rho,
-                "partial_p": partial_p_value(rho, n),
-                "partial_ci_low": p_lo,
-                "partial_ci_high": p_hi,
+                **_estimate("spearman_rho", float(sp[0]), float(sp[1]), rxy, confidence),
+                **_estimate("partial_rho", rho, partial_p_value(rho, n), partial, confidence),
             }
         )
     return with_q_values(pd.DataFrame(rows))

@@ -275,28 +275,27 @@ def _discard(part: Path) -> None:
     _origin(part).unlink(missing_ok=True)
 
 
-class _Connection(http.client.HTTPConnection):
-    """An HTTP connection that connects within ``timeout`` and then reads with ``read_timeout``."""
+class _ReadTimeout:
+    """Mixed into a connection: it connects within its ``timeout`` and then reads with
+    ``read_timeout`` (for https, the timeout switches after the TLS handshake)."""
+
+    sock: Any
 
     def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.read_timeout = read_timeout
 
     def connect(self) -> None:
-        super().connect()
+        super().connect()  # type: ignore[misc]
         self.sock.settimeout(self.read_timeout)
 
 
-class _SecureConnection(http.client.HTTPSConnection):
-    """:class:`_Connection` for https (the timeout switches after the TLS handshake)."""
+class _Connection(_ReadTimeout, http.client.HTTPConnection):
+    """An HTTP connection with separate connect and read timeouts."""
 
-    def __init__(self, *args: Any, read_timeout: float, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.read_timeout = read_timeout
 
-    def connect(self) -> None:
-        super().connect()
-        self.sock.settimeout(self.read_timeout)
+class _SecureConnection(_ReadTimeout, http.client.HTTPSConnection):
+    """An HTTPS connection with separate connect and read timeouts."""
 
 
 class _HTTPHandler(urllib.request.HTTPHandler):
