@@ -64,7 +64,7 @@ def main() -> None:
         tp, ta = side_by_side(
             lambda v=v, x0=x0: plain_fixed(v, x0, steps, "euler"),
             lambda v=v, x0=x0: augmented_fixed(v, x0, steps, "euler"),
-            repeats,
+            repeats=repeats,
         )
         print(
             f"  {label:26s} plain {tp:7.3f} s  with energy {ta:7.3f} s  "
@@ -74,10 +74,9 @@ def main() -> None:
             flow.precision = "bf16"
             vb = flow.velocity(labels)
             torch.cuda.reset_peak_memory_stats()
-            tb, _ = side_by_side(
+            (tb,) = side_by_side(
                 lambda vb=vb, x0=x0: augmented_fixed(vb, x0, steps, "euler"),
-                lambda: None,
-                repeats,
+                repeats=repeats,
             )
             peak = torch.cuda.max_memory_allocated() / 2**30
             ratio = tb / ta

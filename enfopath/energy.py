@@ -29,6 +29,17 @@ alone); E and L are left out of the norm, so the energy never steers the steps a
 follows the error of the path it is the quadrature of. A sample that meets a non-finite velocity
 (or one whose squared norm would overflow the state) is frozen from then on (velocity 0),
 flagged, and left out of the norm, so it neither stops the batch nor shrinks the others' steps.
+
+User code never touches the solver's state: ``velocity(t, x)`` is handed a copy of x (and of t),
+so a field that edits its input in place (``x.clamp_(-1, 1)``) is the field of what it computes,
+never a corruption of the trajectory it is integrated along (the copy costs one read and write
+of x per evaluation: ``make bench`` prints it beside the energy's own cost). The state's dtype is
+x0's and must be float32 or float64: in half precision the energy itself would be accumulated at
+three significant digits (the network may still run in bf16 through autocast,
+:func:`enfopath.velocity.network_precision`). dopri5's tolerances are bounded below by
+:data:`MIN_TOLERANCE`: a tolerance under about 1 % of the state's machine epsilon asks for more
+than the state can hold, and the step size shrinks toward underflow instead (float32,
+rtol = atol = 1e-13: 217,328 evaluations for one batch of a closed-form field).
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ import torch
 from torchdiffeq import odeint
 
 from enfopath.grids import GRIDS, profile_times, time_grid
+from enfopath.velocity import check_output
 
 Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``velocity(t, x)``: t a 0-d tensor, x a batch of shape (B, ...); returns dx/dt, shape of x."""
@@ -75,6 +87,11 @@ FIXED_SOLVERS: dict[str, Tableau] = {
 }
 ADAPTIVE_SOLVERS = ("dopri5",)
 SOLVERS = (*FIXED_SOLVERS, *ADAPTIVE_SOLVERS)
+STATE_DTYPES = (torch.float32, torch.float64)
+"""The dtypes the state (x, E, L) may have: x0's, which sets it."""
+MIN_TOLERANCE = {torch.float32: 1e-9, torch.float64: 1e-18}
+"""The smallest rtol and atol of dopri5 per state dtype (about 1 % of its machine epsilon; see the
+module docstring). The study's state is float32: the config schema's floor is the float32 one."""
 
 
 @dataclass(frozen=True)
@@ -150,8 +167,9 @@ class _Augmented:
     A sample whose x0 or velocity is non-finite, or whose ‖v‖² exceeds ``limit`` (beyond it a
     Runge–Kutta combination of stages could overflow the state), is frozen from then on (its
     velocity set to 0) and flagged in ``frozen``, so that one diverging sample neither crashes
-    the batch nor changes the others' values. Every velocity output is checked: a tensor of x's
-    exact shape and a floating dtype.
+    the batch nor changes the others' values. The velocity is called on copies of t and x
+    (:meth:`user_input`), and every output is checked: a floating tensor of x's exact shape on
+    x's device (:func:`enfopath.velocity.check_output`).
     """
 
     def __init__(self, velocity: Velocity, x0: torch.Tensor) -> None:
@@ -163,12 +181,17 @@ class _Augmented:
         self.frozen = ~torch.isfinite(x0.reshape(x0.shape[0], self.dim)).all(dim=1)
         self.limit = torch.finfo(x0.dtype).max / 64
 
+    def user_input(self, state: torch.Tensor) -> torch.Tensor:
+        """x as the velocity sees it: a contiguous copy of the state's x part, shape of x0, so
+        that nothing the user's code does to its input reaches the state."""
+        return state[:, : self.dim].reshape(self.shape).clone(memory_format=torch.contiguous_format)
+
     def __call__(self, t: torch.Tensor, state: torch.Tensor) -> torch.Tensor:
         self.calls += 1
         self.times.append(float(t))
-        x = state[:, : self.dim].reshape(self.shape)
-        v = self.velocity(t, x)
-        _check_velocity(v, x)
+        x = self.user_input(state)
+        v = self.velocity(t.clone(), x)
+        check_output(v, x, "velocity(t, x)")
         v = v.reshape(state.shape[0], self.dim).to(state.dtype)
         sq = v.pow(2).sum(dim=1, keepdim=True)
         self.frozen = self.frozen.to(sq.device) | ~(sq[:, 0] <= self.limit)  # NaN fails too
@@ -176,22 +199,6 @@ class _Augmented:
             v = torch.where(self.frozen[:, None], torch.zeros_like(v), v)
             sq = torch.where(self.frozen[:, None], torch.zeros_like(sq), sq)
         return torch.cat([v, 0.5 * sq, sq.sqrt()], dim=1)
-
-
-def _check_velocity(v: object, x: torch.Tensor) -> None:
-    """Raise ValueError unless ``v`` is a floating tensor of exactly x's shape."""
-    if not isinstance(v, torch.Tensor):
-        raise ValueError(
-            f"velocity(t, x) must return a tensor of x's shape {tuple(x.shape)}, "
-            f"got {type(v).__name__}"
-        )
-    if v.shape != x.shape:
-        raise ValueError(
-            f"velocity(t, x) returned shape {tuple(v.shape)}, expected x's shape "
-            f"{tuple(x.shape)} (a transposed or flattened result would give a wrong KPE)"
-        )
-    if not v.is_floating_point():
-        raise ValueError(f"velocity(t, x) returned dtype {v.dtype}; expected a floating dtype")
 
 
 def _rk_step(
@@ -254,7 +261,13 @@ def _integrate_dopri5(
 
     times = sorted({0.0, *probes, t_end})
     t = torch.tensor(times, dtype=y0.dtype, device=y0.device)
-    sol = odeint(f, y0, t, rtol=rtol, atol=atol, method="dopri5", options={"norm": norm})
+    try:
+        sol = odeint(f, y0, t, rtol=rtol, atol=atol, method="dopri5", options={"norm": norm})
+    except AssertionError as err:  # torchdiffeq's only failure of the step control
+        raise ValueError(
+            f"dopri5 could not meet rtol = {rtol:g}, atol = {atol:g} ({err}): the step size "
+            "underflowed; loosen rtol / atol, or check that the velocity is smooth and finite"
+        ) from err
     return sol[-1], [sol[times.index(p)] for p in probes]
 
 
@@ -282,14 +295,28 @@ def _check_arguments(
     if not isinstance(x0, torch.Tensor) or x0.dim() < 2:
         shape = tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__
         raise ValueError(f"x0 must be a tensor batch of shape (B, ...), got {shape}")
-    if not x0.is_floating_point():
-        raise ValueError(f"x0 must have a floating dtype (it sets the state's), got {x0.dtype}")
+    if x0.dtype not in STATE_DTYPES:
+        hint = (
+            " (pass x0.float(); the network may still run in bf16)"
+            if x0.is_floating_point()
+            else ""
+        )
+        raise ValueError(
+            f"x0 has dtype {x0.dtype}; it sets the dtype of the state and of the energy "
+            f"accumulated in it, which must be float32 or float64{hint}"
+        )
+    if torch.Size(x0.shape[1:]).numel() == 0:
+        raise ValueError(f"x0 of shape {tuple(x0.shape)} has no coordinates per sample")
     for name, value, low in (("steps", steps, 1), ("profile_points", profile_points, 2)):
         if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < low:
             raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
+    floor = MIN_TOLERANCE[x0.dtype]
     for name, value in (("rtol", rtol), ("atol", atol)):
-        if not _real(value) or not value > 0:
-            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if not _real(value) or not value >= floor:
+            raise ValueError(
+                f"{name} must be a finite number ≥ {floor:g} for a {x0.dtype} state (below it "
+                f"the tolerance is finer than the state's round-off), got {value!r}"
+            )
     if not _real(tau) or not 0.0 < tau < 1.0:
         raise ValueError(f"tau must lie strictly between 0 and 1, got {tau!r}")
 
@@ -320,10 +347,12 @@ def sample_with_energy(
     Args:
         velocity: ``velocity(t, x)`` in torchdiffeq's convention (t a 0-d tensor of x's dtype,
             x a batch of shape (B, ...)); returns a tensor of x's shape.
-        x0: initial noise, shape (B, ...). Its dtype is the dtype of the whole state.
+        x0: initial noise, shape (B, ...) with at least one coordinate per sample. Its dtype,
+            float32 or float64, is the dtype of the whole state (:data:`STATE_DTYPES`).
         solver: ``dopri5`` (adaptive) or a fixed-grid method: euler, midpoint, heun, rk4.
         steps: number of steps of a fixed-grid solver (an integer ≥ 1; unused by dopri5).
-        rtol, atol: tolerances of dopri5, finite and > 0 (unused by fixed-grid solvers).
+        rtol, atol: tolerances of dopri5, finite and ≥ :data:`MIN_TOLERANCE` of the state's
+            dtype (unused by fixed-grid solvers).
         grid: ``uniform`` or ``cosine`` nodes for a fixed-grid solver.
         tau: the early/late split time, 0 < τ < 1.
         profile_points: number of uniform times in [0, 1] for the speed profile ‖v‖².
@@ -337,8 +366,8 @@ def sample_with_energy(
         batch (B = 0) gives empty results without calling ``velocity``.
 
     Raises:
-        ValueError: naming the argument that is invalid, or the velocity output that is not a
-            floating tensor of x's exact shape.
+        ValueError: naming the argument that is invalid, the velocity output that is not a
+            floating tensor of x's exact shape on x's device, or tolerances dopri5 cannot meet.
     """
     _check_arguments(x0, solver, steps, rtol, atol, grid, tau, profile_points)
     if not _real(t_end) or not tau < t_end <= 1.0:

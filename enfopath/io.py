@@ -1,13 +1,32 @@
-"""Atomic, checksummed writes and verified reads of the workflow's files.
+"""Atomic, checksummed writes and verified reads of the workflow's files, each with a record of
+what it is.
 
 A file is written under a temporary name in its own folder and renamed into place, so a killed
 job never leaves a half-written output. Its sha256 is recorded at the write in a sidecar
-``<file>.sha256`` (``sha256sum`` format: ``cd <folder> && sha256sum -c <file>.sha256`` checks it
-by hand) and checked at every read, so a flipped byte in a checkpoint, a table or an index is
-never read silently: the error names the file and the command that rebuilds it. Parquet tables
-also carry page checksums (verified by pyarrow at read). A read that fails names the file.
+``<file>.sha256`` and checked at every read, so a flipped byte in a checkpoint, a table or an
+index is never read silently: the error names the file and the command that rebuilds it.
+Parquet tables also carry page checksums (verified by pyarrow at read). A read that fails
+names the file.
 
-``python -m enfopath.io results/<experiment>`` verifies every recorded file of a study.
+The sidecar is in ``sha256sum`` format (``cd <folder> && sha256sum -c <file>.sha256`` checks it
+by hand) followed by one comment line, ``# enfopath {json}``, that ``sha256sum`` ignores: the
+file's *record* (:class:`Record`). A record says what the file is, not only what its bytes are:
+
+- its **name** (the sha256sum line) and its **location** in the study: the experiment and the
+  path inside ``results/<experiment>/`` it was written to. A file copied over another, or
+  from another study, together with its own sidecar, is caught at the first read;
+- its **identity**: what the job that wrote it says it is (the feature space and k of a
+  reference set, a shard's number), checked by the readers that expect it (``expect=``);
+- its **lineage**: the rule that wrote it, the job's outputs, and the sha256 of every study
+  file the job had read when it wrote it (its *inputs*). Inside a workflow job
+  (:func:`begin_job`), every read is checked against the others: a file made from another
+  version of a file this job also reads (a stale or replaced artefact) is refused, naming both.
+
+Keys of study files are ``<experiment>/<path>``, relative to the results folder (``results/``
+in the working directory): a study folder can be moved or copied whole.
+
+``python -m enfopath.io results/<experiment>`` verifies a finished study against its inventory
+(:mod:`enfopath.inventory`): every file it should hold, its record and its lineage.
 """
 
 from __future__ import annotations
@@ -19,6 +38,7 @@ import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +49,10 @@ if TYPE_CHECKING:
 
 SIDECAR = ".sha256"
 """Suffix of the checksum record written beside every file of :func:`atomic_path`."""
+RESULTS = "results"
+"""The folder, in the working directory, that holds one folder per experiment."""
+RECORD_TAG = "# enfopath "
+"""The start of a sidecar's record line (a comment to ``sha256sum``)."""
 
 
 class ExplainedError(Exception):
@@ -37,8 +61,9 @@ class ExplainedError(Exception):
 
 
 class CorruptFileError(ExplainedError, RuntimeError):
-    """A workflow file is missing, truncated, changed since it was written, or not in the
-    expected format."""
+    """A workflow file is missing, truncated, changed since it was written, not in the
+    expected format, or not the file its reader expects (another file's, another study's,
+    made from other inputs)."""
 
 
 def file_digest(path: str | os.PathLike[str], algorithm: str) -> str:
@@ -66,10 +91,135 @@ def rebuild_hint(path: str | os.PathLike[str]) -> str:
     )
 
 
+@dataclass(frozen=True)
+class Record:
+    """What a sidecar records of its file (see the module docstring)."""
+
+    sha256: str
+    name: str
+    """The file's name when it was written."""
+    key: str | None = None
+    """``<experiment>/<path>`` where it was written, None outside a study folder."""
+    rule: str | None = None
+    identity: dict[str, Any] = field(default_factory=dict)
+    inputs: dict[str, str] = field(default_factory=dict)
+    """Key → sha256 of every study file its job had read when it wrote it."""
+    outputs: tuple[str, ...] = ()
+    """Keys of its job's declared outputs."""
+
+    def text(self) -> str:
+        """The sidecar's text: the sha256sum line, then the record line."""
+        meta = {
+            "key": self.key,
+            "rule": self.rule,
+            "identity": self.identity,
+            "inputs": self.inputs,
+            "outputs": list(self.outputs),
+        }
+        return f"{self.sha256}  {self.name}\n{RECORD_TAG}{json.dumps(meta, sort_keys=True)}\n"
+
+
+def read_record(path: str | os.PathLike[str]) -> Record:
+    """The record in the sidecar of ``path``; raises :class:`CorruptFileError` naming the file
+    when there is none or it cannot be parsed. A sidecar of an earlier version (its sha256sum
+    line alone) gives a record with neither location nor lineage."""
+    record = sidecar(path)
+    try:
+        lines = record.read_text().splitlines()
+        digest, name = lines[0].split(maxsplit=1)
+        meta = next(
+            (
+                json.loads(line.removeprefix(RECORD_TAG))
+                for line in lines[1:]
+                if line.startswith(RECORD_TAG)
+            ),
+            {},
+        )
+        return Record(
+            sha256=digest,
+            name=name.removeprefix("*"),
+            key=meta.get("key"),
+            rule=meta.get("rule"),
+            identity=dict(meta.get("identity") or {}),
+            inputs=dict(meta.get("inputs") or {}),
+            outputs=tuple(meta.get("outputs") or ()),
+        )
+    except (OSError, IndexError, ValueError, AttributeError, TypeError) as err:
+        problem = "no checksum record" if not record.exists() else "an unreadable checksum record"
+        raise CorruptFileError(
+            f"{path}: {problem} {record.name} beside it (a file not written by this workflow, "
+            f"or copied without it), so it cannot be verified; {rebuild_hint(path)}"
+        ) from err
+
+
+def study_key(
+    path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None
+) -> str | None:
+    """``<experiment>/<path inside it>`` of a file under the results folder ``root`` (default
+    ``results/`` in the working directory), None for a file elsewhere."""
+    base = Path(RESULTS if root is None else root).resolve()
+    where = Path(path).resolve()
+    if not where.is_relative_to(base):
+        return None
+    rel = where.relative_to(base)
+    return rel.as_posix() if len(rel.parts) >= 2 else None
+
+
+@dataclass
+class _Job:
+    """The workflow job running in this process: what it has read, for the lineage checks."""
+
+    rule: str
+    outputs: tuple[str, ...]
+    reads: dict[str, Record] = field(default_factory=dict)
+    """Key → record of each study file verified by this job (its sha256 the file's own)."""
+
+
+_JOB: _Job | None = None
+
+
+def begin_job(rule: str, outputs: list[str]) -> None:
+    """Start recording lineage for the workflow job of ``rule`` with declared ``outputs``
+    (paths): every later read is checked against the others and every write records them
+    (called by each workflow script's set-up; library use outside a job records none)."""
+    global _JOB
+    keys = tuple(k for k in (study_key(p) for p in outputs) if k is not None)
+    _JOB = _Job(rule, keys)
+
+
+def end_job() -> None:
+    """Stop recording lineage (see :func:`begin_job`)."""
+    global _JOB
+    _JOB = None
+
+
+def job_reads() -> dict[str, Record] | None:
+    """The records of the study files the current job has verified, by key (None outside a
+    job)."""
+    return None if _JOB is None else _JOB.reads
+
+
+def _write_record(tmp: Path, target: Path, identity: dict[str, Any] | None) -> Record:
+    key = study_key(target)
+    job = _JOB
+    return Record(
+        sha256=sha256(tmp),
+        name=target.name,
+        key=key,
+        rule=job.rule if job else None,
+        identity=dict(identity or {}),
+        inputs={k: r.sha256 for k, r in job.reads.items()} if job and key else {},
+        outputs=job.outputs if job and key else (),
+    )
+
+
 @contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success record its sha256 in the sidecar
-    (:func:`sidecar`) and rename it onto ``path``.
+def atomic_path(
+    path: str | os.PathLike[str], identity: dict[str, Any] | None = None
+) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success record its sha256, location,
+    ``identity`` (JSON-able) and lineage in the sidecar (:func:`sidecar`, :class:`Record`) and
+    rename it onto ``path``.
 
     The temporary name is fixed (``.<name>.partial``), so a job killed mid-write leaves at most
     that file, which the rerun overwrites and renames; ``path`` itself is never half-written.
@@ -80,58 +230,133 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     record, tmp_record = sidecar(target), target.with_name(f".{target.name}{SIDECAR}.partial")
     try:
         yield Path(tmp)
-        tmp_record.write_text(f"{sha256(tmp)}  {target.name}\n")
+        written = _write_record(tmp, target, identity)
+        tmp_record.write_text(written.text())
         os.replace(tmp_record, record)
         os.replace(tmp, target)
+        if _JOB is not None and written.key in _JOB.reads:  # a job that rewrites what it read
+            _JOB.reads[written.key] = written
     finally:
         for leftover in (tmp, tmp_record):
             if os.path.exists(leftover):
                 os.unlink(leftover)
 
 
-def verify(path: str | os.PathLike[str], what: str = "workflow") -> None:
-    """Check ``path`` against the sha256 recorded when it was written; raise
-    :class:`CorruptFileError` naming the file, both hashes and the rebuild command."""
-    if not os.path.exists(path):
+def verify(
+    path: str | os.PathLike[str],
+    what: str = "workflow",
+    expect: dict[str, Any] | None = None,
+    root: str | os.PathLike[str] | None = None,
+) -> Record:
+    """Check ``path`` against its record and return the record: the sha256 recorded when it
+    was written, the name and study location it was written under (``root``: the results
+    folder, default ``results/``), the ``expect``-ed identity entries and, inside a workflow
+    job, its lineage against every other file the job read. Raises :class:`CorruptFileError`
+    naming the file, what differs, and the rebuild command."""
+    if not os.path.isfile(path):
         raise CorruptFileError(f"{path}: {what} file does not exist")
-    record = sidecar(path)
-    try:
-        recorded = record.read_text().split()[0]
-    except (OSError, IndexError) as err:
+    record = read_record(path)
+    name = Path(path).name
+    if record.name != name:
         raise CorruptFileError(
-            f"{path}: no checksum record {record.name} beside it (a file not written by this "
-            f"workflow, or copied without it), so it cannot be verified; {rebuild_hint(path)}"
-        ) from err
-    actual = sha256(path)
-    if actual != recorded:
-        raise CorruptFileError(
-            f"{path}: corrupt {what} file: its sha256 {actual} differs from {recorded}, recorded "
-            f"in {record.name} when it was written (the file changed on disk since); "
+            f"{path}: its checksum record {sidecar(path).name} was written for a file named "
+            f"{record.name}: a copy of that file, with its record, over this one; "
             f"{rebuild_hint(path)}"
+        )
+    actual = sha256(path)
+    if actual != record.sha256:
+        raise CorruptFileError(
+            f"{path}: corrupt {what} file: its sha256 {actual} differs from {record.sha256}, "
+            f"recorded in {sidecar(path).name} when it was written (the file changed on disk "
+            f"since); {rebuild_hint(path)}"
+        )
+    key = study_key(path, root)
+    if key is not None and record.key is not None and record.key != key:
+        raise CorruptFileError(
+            f"{path}: written as {RESULTS}/{record.key}, not as {RESULTS}/{key}: a copy of "
+            f"another study's or another file's, with its record; {rebuild_hint(path)}"
+        )
+    for entry, value in (expect or {}).items():
+        if entry not in record.identity:
+            raise CorruptFileError(
+                f"{path}: its record says no {entry} (expected {value!r}; written by an older "
+                f"version of the workflow); {rebuild_hint(path)}"
+            )
+        if record.identity[entry] != value:
+            raise CorruptFileError(
+                f"{path}: made for {entry} {record.identity[entry]!r}, read as {entry} "
+                f"{value!r}: the file of another {entry}; {rebuild_hint(path)}"
+            )
+    if _JOB is not None and key is not None:
+        _check_lineage(path, key, record, _JOB.reads)
+        _JOB.reads[key] = record
+    return record
+
+
+def _check_lineage(
+    path: str | os.PathLike[str], key: str, record: Record, reads: dict[str, Record]
+) -> None:
+    """Refuse ``record`` (of the file ``key``, just verified) when it contradicts a file read
+    before it: made from a version of that file other than the one read, or recorded by it
+    as an input in another version, or made from another version of an input they share."""
+    for other, seen in reads.items():
+        if other == key:
+            continue
+        if seen.sha256 != record.inputs.get(other, seen.sha256):
+            stale, source, recorded, current = key, other, record.inputs[other], seen.sha256
+        elif record.sha256 != seen.inputs.get(key, record.sha256):
+            stale, source, recorded, current = other, key, seen.inputs[key], record.sha256
+        else:
+            shared = [
+                k
+                for k in record.inputs.keys() & seen.inputs.keys()
+                if record.inputs[k] != seen.inputs[k]
+            ]
+            if not shared:
+                continue
+            raise CorruptFileError(
+                f"{path}: {RESULTS}/{key} and {RESULTS}/{other} were made from different versions "
+                f"of {RESULTS}/{shared[0]} ({record.inputs[shared[0]][:12]}… and "
+                f"{seen.inputs[shared[0]][:12]}…): one of them is stale or was replaced; "
+                f"{rebuild_hint(path)}"
+            )
+        raise CorruptFileError(
+            f"{path}: {RESULTS}/{stale} was made from {RESULTS}/{source} with sha256 "
+            f"{recorded[:12]}…, but that file is now {current[:12]}… (rebuilt or replaced since): "
+            f"{RESULTS}/{stale} is stale or was replaced; rebuild it with: snakemake --cores all "
+            f"--forcerun {RESULTS}/{stale} (add the --configfile of this study, if any)"
         )
 
 
-def write_npz(path: str | os.PathLike[str], **arrays: np.ndarray) -> None:
-    """Write arrays to an uncompressed ``.npz`` atomically."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+def write_npz(
+    path: str | os.PathLike[str], identity: dict[str, Any] | None = None, **arrays: np.ndarray
+) -> None:
+    """Write arrays to an uncompressed ``.npz`` atomically (``identity``: :func:`atomic_path`)."""
+    with atomic_path(path, identity) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, **arrays)
 
 
-def write_parquet(path: str | os.PathLike[str], df: pd.DataFrame) -> None:
+def write_parquet(
+    path: str | os.PathLike[str], df: pd.DataFrame, identity: dict[str, Any] | None = None
+) -> None:
     """Write a table to parquet atomically, with page checksums."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, identity) as tmp:
         df.to_parquet(tmp, index=False, engine="pyarrow", write_page_checksum=True)
 
 
-def write_csv(path: str | os.PathLike[str], df: pd.DataFrame) -> None:
+def write_csv(
+    path: str | os.PathLike[str], df: pd.DataFrame, identity: dict[str, Any] | None = None
+) -> None:
     """Write a table to CSV atomically."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, identity) as tmp:
         df.to_csv(tmp, index=False)
 
 
-def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+def write_json(
+    path: str | os.PathLike[str], obj: Any, identity: dict[str, Any] | None = None
+) -> None:
     """Write JSON (indented, NaN as null) atomically."""
-    with atomic_path(path) as tmp:
+    with atomic_path(path, identity) as tmp:
         tmp.write_text(json.dumps(_nan_to_none(obj), indent=2, sort_keys=True) + "\n")
 
 
@@ -147,10 +372,15 @@ def _nan_to_none(obj: Any) -> Any:
     return obj
 
 
-def checked_read(path: str | os.PathLike[str], what: str, reader: Callable[[], Any]) -> Any:
-    """``reader()`` after :func:`verify`; any error of the reader becomes a
-    :class:`CorruptFileError` naming ``path``."""
-    verify(path, what)
+def checked_read(
+    path: str | os.PathLike[str],
+    what: str,
+    reader: Callable[[], Any],
+    expect: dict[str, Any] | None = None,
+) -> Any:
+    """``reader()`` after :func:`verify` (with the ``expect``-ed identity); any error of the
+    reader becomes a :class:`CorruptFileError` naming ``path``."""
+    verify(path, what, expect)
     try:
         return reader()
     except Exception as err:  # every reader error means the same thing here
@@ -160,8 +390,13 @@ def checked_read(path: str | os.PathLike[str], what: str, reader: Callable[[], A
         ) from err
 
 
-def read_npz(path: str | os.PathLike[str], keys: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
-    """Read every array of an ``.npz`` (checking that ``keys`` are present) into memory."""
+def read_npz(
+    path: str | os.PathLike[str],
+    keys: tuple[str, ...] = (),
+    expect: dict[str, Any] | None = None,
+) -> dict[str, np.ndarray]:
+    """Read every array of an ``.npz`` (checking that ``keys`` are present, and the
+    ``expect``-ed identity) into memory."""
 
     def read() -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as data:
@@ -171,7 +406,7 @@ def read_npz(path: str | os.PathLike[str], keys: tuple[str, ...] = ()) -> dict[s
             raise KeyError(f"missing arrays {missing}")
         return arrays
 
-    return checked_read(path, "array (.npz)", read)
+    return checked_read(path, "array (.npz)", read, expect)
 
 
 def read_parquet(path: str | os.PathLike[str]) -> pd.DataFrame:
@@ -230,29 +465,12 @@ def recorded_files(root: str | os.PathLike[str]) -> list[Path]:
     return sorted(p for p in paths if not p.name.startswith(".") and p.is_file())
 
 
-def verify_tree(root: str | os.PathLike[str]) -> list[str]:
-    """Verify every file under ``root`` that has a checksum record; return the errors."""
-    errors = []
-    for path in recorded_files(root):
-        try:
-            verify(path)
-        except CorruptFileError as err:
-            errors.append(str(err))
-    return errors
-
-
 def main(argv: list[str] | None = None) -> int:
-    """``python -m enfopath.io FOLDER ...``: verify every checksummed file under the folders."""
-    folders = list(sys.argv[1:] if argv is None else argv)
-    if not folders:
-        print("usage: python -m enfopath.io results/<experiment> ...", file=sys.stderr)
-        return 2
-    errors = [e for folder in folders for e in verify_tree(folder)]
-    for error in errors:
-        print(error, file=sys.stderr)
-    n = sum(len(recorded_files(f)) for f in folders)
-    print(f"{n - len(errors)} of {n} recorded files verified")
-    return 1 if errors else 0
+    """``python -m enfopath.io results/<experiment> ...``: verify finished studies
+    (:func:`enfopath.inventory.main`)."""
+    from enfopath.inventory import main as verify_studies
+
+    return verify_studies(argv)
 
 
 if __name__ == "__main__":

@@ -22,8 +22,9 @@ import torch
 from torch import nn
 
 PRECISIONS = ("fp32", "bf16")
-CONVENTIONS = ("t_x", "x_t", "x_t_y")
-"""How a network is called: model(t, x), model(x, t) or model(x, t, y)."""
+CALLS = {"t_x": "model(t, x)", "x_t": "model(x, t)", "x_t_y": "model(x, t, y)"}
+"""How a network is called in each convention: model(t, x), model(x, t) or model(x, t, y)."""
+CONVENTIONS = tuple(CALLS)
 DIRECTIONS = ("noise_to_data", "data_to_noise")
 """Which end of the network's own time is noise."""
 
@@ -66,6 +67,40 @@ def network_precision(device: torch.device, precision: str) -> Iterator[None]:
         yield
 
 
+class OutputError(ValueError):
+    """A velocity (or network) output that is not a floating tensor of x's shape on x's device;
+    ``what`` says which: ``type``, ``shape``, ``dtype`` or ``device``."""
+
+    def __init__(self, message: str, what: str) -> None:
+        super().__init__(message)
+        self.what = what
+
+
+def check_output(v: object, x: torch.Tensor, call: str, batch: int | None = None) -> None:
+    """Raise :class:`OutputError` naming ``call`` unless ``v`` is a floating tensor of x's shape
+    (with ``batch`` rows instead of x's when given: a guided call on a doubled batch) on x's
+    device.
+
+    Checked on the raw output, before any cast: an integer velocity cast to float would pass
+    unnoticed. Shape, dtype and device are metadata: the check never synchronises a GPU.
+    """
+    shape = tuple(x.shape) if batch is None else (batch, *x.shape[1:])
+    if not isinstance(v, torch.Tensor):
+        raise OutputError(
+            f"{call} must return a tensor of shape {shape}, got {type(v).__name__}", "type"
+        )
+    if tuple(v.shape) != shape:
+        raise OutputError(
+            f"{call} returned shape {tuple(v.shape)}, expected {shape} (x's shape; a transposed "
+            "or flattened result would give a wrong KPE)",
+            "shape",
+        )
+    if not v.is_floating_point():
+        raise OutputError(f"{call} returned dtype {v.dtype}; expected a floating dtype", "dtype")
+    if v.device != x.device:
+        raise OutputError(f"{call} returned a tensor on {v.device}; x is on {x.device}", "device")
+
+
 def _batch_times(t: torch.Tensor, batch: int) -> torch.Tensor:
     """t as a (batch,) tensor (a 0-d t repeated)."""
     return t.reshape(-1).expand(batch) if t.numel() == 1 else t.reshape(batch)
@@ -96,6 +131,7 @@ class NetworkVelocity:
                 v = self.model(s, x)
             else:
                 v = self.model(x, _batch_times(s, x.shape[0]))
+        check_output(v, x, CALLS[self.convention])
         return self.time.velocity(v.to(x.dtype))
 
 
@@ -123,11 +159,14 @@ class GuidedVelocity:
         tt = _batch_times(self.time.model_time(t), x.shape[0])
         with network_precision(x.device, self.precision):
             if self.scale == 1.0:
-                return self.time.velocity(self.model(x, tt, self.labels).to(x.dtype))
+                v = self.model(x, tt, self.labels)
+                check_output(v, x, CALLS["x_t_y"])
+                return self.time.velocity(v.to(x.dtype))
             null = torch.full_like(self.labels, self.null_class)
             both = self.model(
                 torch.cat([x, x]), torch.cat([tt, tt]), torch.cat([self.labels, null])
             )
+        check_output(both, x, CALLS["x_t_y"], batch=2 * x.shape[0])
         cond, uncond = both.to(x.dtype).chunk(2)
         guided = uncond + self.scale * (cond - uncond)
         c = self.guided_channels

@@ -25,7 +25,7 @@ rule summary:
             out("statistics/summary.csv"),
             caption="../report/summary.rst",
             category="Study tables",
-            labels={"table": "summary"},
+            labels=verified_labels({"table": "summary"}),
         ),
         json=out("statistics/summary.json"),
     log:
@@ -50,19 +50,19 @@ rule statistics:
             out("statistics/correlations.csv"),
             caption="../report/correlations.rst",
             category="Study tables",
-            labels={"table": "correlations"},
+            labels=verified_labels({"table": "correlations"}),
         ),
         groups=report(
             out("statistics/groups.csv"),
             caption="../report/groups.rst",
             category="Study tables",
-            labels={"table": "low vs high KPE groups"},
+            labels=verified_labels({"table": "low vs high KPE groups"}),
         ),
         curves=report(
             out("statistics/quantile_curves.csv"),
             caption="../report/quantile_curves.rst",
             category="Study tables",
-            labels={"table": "quantile curves"},
+            labels=verified_labels({"table": "quantile curves"}),
         ),
         json=out("statistics/statistics.json"),
     log:
@@ -88,7 +88,7 @@ rule partial_correlations:
             out("statistics/partial_correlations.csv"),
             caption="../report/partial_correlations.rst",
             category="Study tables",
-            labels={"table": "partial correlations (confounds)"},
+            labels=verified_labels({"table": "partial correlations (confounds)"}),
         ),
     log:
         out("logs/partial_correlations.log"),
@@ -117,7 +117,7 @@ rule early_prediction:
             out("statistics/early_prediction.csv"),
             caption="../report/early_prediction.rst",
             category="Study tables",
-            labels={"table": "early prediction from E(s)"},
+            labels=verified_labels({"table": "early prediction from E(s)"}),
         ),
     log:
         out("logs/early_prediction.log"),
@@ -146,7 +146,7 @@ rule memorization:
             out("statistics/memorization.csv"),
             caption="../report/memorization.rst",
             category="Study tables",
-            labels={"table": "memorization per KPE bin"},
+            labels=verified_labels({"table": "memorization per KPE bin"}),
         ),
     log:
         out("logs/memorization.log"),
@@ -177,7 +177,9 @@ rule prdc:
             out("statistics/prdc.csv"),
             caption="../report/prdc.rst",
             category="Study tables",
-            labels={"table": "precision / recall / density / coverage per KPE group"},
+            labels=verified_labels(
+                {"table": "precision / recall / density / coverage per KPE group"}
+            ),
         ),
     log:
         out("logs/prdc.log"),
@@ -186,7 +188,7 @@ rule prdc:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice("density.spaces", "statistics.group_quantile"),
+        config=config_slice("density.spaces", "density.k", "statistics.group_quantile"),
     script:
         "../workflow_scripts/prdc.py"
 
@@ -200,13 +202,15 @@ rule robustness:
             out("statistics/robustness.csv"),
             caption="../report/robustness.rst",
             category="Study tables",
-            labels={"table": "robustness to the solver"},
+            labels=verified_labels({"table": "robustness to the solver"}),
         ),
         correlations=report(
             out("statistics/robustness_correlations.csv"),
             caption="../report/robustness_correlations.rst",
             category="Study tables",
-            labels={"table": "headline correlations per solver setting"},
+            labels=verified_labels(
+                {"table": "headline correlations per solver setting"}
+            ),
         ),
     log:
         out("logs/robustness.log"),
@@ -235,7 +239,7 @@ rule comparison:
             out("statistics/comparison.csv"),
             caption="../report/comparison.rst",
             category="Study tables",
-            labels={"table": "comparison with the baseline study"},
+            labels=verified_labels({"table": "comparison with the baseline study"}),
         ),
         per_sample=out("comparison/per_sample.parquet"),
     log:
@@ -264,7 +268,7 @@ rule figure:
             out("figures/{name}.png"),
             caption="../report/figure.rst",
             category="Figures",
-            labels=lambda wc: {"figure": wc.name},
+            labels=verified_labels(lambda wc: {"figure": wc.name}),
         ),
     log:
         out("logs/figure/{name}.log"),
@@ -276,3 +280,18 @@ rule figure:
         config=lambda wc: config_slice(*figure_keys(wc.name)),
     script:
         "../workflow_scripts/figure.py"
+
+
+rule inventory:
+    input:
+        study_targets,
+    output:
+        inventory=out("inventory.json"),
+    log:
+        out("logs/inventory.log"),
+    benchmark:
+        out("benchmarks/inventory.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    script:
+        "../workflow_scripts/inventory.py"

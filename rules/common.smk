@@ -187,6 +187,7 @@ SEMANTICS_KEYS = [
 SUMMARY_KEYS = [
     "experiment",
     "seed",
+    "data.dataset",
     "statistics",
     "sampling",
     "semantics.method",
@@ -261,8 +262,13 @@ def data_inputs(wildcards):
 
 
 def summary_inputs(wildcards):
-    """The merged table, plus what the summary records about the models used (summary rule)."""
-    inputs = {"table": out("samples.parquet")}
+    """The merged table, the first trajectory shard and the dataset (what the samples are),
+    plus what the summary records about the models used (summary rule)."""
+    inputs = {
+        "table": out("samples.parquet"),
+        "first_shard": out("trajectories/shard_0.npz"),
+        "dataset": out("data/dataset.npz"),
+    }
     if "classifier" in NEEDS:
         inputs["classifier_metrics"] = out("models/classifier_metrics.json")
     return with_models(HUB_MODELS, **inputs)
@@ -305,9 +311,9 @@ STUDY_FIGURES = [
 """The figures of this study."""
 
 
-def all_outputs(wildcards):
-    """Everything the default target builds (an input function: the rules it names are
-    defined after the default target)."""
+def study_targets(wildcards):
+    """The study's final tables and figures (an input function: the rules it names are defined
+    after the default target)."""
     return [
         *rules.merge_samples.output,
         *rules.summary.output,
@@ -315,3 +321,44 @@ def all_outputs(wildcards):
         *(out(f"statistics/{stage}.csv") for stage, on in STAGES.items() if on),
         *expand(out("figures/{name}.png"), name=STUDY_FIGURES),
     ]
+
+
+def all_outputs(wildcards):
+    """Everything the default target builds: the final tables and figures, and the inventory
+    of the finished study that lists and verifies every file made for them."""
+    return [*study_targets(wildcards), out("inventory.json")]
+
+
+_REPORT_VERIFIED = []
+
+
+def verified_labels(labels):
+    """Report labels that first verify the finished study (once per report): every file its
+    inventory lists, with its record and lineage (:func:`enfopath.inventory.verify_study`),
+    and the reported files themselves. A table or figure whose bytes, record or lineage do not
+    check out stops the report instead of entering it. Snakemake evaluates labels only when
+    it builds a report."""
+
+    def check(wildcards, output):
+        from enfopath.inventory import verify_study
+        from enfopath.io import CorruptFileError, verify
+
+        if not _REPORT_VERIFIED:
+            errors, _, _ = verify_study(OUT)
+            if errors:
+                listed = "; ".join(errors[:3]) + (
+                    f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
+                )
+                raise WorkflowError(
+                    f"the report is not built: {OUT} does not verify: {listed} "
+                    f"(python -m enfopath.io {OUT} lists every problem)"
+                )
+            _REPORT_VERIFIED.append(OUT)
+        try:
+            for path in output:
+                verify(path)
+        except CorruptFileError as err:
+            raise WorkflowError(f"the report is not built: {err}") from None
+        return labels(wildcards) if callable(labels) else labels
+
+    return check

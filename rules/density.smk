@@ -63,6 +63,6 @@ rule density_shard:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice("density.spaces"),
+        config=config_slice("density.spaces", "density.k"),
     script:
         "../workflow_scripts/density_shard.py"

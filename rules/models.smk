@@ -27,6 +27,7 @@ elif PLUGIN:
                     else {}
                 )
             ),
+            dataset=rules.prepare_data.output.dataset,
         output:
             checkpoint=out("models/flow.pt"),
         log:
@@ -69,13 +70,13 @@ else:
                 out("models/flow_losses.csv"),
                 caption="../report/flow_losses.rst",
                 category="Models",
-                labels={"model": "flow", "table": "training loss"},
+                labels=verified_labels({"model": "flow", "table": "training loss"}),
             ),
             metrics=report(
                 out("models/flow_metrics.json"),
                 caption="../report/flow_metrics.rst",
                 category="Models",
-                labels={"model": "flow", "table": "held-out loss"},
+                labels=verified_labels({"model": "flow", "table": "held-out loss"}),
             ),
         log:
             out("logs/train_flow.log"),
@@ -103,7 +104,7 @@ rule train_classifier:
             out("models/classifier_metrics.json"),
             caption="../report/classifier_metrics.rst",
             category="Models",
-            labels={"model": "classifier", "table": "test metrics"},
+            labels=verified_labels({"model": "classifier", "table": "test metrics"}),
         ),
     log:
         out("logs/train_classifier.log"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,19 @@ def tiny_config() -> dict[str, Any]:
 def write_config(path: Path, config: dict[str, Any]) -> Path:
     path.write_text(yaml.safe_dump(config))
     return path
+
+
+def copy_of(study: Path, tmp_path: Path) -> Path:
+    """A copy of a finished study's working directory, for a test that breaks it."""
+    workdir = tmp_path / "copy"
+    shutil.copytree(study, workdir, symlinks=True)
+    return workdir
+
+
+def copy_with_record(source: str | Path, dest: str | Path) -> None:
+    """Copy a workflow file together with its checksum record (sidecar), as a user might."""
+    for suffix in ("", ".sha256"):
+        shutil.copy(f"{source}{suffix}", f"{dest}{suffix}")
 
 
 def snakemake(workdir: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:

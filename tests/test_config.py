@@ -186,3 +186,59 @@ def test_every_shipped_study_config_is_valid_over_config_yaml(study, monkeypatch
         files.append(ROOT / "configs/cifar10.yaml")
     config = load_config(*files, ROOT / "configs" / study)
     assert config["experiment"] != "digits_default"
+
+
+def test_too_few_samples_for_the_statistics_are_refused_naming_the_minimum(tiny_config):
+    """n_samples = shard_size = batch_size = 1 passed the schema and crashed the statistics in
+    pandas.qcut; now the config check states the minimum: statistics.bins bins, and KPE bands
+    larger than max(density.k) for the fidelity stage."""
+    tiny_config["sampling"].update(n_samples=1, shard_size=1, batch_size=1)
+    with pytest.raises(
+        ConfigError, match=r"'sampling\.n_samples': 1 .*at least 16 .*density\.k\) = 3"
+    ):
+        validate_config(tiny_config)
+    tiny_config["sampling"].update(n_samples=16, shard_size=16, batch_size=16)
+    validate_config(tiny_config)  # the minimum itself
+    tiny_config["sampling"].update(n_samples=8, shard_size=8, batch_size=8)
+    tiny_config["statistics"] = {"prdc": False}
+    with pytest.raises(
+        ConfigError, match=r"at least 10 \(one per quantile bin, statistics\.bins = 10\)"
+    ):
+        validate_config(tiny_config)
+
+
+def test_the_band_sizes_the_config_check_counts_are_the_fidelity_stages():
+    import numpy as np
+    import pandas as pd
+
+    from enfopath.measures.bands import band_sizes
+    from enfopath.measures.prdc import kpe_bands
+
+    rng = np.random.default_rng(0)
+    for q in (0.05, 0.2, 1 / 3, 0.4, 0.49):
+        for n in (2, 5, 16, 17, 101, 333):
+            bands = kpe_bands(pd.Series(rng.permutation(n) ** 1.5 - 7.0), q)
+            counts = tuple(int((bands == b).sum()) for b in ("low", "middle", "high"))
+            assert band_sizes(n, q) == counts, (q, n)
+
+
+def test_quantile_bins_of_too_few_samples_name_the_key():
+    import pandas as pd
+
+    from enfopath.measures.stats import quantile_bins
+
+    assert quantile_bins(pd.Series([3.0, 1.0, 2.0]), 3).tolist() == [3, 1, 2]
+    with pytest.raises(ValueError, match=r"2 analysed samples cannot fill statistics\.bins = 3"):
+        quantile_bins(pd.Series([1.0, 2.0]), 3)
+
+
+def test_tolerances_below_the_float32_floor_are_refused(tiny_config):
+    import torch
+
+    from enfopath.energy import MIN_TOLERANCE
+
+    tiny_config["sampling"]["rtol"] = MIN_TOLERANCE[torch.float32]
+    validate_config(tiny_config)
+    tiny_config["sampling"]["rtol"] = 1e-300
+    with pytest.raises(ConfigError, match=r"'sampling\.rtol'"):
+        validate_config(tiny_config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import json
 import logging
 import threading
 from collections.abc import Iterator
@@ -208,6 +209,36 @@ def test_file_urls_are_refused():
         Asset(name="a", url="file:///etc/hostname", md5="0" * 32)
 
 
+def test_a_url_with_credentials_is_refused_without_showing_them():
+    """urllib does not send user:secret@ (it looks the whole "user:secret@host" up as a host
+    name), and a manifest or log would keep the secret: refused, by the config check and by
+    the asset, and the error shows the URL without it."""
+    from enfopath.study.config import ConfigError, validate_config
+
+    url = "https://alice:s3cret@127.0.0.1/c.tar.gz"
+    with pytest.raises(ValueError, match=r"https://…@127\.0\.0\.1/c\.tar\.gz carries") as err:
+        Asset(name="data", url=url, md5="0" * 32)
+    assert "s3cret" not in str(err.value) and "alice" not in str(err.value)
+    config = {"experiment": "x", "data": {"dataset": "cifar10", "source": {"url": url}}}
+    with pytest.raises(ConfigError, match=r"'data\.source\.url': .*credentials") as err:
+        validate_config(config)
+    assert "s3cret" not in str(err.value)
+
+
+@pytest.mark.parametrize("tail", ["/..", "/a/../.."])
+def test_a_url_path_without_a_file_name_is_kept_inside_its_cache_folder(server, tmp_path, tail):
+    from enfopath.study.download import cache_path
+
+    base, handler = server
+    handler.files[f"/files{tail}"] = PAYLOAD
+    asset = _asset(f"{base}/files{tail}")
+    dest = cache_path(asset, tmp_path / "cache")
+    assert dest.name == "download" and dest.parent.name == asset.checksum[1]
+    out = fetch(asset, dest)
+    assert out.is_file() and out.read_bytes() == PAYLOAD
+    assert out.resolve().parent == (tmp_path / "cache" / "sha256" / asset.checksum[1]).resolve()
+
+
 def test_local_path_is_checked_and_never_deleted(tmp_path):
     local = tmp_path / "local.bin"
     local.write_bytes(PAYLOAD)
@@ -264,30 +295,89 @@ def _manifest(tmp_path: Path, path: Path, verified: bool, source: str) -> Path:
     return manifest
 
 
-def test_an_unverified_download_that_fails_downstream_is_not_kept(tmp_path):
+@pytest.fixture
+def cache(tmp_path, monkeypatch) -> Path:
+    """The download cache of this test ($ENFOPATH_CACHE)."""
+    from enfopath.study.download import CACHE_ENV
+
+    root = tmp_path / "cache"
+    monkeypatch.setenv(CACHE_ENV, str(root))
+    return root
+
+
+def _cached(cache: Path, payload: bytes = b"not a tarball") -> Path:
+    path = cache / "url" / "0123456789abcdef" / "c.tar.gz"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(payload)
+    return path.resolve()
+
+
+def test_an_unverified_download_that_fails_downstream_is_not_kept(tmp_path, cache):
     from enfopath.io import CorruptFileError
     from enfopath.study.download import fetched
 
-    path = tmp_path / "downloads" / "data" / "c.tar.gz"
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"not a tarball")
+    path = _cached(cache)
     manifest = _manifest(tmp_path, path, verified=False, source="http://127.0.0.1/c.tar.gz")
     unusable = r"c\.tar\.gz \(data\.source\): unusable .*deleted"
     with pytest.raises(CorruptFileError, match=unusable), fetched(manifest):
-        raise ValueError("not a readable tarball")
+        raise CorruptFileError("not a readable tarball")
     assert not path.exists() and not manifest.exists()
+
+
+def test_a_config_error_while_reading_a_download_keeps_it(tmp_path, cache):
+    """A typo'd key (a good file, a config that does not fit it) deletes nothing from the
+    shared cache: only the file's own failure does."""
+    from enfopath.models.plugin import PluginError
+    from enfopath.study.download import fetched
+
+    path = _cached(cache)
+    manifest = _manifest(tmp_path, path, verified=False, source="http://127.0.0.1/c.tar.gz")
+    with pytest.raises(PluginError, match="no entry"), fetched(manifest):
+        raise PluginError("flow.plugin.key: no entry 'emaa'")
+    assert path.exists() and manifest.exists()
+
+
+@pytest.mark.parametrize("where", ["outside", "symlink", "relative"])
+def test_a_manifest_pointing_outside_the_cache_is_refused_and_nothing_deleted(
+    tmp_path, cache, where
+):
+    """An edited manifest (its sidecar recomputed) that records another file: the error names
+    the manifest, and that file is neither read nor deleted, even when it fails."""
+    from enfopath.io import CorruptFileError
+    from enfopath.study.download import fetched
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    path = {
+        "outside": victim,
+        "symlink": cache / "url" / "link",
+        "relative": Path("c.tar.gz"),
+    }[where]
+    if where == "symlink":
+        path.parent.mkdir(parents=True)
+        path.symlink_to(victim)
+    manifest = _manifest(tmp_path, victim, verified=False, source="http://127.0.0.1/c.tar.gz")
+    record = json.loads(manifest.read_text())
+    record["path"] = str(path)
+    from enfopath.io import write_json
+
+    write_json(manifest, record)
+    outside = r"data\.json: records .* outside the download"
+    with pytest.raises(CorruptFileError, match=outside), fetched(manifest):
+        raise CorruptFileError("unreadable")
+    assert victim.read_text() == "keep me" and manifest.exists()
 
 
 def test_a_verified_or_local_asset_is_kept_and_a_changed_one_named(tmp_path):
     from enfopath.io import CorruptFileError
     from enfopath.study.download import fetched
 
-    local = tmp_path / "mine.bin"
+    local = (tmp_path / "mine.bin").resolve()
     local.write_bytes(PAYLOAD)
     manifest = _manifest(tmp_path, local, verified=False, source=str(local))
     with pytest.raises(CorruptFileError, match="unusable"), fetched(manifest) as p:
         assert p == local
-        raise ValueError("bad")
+        raise CorruptFileError("bad")
     assert local.exists() and manifest.exists()  # a local path is never deleted
     local.write_bytes(PAYLOAD[:-1])
     changed = r"differs from .* recorded when it was fetched"

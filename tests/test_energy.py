@@ -13,7 +13,7 @@ from enfopath.analytic import (
     gaussian_trajectory,
     gaussian_velocity,
 )
-from enfopath.energy import FIXED_SOLVERS, sample_with_energy
+from enfopath.energy import FIXED_SOLVERS, MIN_TOLERANCE, sample_with_energy
 from enfopath.grids import time_grid
 
 DIM = 12
@@ -210,15 +210,79 @@ def test_an_empty_batch_gives_empty_results(solver):
         ({"rtol": 0.0, "atol": 0.0}, "rtol"),
         ({"atol": float("inf")}, "atol"),
         ({"profile_points": 1}, "profile_points"),
-        ({"x0": torch.zeros(2, 3, dtype=torch.int64)}, "x0 must have a floating dtype"),
+        ({"x0": torch.zeros(2, 3, dtype=torch.int64)}, "dtype torch.int64.*float32 or float64"),
+        ({"x0": torch.zeros(2, 3, dtype=torch.bfloat16)}, r"bfloat16.*x0\.float\(\)"),
+        ({"x0": torch.zeros(2, 3, dtype=torch.float16)}, r"float16.*x0\.float\(\)"),
         ({"x0": torch.zeros(3)}, "x0 must be a tensor batch"),
         ({"x0": [[0.0, 1.0]]}, "x0 must be a tensor batch"),
+        ({"x0": torch.zeros(4, 0)}, r"shape \(4, 0\) has no coordinates"),
+        ({"x0": torch.zeros(0, 2, 0)}, r"shape \(0, 2, 0\) has no coordinates"),
+        ({"rtol": 1e-300, "atol": 1e-300}, r"rtol must be .* ≥ 1e-09 for a torch\.float32"),
+        ({"atol": 9e-10}, r"atol must be .* ≥ 1e-09"),
+        ({"x0": torch.zeros(2, 3, dtype=torch.float64), "rtol": 1e-19}, "≥ 1e-18"),
     ],
 )
 def test_bad_arguments_are_named(kwargs, match):
     x0 = kwargs.pop("x0", torch.zeros(2, 3))
     with pytest.raises(ValueError, match=match):
         sample_with_energy(lambda t, x: x, x0, **kwargs)
+
+
+def test_the_tolerance_floor_itself_is_accepted():
+    for dtype, floor in MIN_TOLERANCE.items():
+        r = sample_with_energy(
+            lambda t, x: -x, torch.ones(2, 3, dtype=dtype), rtol=floor, atol=floor
+        )
+        assert r.x1.dtype == dtype and not r.nonfinite.any()
+
+
+def test_a_step_size_underflow_names_the_tolerances():
+    """A jump of 1e15 at t = 0.5: no step straddling it meets any tolerance, and torchdiffeq's
+    bare AssertionError becomes an error that names rtol and atol."""
+
+    def jump(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return torch.where(t < 0.5, 0.0, 1e15) * torch.ones_like(x)
+
+    with pytest.raises(ValueError, match=r"could not meet rtol = 1e-05, atol = 1e-05 .*underflow"):
+        sample_with_energy(jump, torch.zeros(4, 3), solver="dopri5")
+
+
+@pytest.mark.parametrize("solver", ["euler", "rk4", "dopri5"])
+def test_a_velocity_that_edits_its_input_never_touches_the_state(gaussian, solver):
+    """``x.clamp_()`` (and ``t.mul_()``) in user code act on copies: the trajectory and its KPE
+    are exactly those of the field the code computes, v(t, clamp(x)), bit for bit."""
+    mu, s, x0 = gaussian
+    field = gaussian_velocity(mu, s)
+
+    def editing(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        x.clamp_(-0.5, 0.5)
+        v = field(t.clone(), x)
+        t.mul_(0.0)
+        return v
+
+    def pure(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return field(t, x.clamp(-0.5, 0.5))
+
+    kw = {"steps": 16} if solver != "dopri5" else {}
+    edited = sample_with_energy(editing, x0, solver=solver, **kw)
+    clean = sample_with_energy(pure, x0, solver=solver, **kw)
+    for name in ("x1", "kpe", "kpe_early", "path_length", "speed_sq", "kpe_profile"):
+        assert torch.equal(getattr(edited, name), getattr(clean, name)), name
+    assert edited.nfe == clean.nfe
+
+
+@pytest.mark.parametrize("batch", [1, 5])
+def test_the_velocity_gets_a_contiguous_copy_of_x(batch):
+    """B = 1 makes the state's x part contiguous already: it is copied all the same."""
+    seen = []
+
+    def v(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        seen.append(x)
+        return -x
+
+    sample_with_energy(v, torch.ones(batch, 2, 3), solver="euler", steps=2)
+    assert all(x.is_contiguous() for x in seen)
+    assert len({x.untyped_storage().data_ptr() for x in seen}) == len(seen)
 
 
 @pytest.mark.parametrize("solver", ["dopri5", "euler"])
@@ -231,6 +295,7 @@ def test_bad_arguments_are_named(kwargs, match):
         (lambda t, x: None, "got NoneType"),
         (lambda t, x: x.numpy(), "got ndarray"),
         (lambda t, x: x.to(torch.int32), "floating dtype"),
+        (lambda t, x: torch.empty(x.shape, device="meta"), "on meta; x is on cpu"),
     ],
 )
 def test_bad_velocity_outputs_are_named(solver, velocity, match):

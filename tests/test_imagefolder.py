@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from enfopath.study.datasets import n_reference, reference_batches
-from enfopath.study.imagefolder import center_crop, list_image_folder
+from enfopath.study.imagefolder import MAX_ASPECT, ImageFileError, center_crop, list_image_folder
 
 
 @pytest.fixture
@@ -63,3 +63,52 @@ def test_bad_folders_are_named(tmp_path_factory, folder):
         list_image_folder(folder, 1, 0)
     with pytest.raises(OSError, match=r"notes\.txt: not a readable image"):
         center_crop(str(folder / "n01" / "notes.txt"), 8)
+
+
+def test_an_absurd_aspect_ratio_is_refused_from_the_header(tmp_path):
+    """A 94-byte 4000×1 PNG would be upscaled to 1,024,000 × 256 (2.5 GB): it is refused,
+    naming the file, before it is decoded; the bound itself is read as usual."""
+    Image.new("RGB", (4000, 1)).save(tmp_path / "strip.png")
+    with pytest.raises(ImageFileError, match=r"strip\.png: an image of 4000×1 pixels is refused"):
+        center_crop(str(tmp_path / "strip.png"), 256)
+    Image.new("RGB", (2, 2 * MAX_ASPECT), (255, 0, 0)).save(tmp_path / "tall.png")
+    img = center_crop(str(tmp_path / "tall.png"), 16)
+    assert img.shape == (3, 16, 16) and img[0].min() > 0.99
+
+
+def test_a_decompression_bomb_is_named(tmp_path, monkeypatch):
+    Image.new("RGB", (30, 20)).save(tmp_path / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 600 pixels > twice the limit
+    with pytest.raises(ImageFileError, match=r"bomb\.png: refused as a decompression bomb"):
+        center_crop(str(tmp_path / "bomb.png"), 8)
+
+
+def test_the_crop_is_adms_bit_for_bit(tmp_path):
+    """guided-diffusion's center_crop_arr, as ADM / DiT / SiT prepare ImageNet."""
+    rng = np.random.default_rng(3)
+    for shape in ((97, 300, 3), (40, 33, 3), (600, 257, 3)):
+        Image.fromarray(rng.integers(0, 256, shape, dtype=np.uint8)).save(tmp_path / "x.png")
+        with Image.open(tmp_path / "x.png") as im:
+            ref = im.convert("RGB")
+        size = 32
+        while min(*ref.size) >= 2 * size:
+            ref = ref.resize(tuple(x // 2 for x in ref.size), resample=Image.BOX)
+        scale = size / min(*ref.size)
+        ref = ref.resize(tuple(round(x * scale) for x in ref.size), resample=Image.BICUBIC)
+        arr = np.array(ref)
+        y, x = (arr.shape[0] - size) // 2, (arr.shape[1] - size) // 2
+        expected = arr[y : y + size, x : x + size].transpose(2, 0, 1).astype(np.float32)
+        ours = center_crop(str(tmp_path / "x.png"), size)
+        assert np.array_equal(ours, expected / 127.5 - 1.0)
+
+
+def test_a_reference_image_changed_after_the_listing_is_named(folder):
+    """The listing pins each file's sha256: an image edited (or replaced) between prepare_data
+    and the reference features is refused, not embedded."""
+    listing = list_image_folder(folder, per_class=2, seed=0)
+    dataset = {"paths": listing["paths"], "sha256": listing["sha256"], "image_size": np.array(8)}
+    assert len(np.concatenate(list(reference_batches(dataset, 3)))) == 4
+    changed = listing["paths"][3]
+    Image.new("RGB", (30, 20), (9, 9, 9)).save(changed)
+    with pytest.raises(ImageFileError, match=rf"{changed}: changed since the reference set was"):
+        list(reference_batches(dataset, 3))

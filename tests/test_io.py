@@ -116,16 +116,6 @@ def test_a_file_without_its_checksum_record_is_refused(tmp_path):
         read_npz(path)
 
 
-def test_verify_command_lists_the_changed_files(tmp_path):
-    from enfopath.io import main
-
-    write_npz(tmp_path / "x" / "a.npz", x=np.arange(3))
-    write_json(tmp_path / "x" / "b.json", {"v": 1})
-    assert main([str(tmp_path)]) == 0
-    (tmp_path / "x" / "b.json").write_text('{"v": 2}\n')
-    assert main([str(tmp_path)]) == 1
-
-
 def test_a_shard_copied_over_another_is_named(tmp_path):
     from enfopath.io import check_shard_samples
 

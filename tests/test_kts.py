@@ -156,13 +156,55 @@ def test_paired_comparison_finds_a_known_change_and_none():
     assert same.change_mean.iloc[0] == 0 and np.isnan(same.wilcoxon_p.iloc[0])
 
 
-def test_a_baseline_from_other_noise_is_refused():
+def _identity(dataset: str, x_train: np.ndarray, x0: np.ndarray) -> dict:
+    from enfopath.study.summary import samples_identity
+
+    return {
+        "dataset": dataset,
+        **samples_identity({"x0": x0}, {"x_train": x_train}),
+        "seed": 0,
+        "n_samples": 96,
+        "t_end": 1.0,
+        "density_spaces": ["pixels", "classifier"],
+        "density_k": [2, 3],
+    }
+
+
+def test_a_baseline_of_other_samples_is_refused_naming_what_differs():
+    """Same seed and n, but a 2-D study against a 64-D one: the data set, the reference set,
+    the state shape and the noise all differ, and the first of them is named."""
     from enfopath.io import ExplainedError
+    from enfopath.seeding import initial_noise
     from enfopath.study.relations import check_same_samples
 
-    check_same_samples({"seed": 0, "n_samples": 96}, {"seed": 0, "n_samples": 96}, "base")
-    with pytest.raises(ExplainedError, match=r"compare\.baseline: base has seed 1"):
-        check_same_samples({"seed": 1, "n_samples": 96}, {"seed": 0, "n_samples": 96}, "base")
+    digits = np.zeros((10, 1, 8, 8), np.float32)
+    base = _identity("sklearn_digits", digits, initial_noise(0, range(2), (1, 8, 8)).numpy())
+    check_same_samples(base, dict(base), "base")
+    plane = _identity(
+        "two_moons", np.zeros((10, 2), np.float32), initial_noise(0, range(2), (2,)).numpy()
+    )
+    with pytest.raises(ExplainedError, match=r"compare\.baseline: base has dataset sklearn_digits"):
+        check_same_samples(base, plane, "base")
+    for key, value in (
+        (
+            "reference_sha256",
+            _identity("sklearn_digits", digits + 1, digits[:1])["reference_sha256"],
+        ),
+        ("state_shape", [64]),
+        ("seed", 1),
+        ("n_samples", 48),
+        ("noise_sha256", "0" * 64),
+        ("t_end", 0.999),
+        ("density_spaces", ["pixels"]),
+        ("density_k", [5]),
+    ):
+        with pytest.raises(ExplainedError, match=rf"compare\.baseline: base has {key} "):
+            check_same_samples(base, {**base, key: value}, "base")
+    old = {k: v for k, v in base.items() if k != "noise_sha256"}
+    with pytest.raises(
+        ExplainedError, match=r"summary of base has no noise_sha256.*forcerun summary"
+    ):
+        check_same_samples(old, base, "base")
 
 
 @pytest.mark.workflow

@@ -21,9 +21,11 @@ from conftest import ROOT, TINY, snakemake, write_config
 
 from enfopath import sample_with_energy
 from enfopath.analytic import gaussian_energy, gaussian_velocity
+from enfopath.io import CorruptFileError
 from enfopath.models.plugin import (
     PluginError,
     PluginSpec,
+    build_decoder,
     build_network,
     check_network,
     load_weights,
@@ -31,6 +33,7 @@ from enfopath.models.plugin import (
 )
 from enfopath.seeding import initial_noise
 from enfopath.study.config import ConfigError, validate_config
+from enfopath.user_code import FactoryRefused
 from enfopath.velocity import GuidedVelocity, NetworkVelocity, TimeConvention
 
 MU = torch.tensor([1.5, -0.5, 0.25], dtype=torch.float64)
@@ -150,6 +153,36 @@ USER_MODULE = textwrap.dedent(
 
     def flat_decoder():
         return nn.Flatten()
+
+
+    def nan_decoder():
+        return nn.Sequential(nn.Flatten(0), nn.Unflatten(0, (-1, 1, 8, 8)), NaNs())
+
+
+    class NaNs(nn.Module):
+        def forward(self, x):
+            return x * float("nan")
+
+
+    class IntegerVelocity(nn.Module):
+        def forward(self, x, s):
+            return (x * 3).long()
+
+
+    class NotAModule:
+        def __init__(self, **kwargs):
+            raise AssertionError("a class that is not an nn.Module must never be called")
+
+
+    class Callable:
+        def __call__(self, **kwargs):
+            raise AssertionError("a callable object must never be called")
+
+
+    CALLABLE = Callable()
+    from os import system  # re-exported: defined in the standard library
+    from subprocess import run
+    from enfopath.io import write_json
     '''
 )
 
@@ -364,7 +397,6 @@ def test_the_readmes_notebook_route_runs():
 
 def test_a_latent_models_decoder_makes_the_images(user_module):
     from enfopath.models.flows import Flow
-    from enfopath.models.plugin import build_decoder
 
     spec = PluginSpec.from_config({**SECTION, "decoder": "tiny_user_flow:upsample"})
     network, decoder = build_network(spec), build_decoder(spec)
@@ -374,5 +406,152 @@ def test_a_latent_models_decoder_makes_the_images(user_module):
     assert images.shape == (3, 1, 16, 16) and images.abs().max() <= 1
     assert Flow(network, spec.shape, plugin=spec).images(torch.randn(3, 1, 8, 8)) is None
     flat = PluginSpec.from_config({**SECTION, "decoder": "tiny_user_flow:flat_decoder"})
-    with pytest.raises(PluginError, match=r"flow\.plugin\.decoder: expected images"):
+    with pytest.raises(PluginError, match=r"flow\.plugin\.decoder: expected floating images"):
         check_network(flat, network, build_decoder(flat), torch.device("cpu"))
+
+
+@pytest.mark.parametrize(
+    "factory",
+    ["os:system", "subprocess:run", "builtins:exec", "shutil:rmtree", "os.path:join"],
+)
+def test_the_standard_library_is_refused_when_the_dag_is_built_and_never_called(factory, tmp_path):
+    """``flow.plugin.factory: os:system`` with a command in its kwargs: refused by name, by
+    the config check and by the job alike, and the command never runs."""
+    marker = tmp_path / "ran"
+    section = {**SECTION, "factory": factory, "kwargs": {"command": f"touch {marker}"}}
+    with pytest.raises(ConfigError, match=r"'flow\.plugin\.factory': .*standard library"):
+        validate_config(plugin_config(section))
+    with pytest.raises(FactoryRefused, match=r"flow\.plugin\.factory: .*standard library"):
+        build_network(PluginSpec.from_config(section))
+    decoder = {**SECTION, "decoder": factory, "decoder_kwargs": {"command": f"touch {marker}"}}
+    with pytest.raises(ConfigError, match=r"'flow\.plugin\.decoder': .*standard library"):
+        validate_config(plugin_config(decoder))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize(
+    ("factory", "problem"),
+    [
+        ("tiny_user_flow:system", "is a builtin_function_or_method, not a Python function"),
+        ("tiny_user_flow:run", "standard library module 'subprocess'"),
+        ("tiny_user_flow:write_json", "workflow's own package"),
+        ("tiny_user_flow:NotAModule", "not a subclass of torch.nn.modules.module.Module"),
+        ("tiny_user_flow:CALLABLE", "is a Callable, not a Python function or a class"),
+        ("torch.hub:load", "installed package.*trusted_packages \\(e\\.g\\. \\[torch\\]\\)"),
+        ("enfopath.study.download:fetch", "workflow's own package"),
+    ],
+)
+def test_a_factory_is_checked_for_what_it_is_before_it_is_called(user_module, factory, problem):
+    """What an import path resolves to decides, after import and before any call: a function
+    re-exported from the standard library or from the workflow is refused where it is defined."""
+    spec = PluginSpec.from_config({**SECTION, "factory": factory, "kwargs": {"command": "true"}})
+    with pytest.raises(FactoryRefused, match=rf"flow\.plugin\.factory: .*{problem}"):
+        build_network(spec)
+
+
+def test_network_classes_anywhere_and_trusted_packages_functions_are_allowed(user_module):
+    assert isinstance(
+        build_network(PluginSpec.from_config({**SECTION, "factory": "torch.nn:Identity"})),
+        torch.nn.Identity,
+    )
+    mlp = {"factory": "enfopath.models.networks:VelocityMLP"}
+    kwargs = {"shape": [1, 8, 8], "hidden": 8, "depth": 1, "time_features": 4}
+    assert build_network(PluginSpec.from_config({**SECTION, **mlp, "kwargs": kwargs}))
+    from enfopath.user_code import check_factory
+
+    check_factory(torch.hub.load, "torch.hub:load", "key", torch.nn.Module, trusted=("torch",))
+    with pytest.raises(ConfigError, match="trusted_packages"):
+        validate_config(plugin_config({**SECTION, "trusted_packages": ["not a name"]}))
+
+
+def test_the_network_output_is_checked_before_any_cast(user_module):
+    """An integer velocity would pass cast to float by the adapter; a velocity on another
+    device ends in a message that names the key, not in a raw meta-tensor error."""
+    cpu = torch.device("cpu")
+    integer = {**SECTION, "factory": "tiny_user_flow:IntegerVelocity", "kwargs": {}}
+    integer = PluginSpec.from_config(integer)
+    with pytest.raises(PluginError, match=r"flow\.plugin\.factory: .*dtype torch\.int64"):
+        check_network(integer, build_network(integer), None, cpu)
+
+    class Meta(torch.nn.Module):
+        def forward(self, x, s):
+            return torch.empty(x.shape, device="meta")
+
+    spec = PluginSpec.from_config(SECTION)
+    with pytest.raises(PluginError, match=r"flow\.plugin\.factory: .*on meta; x is on cpu"):
+        check_network(spec, Meta(), None, cpu)
+
+    class Infinite(torch.nn.Module):
+        def forward(self, x, s):
+            return x / 0.0
+
+    with pytest.raises(PluginError, match=r"flow\.plugin\.factory: .*non-finite velocity"):
+        check_network(spec, Infinite(), None, cpu)
+
+
+def test_the_state_and_the_images_must_have_the_data_sets_shape(user_module):
+    cpu, digits = torch.device("cpu"), (1, 8, 8)
+    spec = PluginSpec.from_config(SECTION)
+    network = build_network(spec)
+    check_network(spec, network, None, cpu, digits)
+    small = PluginSpec.from_config({**SECTION, "shape": [1, 4, 16]})
+    with pytest.raises(PluginError, match=r"flow\.plugin\.shape: .*\[1, 4, 16\].*\[1, 8, 8\]"):
+        check_network(small, network, None, cpu, digits)
+    upsampled = PluginSpec.from_config({**SECTION, "decoder": "tiny_user_flow:upsample"})
+    with pytest.raises(PluginError, match=r"flow\.plugin\.decoder: .*\[1, 16, 16\].*\[1, 8, 8\]"):
+        check_network(upsampled, network, build_decoder(upsampled), cpu, digits)
+    check_network(upsampled, network, build_decoder(upsampled), cpu, (1, 16, 16))
+    nan = PluginSpec.from_config({**SECTION, "decoder": "tiny_user_flow:nan_decoder"})
+    with pytest.raises(PluginError, match=r"flow\.plugin\.decoder: .*not finite"):
+        check_network(nan, network, build_decoder(nan), cpu, digits)
+
+
+def test_an_unreadable_checkpoint_is_the_files_fault_a_missing_key_the_configs(
+    user_module, tmp_path
+):
+    """Only a file that cannot be read as a weights-only checkpoint is a corrupt file (deleted,
+    when it is an unpinned download); a wrong key or architecture is the config's."""
+    network = build_network(PluginSpec.from_config(SECTION))
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(b"<html>not found</html>")
+    with pytest.raises(CorruptFileError, match="not a weights-only torch checkpoint"):
+        load_weights(network, str(garbage), None)
+    good = tmp_path / "good.pt"
+    torch.save({"ema": network.state_dict()}, good)
+    with pytest.raises(PluginError, match="no entry 'model'") as err:
+        load_weights(network, str(good), "model")
+    assert not isinstance(err.value, CorruptFileError)
+
+
+@pytest.mark.workflow
+def test_a_study_file_naming_a_shell_command_stops_before_any_job(tmp_path):
+    """``flow.plugin: {factory: os:system, kwargs: {command: ...}}`` ran the command; now the
+    DAG is not even built, and nothing runs or is written."""
+    marker = tmp_path / "ran"
+    section = {**SECTION, "factory": "os:system", "kwargs": {"command": f"touch {marker}"}}
+    write_config(tmp_path / "config.yaml", plugin_config(section))
+    run = snakemake(tmp_path, "--cores", "1")
+    assert run.returncode != 0
+    assert "'flow.plugin.factory': 'os:system' names the standard library" in run.stderr
+    assert not marker.exists() and not (tmp_path / "results").exists()
+
+
+def test_a_factory_module_changed_since_the_checkpoint_was_built_is_named(user_module):
+    """The study's checkpoint records the sha256 of the factory's module; a job that rebuilds
+    the network from an edited module (a changed forward, the same weights' shapes) stops."""
+    import dataclasses
+
+    from enfopath.models.plugin import module_sources
+
+    spec = PluginSpec.from_config(SECTION)
+    build_network(spec)
+    recorded = dataclasses.replace(spec, sources=module_sources(spec))
+    assert set(recorded.sources) == {"tiny_user_flow"}
+    rebuilt = PluginSpec.from_config(recorded.to_config())  # as every job reads it back
+    build_network(rebuilt)
+    source = user_module / "tiny_user_flow.py"
+    source.write_text(source.read_text().replace("s[:, None]", "-s[:, None]"))
+    with pytest.raises(
+        PluginError, match=r"tiny_user_flow\.py changed since .*forcerun plugin_flow"
+    ):
+        build_network(rebuilt)

@@ -8,7 +8,7 @@ from tiny_models import TINY_UNET, save_release, tiny_unet
 
 from enfopath import sample_with_energy
 from enfopath.io import CorruptFileError
-from enfopath.models.checkpoint import load_release_checkpoint
+from enfopath.models.checkpoint import ReleaseMismatch, load_release_checkpoint
 
 ARCH = TINY_UNET
 
@@ -33,12 +33,15 @@ def test_release_checkpoint_round_trip(tmp_path, unet, prefix):
 def test_unusable_release_checkpoints_are_named(tmp_path, unet):
     path = tmp_path / "cfm.pt"
     torch.save({"net_model": unet.state_dict()}, path)
-    with pytest.raises(CorruptFileError, match=r"cfm\.pt: .*no 'ema_model'"):
+    with pytest.raises(ReleaseMismatch, match=r"flow\.pretrained\.key: .*cfm\.pt .*no 'ema_model'"):
         load_release_checkpoint(path, "torchcfm_unet", ARCH)
     save_release(path, unet)
     wrong = dict(ARCH, num_channels=64)
-    with pytest.raises(CorruptFileError, match="unusable torchcfm_unet"):
+    with pytest.raises(ReleaseMismatch, match=r"flow\.pretrained\.arch: .*do not fit"):
         load_release_checkpoint(path, "torchcfm_unet", wrong)
+    path.write_bytes(b"<html>503</html>")  # the file itself: corrupt (an unpinned one refetched)
+    with pytest.raises(CorruptFileError, match="unusable torchcfm_unet"):
+        load_release_checkpoint(path, "torchcfm_unet", ARCH)
 
 
 def test_unet_adapter_is_time_first_with_t_in_zero_one(unet):

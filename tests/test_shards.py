@@ -130,3 +130,20 @@ def test_shards_record_the_share_of_values_outside_the_image_range(model):
     np.testing.assert_allclose(arrays["out_of_range"], outside)
     assert outside.max() > 0  # x1 itself is kept unclamped: the KPE is the state's
     np.testing.assert_allclose(kpe_table(arrays).out_of_range, outside)
+
+
+def test_a_non_finite_decoded_image_flags_its_sample_like_a_non_finite_trajectory(model):
+    """A decoder that returns NaN for some states (here: those whose first coordinate is
+    positive): those samples, and only those, are flagged, not scored as black images."""
+
+    def decoder(z: torch.Tensor) -> torch.Tensor:
+        images = torch.tanh(z).expand(-1, 3, -1, -1).clone()
+        images[z[:, 0, 0, 0] > 0] = float("nan")
+        return images
+
+    latent = Flow(model.model, SHAPE, decoder=decoder)
+    arrays = generate_shard(latent, 7, range(0, 16), _cfg("euler", 8), torch.device("cpu"))
+    bad = arrays["x1"][:, 0, 0, 0] > 0
+    assert 0 < bad.sum() < 16
+    assert np.array_equal(arrays["nonfinite"], bad)
+    assert np.isfinite(arrays["kpe"]).all()  # the trajectories themselves are fine

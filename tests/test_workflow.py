@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -20,6 +19,8 @@ from conftest import (
     SNAKEMAKE,
     TINY,
     assert_report_renders,
+    copy_of,
+    copy_with_record,
     job_counts,
     local_env,
     snakemake,
@@ -27,7 +28,7 @@ from conftest import (
 )
 
 import enfopath
-from enfopath.io import sha256, write_parquet
+from enfopath.io import read_npz, sha256, write_npz, write_parquet
 from enfopath.study.figure_names import PLANE_FIGURES
 from enfopath.study.figures import FIGURES
 
@@ -71,14 +72,9 @@ def declared_outputs() -> list[str]:
         *(p.format(s) for p in per_shard for s in range(N_SHARDS)),
         *(p.format(s) for p in spaces for s in ("pixels", "classifier")),
         *(f"figures/{name}.png" for name in TINY_FIGURES),
+        "inventory.json",
     ]
     return [f"{OUT}/{f}" for f in files]
-
-
-def copy_of(study: Path, tmp_path: Path) -> Path:
-    workdir = tmp_path / "copy"
-    shutil.copytree(study, workdir, symlinks=True)
-    return workdir
 
 
 def test_every_declared_output_exists(study):
@@ -241,6 +237,7 @@ BELOW_MERGE = {
     ],
 )
 def test_a_config_edit_reruns_exactly_the_jobs_it_affects(study, change, expected):
+    expected = {**expected, "inventory": 1}  # the finished study's listing, after any change
     override = study / "change.yaml"
     write_config(override, change)
     run = snakemake(study, "--cores", "1", "-n", "--configfile", str(override))
@@ -400,27 +397,28 @@ def test_the_documented_rebuild_restores_identical_results(study, tmp_path):
         assert sha256(workdir / OUT / name) == sha256(study / OUT / name), name
 
 
+@pytest.mark.parametrize("how", ["with its record", "rewritten in place"])
 @pytest.mark.parametrize(
-    ("copied", "target", "message"),
+    ("copied", "target"),
     [
-        (
-            "trajectories/shard_{}.npz",
-            "kpe/shard_1.parquet",
-            "shard_1.npz: holds samples 0…47 (48), but shard 1 holds samples 48…95",
-        ),
-        (
-            "kpe/shard_{}.parquet",
-            "samples.parquet",
-            "kpe/shard_1.parquet: holds samples 0…47 (48), but shard 1 holds samples 48…95",
-        ),
+        ("trajectories/shard_{}.npz", "kpe/shard_1.parquet"),
+        ("kpe/shard_{}.parquet", "samples.parquet"),
     ],
 )
-def test_a_shard_copied_over_another_is_named(study, tmp_path, copied, target, message):
-    """A valid file (with its checksum record) in the wrong place: the sample indices tell."""
+def test_a_shard_copied_over_another_is_named(study, tmp_path, copied, target, how):
+    """A valid file in the wrong place: copied with its sidecar, its record names the file it
+    was written as; written there anew (a record of its own), its sample indices tell."""
     workdir = copy_of(study, tmp_path)
-    for suffix in ("", ".sha256"):
-        src = workdir / OUT / (copied.format(0) + suffix)
-        shutil.copy(src, workdir / OUT / (copied.format(1) + suffix))
+    source, dest = (workdir / OUT / copied.format(s) for s in (0, 1))
+    if how == "with its record":
+        copy_with_record(source, dest)
+        message = f"was written for a file named {source.name}"
+    elif dest.suffix == ".npz":
+        write_npz(dest, **read_npz(source))
+        message = "shard_1.npz: holds samples 0…47 (48), but shard 1 holds samples 48…95"
+    else:
+        write_parquet(dest, pd.read_parquet(source))
+        message = "kpe/shard_1.parquet: holds samples 0…47 (48), but shard 1 holds samples 48…95"
     run = snakemake(workdir, "--cores", "2", f"{OUT}/{target}", "--force")
     assert run.returncode != 0
     assert message in run.stdout + run.stderr

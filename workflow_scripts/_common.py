@@ -23,7 +23,8 @@ if str(ROOT) not in sys.path:
 
 
 def setup(snakemake: Any, network: bool = False) -> logging.Logger:
-    """Log to the rule's log file (and warnings to stderr), set torch threads, log failures.
+    """Log to the rule's log file (and warnings to stderr), set torch threads, log failures,
+    and start the job's lineage record (:func:`enfopath.io.begin_job`).
 
     Jobs work offline (the Hugging Face hub switched off) unless ``network`` is set, as it is
     for the download rules only; the peak GPU memory of a job that used CUDA is logged at exit.
@@ -50,6 +51,9 @@ def setup(snakemake: Any, network: bool = False) -> logging.Logger:
         from enfopath.models.hub import go_offline
 
         go_offline()
+    from enfopath.io import begin_job
+
+    begin_job(snakemake.rule, list(snakemake.output))  # every read checked, every write recorded
 
     def peak_memory() -> None:
         torch = sys.modules.get("torch")  # only a job that used torch has anything to report

@@ -8,17 +8,17 @@ from enfopath.measures.density import Reference, density_measures, load_index
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-spaces = sm.params.config["density"]["spaces"]
+spaces, ks = sm.params.config["density"]["spaces"], sm.params.config["density"]["k"]
 generated = read_npz(sm.input.features, ("sample", *spaces))
 check_shard_samples(generated["sample"], sm.input.features)
 tables = [pd.DataFrame({"sample": generated["sample"]})]
 for space, feats, index, radii in zip(
     spaces, sm.input.references, sm.input.indexes, sm.input.radii, strict=True
 ):
-    r = read_npz(radii, ("k", "radii", "bandwidth"))
+    r = read_npz(radii, ("k", "radii", "bandwidth"), expect={"space": space, "k": ks})
     ref = Reference(
-        features=read_npz(feats, ("features",))["features"],
-        index=load_index(index),
+        features=read_npz(feats, ("features",), expect={"space": space})["features"],
+        index=load_index(index, expect={"space": space}),
         ks=[int(k) for k in r["k"]],
         radii=r["radii"],
         bandwidth=float(r["bandwidth"]),

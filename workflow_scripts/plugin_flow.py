@@ -1,9 +1,12 @@
 """Rule plugin_flow: the user's own network (flow.plugin) built from its factory, its weights
-loaded, checked by one call in its conventions, and saved as the study's checkpoint."""
+loaded, checked by one call in its conventions (and its images against the data set's shape),
+and saved as the study's checkpoint."""
+
+import dataclasses
 
 from _common import setup
 
-from enfopath.io import read_json
+from enfopath.io import read_json, read_npz
 from enfopath.models.checkpoint import save_checkpoint
 from enfopath.models.networks import pick_device
 from enfopath.models.plugin import (
@@ -12,7 +15,9 @@ from enfopath.models.plugin import (
     build_network,
     check_network,
     load_weights,
+    module_sources,
 )
+from enfopath.study.datasets import image_shape
 from enfopath.study.download import fetched
 
 sm = snakemake  # noqa: F821
@@ -28,7 +33,11 @@ if hasattr(sm.input, "manifest"):
 device = pick_device()
 decoder = build_decoder(spec)
 check_network(
-    spec, network.to(device).eval(), None if decoder is None else decoder.to(device).eval(), device
+    spec,
+    network.to(device).eval(),
+    None if decoder is None else decoder.to(device).eval(),
+    device,
+    image_shape(read_npz(sm.input.dataset)),
 )
 n = sum(p.numel() for p in network.parameters())
 log.info(
@@ -44,4 +53,5 @@ log.info(
     source["source"] if source else "the factory",
 )
 meta = {"source": source, "key": section["key"], "parameters": n}
+spec = dataclasses.replace(spec, sources=module_sources(spec))  # checked by every later build
 save_checkpoint(sm.output.checkpoint, "plugin", spec.to_config(), network, meta)

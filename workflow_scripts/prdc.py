@@ -12,7 +12,7 @@ from enfopath.study.tables import analysed_samples
 sm = snakemake  # noqa: F821
 log = setup(sm)
 cfg = sm.params.config
-spaces = cfg["density"]["spaces"]
+spaces, ks = cfg["density"]["spaces"], cfg["density"]["k"]
 analysed = analysed_samples(read_parquet(sm.input.table))
 bands = kpe_bands(analysed["kpe"], cfg["statistics"]["group_quantile"])
 features = shard_features(sm.input.features, spaces, analysed["sample"].to_numpy())
@@ -20,12 +20,12 @@ tables = []
 for space, refs, index, radii in zip(
     spaces, sm.input.references, sm.input.indexes, sm.input.radii, strict=True
 ):
-    r = read_npz(radii, ("k", "radii"))
+    r = read_npz(radii, ("k", "radii"), expect={"space": space, "k": ks})
     table = prdc_by_band(
         bands,
         features[space],
-        read_npz(refs, ("features",))["features"],
-        load_index(index),
+        read_npz(refs, ("features",), expect={"space": space})["features"],
+        load_index(index, expect={"space": space}),
         {int(k): r["radii"][i] for i, k in enumerate(r["k"])},
     )
     tables.append(table.assign(space=space))

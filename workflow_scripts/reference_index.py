@@ -37,6 +37,13 @@ log.info(
     dict(zip(dc["k"], np.median(radii, axis=1).round(4).tolist(), strict=True)),
     bandwidth,
 )
-write_npz(sm.output.features, features=features)
-write_npz(sm.output.radii, k=np.array(dc["k"]), radii=radii, bandwidth=np.array(bandwidth))
-save_index(sm.output.index, index)
+identity = {"space": space}  # checked by every reader, with k for the radii
+write_npz(sm.output.features, identity, features=features)
+write_npz(
+    sm.output.radii,
+    {**identity, "k": dc["k"]},
+    k=np.array(dc["k"]),
+    radii=radii,
+    bandwidth=np.array(bandwidth),
+)
+save_index(sm.output.index, index, identity)

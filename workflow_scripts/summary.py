@@ -5,8 +5,15 @@ samples all diverged still records what happened."""
 import pandas as pd
 from _common import setup
 
-from enfopath.io import read_json, read_parquet, write_csv, write_json
-from enfopath.study.summary import models_used, study_summary
+from enfopath.io import (
+    check_shard_samples,
+    read_json,
+    read_npz,
+    read_parquet,
+    write_csv,
+    write_json,
+)
+from enfopath.study.summary import models_used, samples_identity, study_summary
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
@@ -28,6 +35,9 @@ used = models_used(
     clip_record=record("clip"),
     vae_record=record("vae"),
 )
-summary = study_summary(cfg, df, used)
+first = read_npz(sm.input.first_shard, ("sample", "x0"))
+check_shard_samples(first["sample"], sm.input.first_shard)
+identity = samples_identity(first, read_npz(sm.input.dataset))
+summary = study_summary(cfg, df, used, identity)
 write_csv(sm.output.summary, pd.DataFrame({"key": list(summary), "value": list(summary.values())}))
 write_json(sm.output.json, summary)

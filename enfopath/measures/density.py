@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import faiss
 import numpy as np
@@ -54,15 +55,19 @@ def _search_index(index: faiss.Index) -> faiss.Index:
     return index
 
 
-def save_index(path: str | os.PathLike[str], index: faiss.Index) -> None:
-    """Write a CPU index atomically, its sha256 recorded (:func:`enfopath.io.atomic_path`)."""
-    with atomic_path(path) as tmp:
+def save_index(
+    path: str | os.PathLike[str], index: faiss.Index, identity: dict[str, Any] | None = None
+) -> None:
+    """Write a CPU index atomically, its sha256 and ``identity`` recorded
+    (:func:`enfopath.io.atomic_path`)."""
+    with atomic_path(path, identity) as tmp:
         faiss.write_index(index, str(tmp))
 
 
-def load_index(path: str | os.PathLike[str]) -> faiss.Index:
-    """Read an index written by :func:`save_index`, verified against its recorded sha256."""
-    return checked_read(path, "FAISS index", lambda: faiss.read_index(str(path)))
+def load_index(path: str | os.PathLike[str], expect: dict[str, Any] | None = None) -> faiss.Index:
+    """Read an index written by :func:`save_index`, verified against its record (and the
+    ``expect``-ed identity)."""
+    return checked_read(path, "FAISS index", lambda: faiss.read_index(str(path)), expect)
 
 
 COPY_FLOOR = 1e-3

@@ -24,8 +24,8 @@ import numpy as np
 import pandas as pd
 
 from enfopath.io import check_shard_samples, read_npz
+from enfopath.measures.bands import band_labels
 from enfopath.measures.density import ball_counts, build_index, knn, reference_radii
-from enfopath.measures.stats import group_thresholds
 
 
 @dataclass(frozen=True)
@@ -70,14 +70,9 @@ def kpe_bands(energy: pd.Series, quantile: float) -> pd.Series:
     """``low`` / ``middle`` / ``high`` per sample, else ``""``: the study's low and high groups
     (bottom and top ``quantile`` of the energy,
     :func:`enfopath.measures.stats.kpe_groups`) and the band of the same share around the median
-    (quantiles ½ ± quantile / 2), so that the three groups hold about as many samples each."""
-    lo, hi = group_thresholds(energy, quantile)
-    m_lo, m_hi = energy.quantile([0.5 - quantile / 2.0, 0.5 + quantile / 2.0])
-    band = pd.Series("", index=energy.index)
-    band[(energy >= m_lo) & (energy <= m_hi)] = "middle"
-    band[energy <= lo] = "low"
-    band[energy >= hi] = "high"
-    return band
+    (quantiles ½ ± quantile / 2), so that the three groups hold about as many samples each
+    (:func:`enfopath.measures.bands.band_labels`)."""
+    return pd.Series(band_labels(energy.to_numpy(np.float64), quantile), index=energy.index)
 
 
 def prdc_by_band(

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from enfopath.measures.bands import thresholds
 from enfopath.seeding import numpy_rng
 
 
@@ -356,8 +357,9 @@ def early_prediction(
 
 
 def group_thresholds(energy: pd.Series, quantile: float) -> tuple[float, float]:
-    """The q- and (1 − q)-quantiles of the energy: the low and high group thresholds."""
-    lo, hi = energy.quantile([quantile, 1.0 - quantile])
+    """The q- and (1 − q)-quantiles of the energy: the low and high group thresholds
+    (:func:`enfopath.measures.bands.thresholds`)."""
+    lo, hi = thresholds(energy.to_numpy(np.float64), [quantile, 1.0 - quantile])
     return float(lo), float(hi)
 
 
@@ -405,12 +407,24 @@ def group_comparison(
     return with_q_values(pd.DataFrame(rows))
 
 
+def quantile_bins(energy: pd.Series, bins: int) -> pd.Series:
+    """The quantile bin of each sample's energy, 1 (lowest) … ``bins``, ties split by order:
+    ``bins`` groups of equal size (±1). Raises ValueError when fewer samples than bins are
+    given (``statistics.bins``)."""
+    if len(energy) < bins:
+        raise ValueError(
+            f"{len(energy)} analysed samples cannot fill statistics.bins = {bins} quantile "
+            "bins: generate more samples (sampling.n_samples) or use fewer bins"
+        )
+    return pd.qcut(energy.rank(method="first"), bins, labels=False) + 1
+
+
 def quantile_curves(df: pd.DataFrame, energy: str, measures: list[str], bins: int) -> pd.DataFrame:
     """Mean, std and standard error of each measure per quantile bin (decile for 10) of energy.
 
     Columns: energy, bin (1 = lowest energy), energy_mean, measure, n, mean, std, sem.
     """
-    b = pd.qcut(df[energy].rank(method="first"), bins, labels=False) + 1
+    b = quantile_bins(df[energy], bins)
     rows = []
     for m in measures:
         grouped = df[m].replace([np.inf, -np.inf], np.nan).groupby(b)
@@ -459,7 +473,7 @@ def memorization(
     """
     x = df[energy].to_numpy(np.float64)
     r = df[ratio].to_numpy(np.float64)
-    b = pd.qcut(df[energy].rank(method="first"), bins, labels=False).to_numpy() + 1
+    b = quantile_bins(df[energy], bins).to_numpy()
     rows = []
     for bin_id in range(bins + 1):
         mask = np.ones(len(df), bool) if bin_id == 0 else b == bin_id

@@ -14,6 +14,11 @@ from enfopath.models.networks import build_model
 FORMAT = "enfopath-checkpoint-v1"
 
 
+class ReleaseMismatch(ExplainedError, ValueError):
+    """A released checkpoint that reads fine but does not fit the config (no entry ``key``,
+    weights of another architecture): the config's problem, so a download of it is kept."""
+
+
 def save_checkpoint(
     path: str | os.PathLike[str],
     name: str,
@@ -46,20 +51,32 @@ def load_release_checkpoint(
     ``ema_model``, ``optim``, ``sched``, ``step``) and ``key`` picks the weights, or, with
     ``key = None``, a bare state dict (the public SiT checkpoint). It is read with
     ``weights_only=True``; a ``module.`` prefix left by DataParallel training is removed.
+
+    Raises :class:`CorruptFileError` when the file is missing or unreadable as a weights-only
+    torch file, and :class:`ReleaseMismatch` naming ``flow.pretrained.key`` or
+    ``flow.pretrained.arch`` when it reads fine but does not fit them.
     """
     if not os.path.exists(path):
         raise CorruptFileError(f"{path}: checkpoint file does not exist")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(payload, dict) or (key is not None and key not in payload):
-            keys = sorted(payload)[:8] if isinstance(payload, dict) else type(payload).__name__
-            raise KeyError(f"no {key!r} weights (has {keys})")
-        weights = payload if key is None else payload[key]
+    except Exception as err:
+        raise CorruptFileError(f"{path}: unusable {name} checkpoint ({err})") from err
+    if not isinstance(payload, dict) or (key is not None and key not in payload):
+        keys = sorted(payload)[:8] if isinstance(payload, dict) else type(payload).__name__
+        raise ReleaseMismatch(
+            f"flow.pretrained.key: {path} holds no {key!r} weights (it has {keys})"
+        )
+    weights = payload if key is None else payload[key]
+    try:
         state = {k.removeprefix("module."): v for k, v in weights.items()}
         model = build_model(name, arch)
         model.load_state_dict(state)
     except Exception as err:
-        raise CorruptFileError(f"{path}: unusable {name} checkpoint ({err})") from err
+        raise ReleaseMismatch(
+            f"flow.pretrained.arch: the weights of {path} do not fit the {name} of "
+            f"flow.pretrained.arch ({err})"
+        ) from err
     return model.to(device).eval()
 
 

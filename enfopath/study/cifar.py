@@ -2,7 +2,10 @@
 
 The batches are Python pickles; they are read through an unpickler that admits only the numpy
 array and dtype constructors those files contain, so a tampered file cannot run code. The
-tarball is read in place (no extraction).
+tarball is read in place (no extraction); its members are found by their exact names, and what
+they hold is checked for what the official files hold (types, shapes, dtypes and ranges: pixels
+uint8, labels integers in 0–9, ten class names), never cast into it. Every error names the
+tarball and the member.
 """
 
 from __future__ import annotations
@@ -42,13 +45,18 @@ class NumpyOnlyUnpickler(pickle.Unpickler):
 
 
 def read_batch(fh: IO[bytes], source: str) -> tuple[np.ndarray, np.ndarray]:
-    """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of one CIFAR-10 python batch."""
+    """Images (N, 3, 32, 32) uint8 and labels (N,) int64 of one CIFAR-10 python batch, checked
+    for what the official files hold: a dict whose ``data`` is a uint8 array (N, 3072) and
+    whose ``labels`` are N integers in 0–9 (never cast: a float, wider or signed array would
+    be rescaled or wrapped silently). Errors name ``source``."""
     try:
         batch = NumpyOnlyUnpickler(fh, encoding="bytes").load()
-        data = np.asarray(batch[b"data"], dtype=np.uint8)
-        labels = np.asarray(batch[b"labels"], dtype=np.int64)
-        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
-            raise ValueError(f"unexpected shapes data {data.shape}, labels {labels.shape}")
+        if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
+            raise ValueError(f"a {type(batch).__name__}, not a dict with data and labels")
+        data = _pixels(batch[b"data"])
+        labels = _labels(batch[b"labels"])
+        if len(labels) != len(data):
+            raise ValueError(f"{len(labels)} labels for {len(data)} images")
         bad = np.flatnonzero((labels < 0) | (labels >= CLASSES))
         if bad.size:
             raise ValueError(
@@ -60,13 +68,59 @@ def read_batch(fh: IO[bytes], source: str) -> tuple[np.ndarray, np.ndarray]:
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def _member(tar: tarfile.TarFile, name: str, path: str) -> IO[bytes]:
+def _pixels(data: object) -> np.ndarray:
+    """A batch's ``data``: a uint8 array (N, 3072), as it is (no cast)."""
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8:
+        what = f"{data.dtype} array" if isinstance(data, np.ndarray) else type(data).__name__
+        raise ValueError(f"data is a {what}, expected uint8 pixels")
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        raise ValueError(f"data has shape {data.shape}, expected (N, {3 * 32 * 32})")
+    return data
+
+
+def _labels(labels: object) -> np.ndarray:
+    """A batch's ``labels``: a list (or an integer array) of integers, as int64."""
+    if isinstance(labels, np.ndarray):
+        if labels.ndim != 1 or labels.dtype.kind not in "iu":
+            raise ValueError(f"labels are a {labels.dtype} array of shape {labels.shape}")
+        return labels.astype(np.int64)
+    if not isinstance(labels, list):
+        raise ValueError(f"labels are a {type(labels).__name__}, expected a list of integers")
+    wrong = [v for v in labels if not isinstance(v, int) or isinstance(v, bool)]
+    if wrong:
+        raise ValueError(f"{len(wrong)} labels are not integers (e.g. {wrong[0]!r})")
+    return np.array(labels, dtype=np.int64)
+
+
+MEMBERS = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
+"""The files of ``cifar-10-batches-py/`` that are read."""
+
+
+def _members(tar: tarfile.TarFile, path: str) -> dict[str, tarfile.TarInfo]:
+    """The tarball's members named exactly ``cifar-10-batches-py/<name>`` (or ``./`` before
+    it) for each of :data:`MEMBERS`: a member of that name elsewhere (``x/cifar-10-batches-
+    py/data_batch_1``) is not one, and two members of one name are refused."""
+    wanted = {f"cifar-10-batches-py/{name}": name for name in MEMBERS}
+    found: dict[str, tarfile.TarInfo] = {}
     for member in tar.getmembers():
-        if member.isfile() and member.name.endswith(f"cifar-10-batches-py/{name}"):
-            fh = tar.extractfile(member)
-            if fh is not None:
-                return fh
-    raise CorruptFileError(f"{path}: no cifar-10-batches-py/{name} in the tarball")
+        name = wanted.get(member.name.removeprefix("./"))
+        if name is None:
+            continue
+        if name in found:
+            raise CorruptFileError(f"{path}: two members named {member.name}: which one is meant?")
+        if not member.isfile():
+            raise CorruptFileError(f"{path}: {member.name} is not a regular file")
+        found[name] = member
+    missing = [name for name in MEMBERS if name not in found]
+    if missing:
+        raise CorruptFileError(f"{path}: no cifar-10-batches-py/{missing[0]} in the tarball")
+    return found
+
+
+def _open(tar: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    fh = tar.extractfile(member)
+    assert fh is not None, "a regular file member always extracts"
+    return fh
 
 
 def load_cifar10_tarball(path: str | os.PathLike[str]) -> ImageDataset:
@@ -79,25 +133,34 @@ def load_cifar10_tarball(path: str | os.PathLike[str]) -> ImageDataset:
 
 
 def _read_tarball(tar: tarfile.TarFile, path: str) -> ImageDataset:
+    members = _members(tar, path)
     train = [
-        read_batch(_member(tar, f"data_batch_{i}", path), f"{path}:data_batch_{i}")
+        read_batch(_open(tar, members[f"data_batch_{i}"]), f"{path}:data_batch_{i}")
         for i in range(1, 6)
     ]
-    test = read_batch(_member(tar, "test_batch", path), f"{path}:test_batch")
-    try:
-        meta = NumpyOnlyUnpickler(_member(tar, "batches.meta", path), encoding="bytes").load()
-        names = [n.decode() for n in meta[b"label_names"]]
-        if len(names) != CLASSES:
-            raise KeyError(f"{len(names)} label_names, expected {CLASSES}")
-    except (pickle.UnpicklingError, KeyError, EOFError) as err:
-        raise CorruptFileError(f"{path}:batches.meta: not valid ({err})") from err
+    test = read_batch(_open(tar, members["test_batch"]), f"{path}:test_batch")
     return ImageDataset(
         x_train=_scale(np.concatenate([x for x, _ in train])),
         y_train=np.concatenate([y for _, y in train]),
         x_test=_scale(test[0]),
         y_test=test[1],
-        class_names=names,
+        class_names=_label_names(_open(tar, members["batches.meta"]), f"{path}:batches.meta"),
     )
+
+
+def _label_names(fh: IO[bytes], source: str) -> list[str]:
+    """The ten class names of ``batches.meta`` (a dict whose ``label_names`` are ten byte
+    strings); errors name ``source``."""
+    try:
+        meta = NumpyOnlyUnpickler(fh, encoding="bytes").load()
+        names = meta.get(b"label_names") if isinstance(meta, dict) else None
+        if not isinstance(names, list) or not all(isinstance(n, bytes) for n in names):
+            raise ValueError(f"label_names is not a list of byte strings ({type(meta).__name__})")
+        if len(names) != CLASSES:
+            raise ValueError(f"{len(names)} label_names, expected {CLASSES}")
+        return [n.decode() for n in names]
+    except Exception as err:
+        raise CorruptFileError(f"{source}: not valid ({err})") from err
 
 
 def _scale(x: np.ndarray) -> np.ndarray:

@@ -26,6 +26,9 @@ import jsonschema
 import yaml
 
 from enfopath.io import ExplainedError
+from enfopath.measures.bands import band_sizes
+from enfopath.study.download import url_problem
+from enfopath.user_code import standard_library_refusal
 
 SCHEMA_FILE = "config.schema.yaml"
 
@@ -161,11 +164,44 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             f"invalid config key 'sampling.batch_size': {s['batch_size']} does not divide "
             f"sampling.shard_size = {s['shard_size']}"
         )
+    _check_sample_count(config)
     r = config["robustness"]  # the study's own samples: a smaller study re-integrates them all
     r["n_samples"] = min(r["n_samples"], s["n_samples"])
     _check_sources(config)
     config["density"]["k"] = sorted(config["density"]["k"])
     return config
+
+
+def minimum_samples(config: dict[str, Any]) -> tuple[int, str]:
+    """The fewest samples the statistics of a (defaults-filled) config can work on, and why:
+    ``statistics.bins`` quantile bins of at least one sample each, and with the fidelity stage
+    every KPE band (:func:`enfopath.measures.bands.band_sizes`) larger than the largest
+    ``density.k`` (precision and recall need the k-th neighbour of a generated sample within
+    its band)."""
+    st, k = config["statistics"], max(config["density"]["k"])
+    need, why = st["bins"], f"one per quantile bin, statistics.bins = {st['bins']}"
+    if st["prdc"]:
+        n = need
+        while min(band_sizes(n, st["group_quantile"])) <= k:
+            n += 1
+        if n > need:
+            need = n
+            why = (
+                f"statistics.prdc: each KPE band, statistics.group_quantile = "
+                f"{st['group_quantile']} of the samples, must hold more than max(density.k) = {k}"
+            )
+    return need, why
+
+
+def _check_sample_count(config: dict[str, Any]) -> None:
+    n = config["sampling"]["n_samples"]
+    need, why = minimum_samples(config)
+    if n < need:
+        _fail(
+            "sampling.n_samples",
+            f"{n} samples are too few for this study's statistics, which need at least {need} "
+            f"({why})",
+        )
 
 
 def _fail(key: str, message: str) -> None:
@@ -175,6 +211,9 @@ def _fail(key: str, message: str) -> None:
 def _check_asset(asset: dict[str, Any], key: str) -> None:
     if ("url" in asset) == ("path" in asset):
         _fail(key, "give exactly one of url and path")
+    problem = url_problem(asset["url"]) if "url" in asset else None
+    if problem is not None:
+        _fail(f"{key}.url", problem)
 
 
 def _check_sources(config: dict[str, Any]) -> None:
@@ -251,13 +290,17 @@ def _check_sources(config: dict[str, Any]) -> None:
 
 
 def _check_plugin(plugin: dict[str, Any]) -> None:
-    """The user's model, without importing it: its modules can be found (on PYTHONPATH, or
+    """The user's model, without importing it: its modules are not the standard library
+    (:func:`enfopath.user_code.standard_library_refusal`) and can be found (on PYTHONPATH, or
     installed), its checkpoint is one file, and labels go with the class-conditional convention.
     Whether the factory exists and the network answers as the config says is checked by the job
     that builds the study's checkpoint, before any sampling job."""
     for name in ("factory", "decoder"):
         if plugin[name] is None:
             continue
+        refused = standard_library_refusal(plugin[name])
+        if refused is not None:
+            _fail(f"flow.plugin.{name}", refused)
         module = plugin[name].split(":")[0]
         try:
             found = importlib.util.find_spec(module) is not None

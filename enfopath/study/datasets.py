@@ -94,7 +94,8 @@ def reference_batches(dataset: dict[str, np.ndarray], batch_size: int) -> Iterat
     """The reference (training) images of a prepared dataset in batches (B, C, H, W) in [-1, 1].
 
     An array dataset holds them as ``x_train``; an image folder as the ``paths`` of its files,
-    read and centre-cropped to ``image_size`` batch by batch.
+    read (each checked against the ``sha256`` listed with it) and centre-cropped to
+    ``image_size`` batch by batch.
     """
     if "x_train" in dataset:
         x = dataset["x_train"]
@@ -102,8 +103,19 @@ def reference_batches(dataset: dict[str, np.ndarray], batch_size: int) -> Iterat
             yield x[s : s + batch_size]
         return
     paths, size = dataset["paths"], int(dataset["image_size"])
+    digests = dataset.get("sha256")  # listed by prepare_data (absent in older listings)
     for s in range(0, len(paths), batch_size):
-        yield load_images(paths[s : s + batch_size], size)
+        part = None if digests is None else digests[s : s + batch_size]
+        yield load_images(paths[s : s + batch_size], size, part)
+
+
+def image_shape(dataset: dict[str, np.ndarray]) -> tuple[int, ...]:
+    """The shape (C, H, W) of one image of a prepared dataset (of one point, (2,), in the
+    plane): what generated images must have to be scored and compared with it."""
+    if "x_train" in dataset:
+        return tuple(int(s) for s in dataset["x_train"].shape[1:])
+    size = int(dataset["image_size"])
+    return (3, size, size)
 
 
 def n_reference(dataset: dict[str, np.ndarray]) -> int:
@@ -117,7 +129,8 @@ def prepare_dataset(
     """The arrays of ``data/dataset.npz`` for the config's ``data`` section: a data set's
     train / test images in [-1, 1] with labels and class names (:class:`ImageDataset`, CIFAR-10
     from its downloaded ``tarball``), or an image folder's file list (``paths``, ``y_train``,
-    ``folders``, ``class_names``, ``image_size``; its images are read when embedded). ImageNet
+    ``sha256``, ``folders``, ``class_names``, ``image_size``; its images are read, and checked
+    against their ``sha256``, when embedded). ImageNet
     class names (``data.class_names: imagenet``) are open_clip's, in the folders' sorted order."""
     if data["dataset"] == "cifar10":
         from enfopath.study.cifar import load_cifar10_tarball
@@ -137,6 +150,7 @@ def prepare_dataset(
         names = np.array(IMAGENET_CLASSNAMES[: len(names)])
     return {
         "paths": listing["paths"],
+        "sha256": listing["sha256"],
         "y_train": listing["labels"],
         "folders": listing["folders"],
         "class_names": names,

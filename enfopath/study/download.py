@@ -91,11 +91,10 @@ class Asset:
     def __post_init__(self) -> None:
         if (self.url is None) == (self.path is None):
             raise ValueError(f"asset {self.name!r}: give exactly one of url and path")
-        if self.url is not None and not self.url.startswith(("http://", "https://")):
-            raise ValueError(
-                f"asset {self.name!r}: url {self.url!r} is not http(s); give a local file as "
-                "path instead"
-            )
+        if self.url is not None:
+            problem = url_problem(self.url)
+            if problem is not None:
+                raise ValueError(f"asset {self.name!r}: {problem}")
 
     @property
     def checksum(self) -> tuple[str, str] | None:
@@ -105,6 +104,31 @@ class Asset:
         if self.md5 is not None:
             return "md5", self.md5.lower()
         return None
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot name a download, or None: it must be http(s) with a host, and carry no
+    credentials (``user:secret@host`` would be written to the logs and manifests, and urllib
+    does not send them anyway). Shown without its credentials."""
+    if not url.startswith(("http://", "https://")):
+        return f"url {url!r} is not http(s); give a local file as path instead"
+    parts = urlparse(url)
+    if "@" in parts.netloc:
+        shown = parts._replace(netloc=f"…@{parts.netloc.rpartition('@')[2]}").geturl()
+        return (
+            f"url {shown} carries credentials (user:password@); they would be written to the "
+            "logs and manifests: download the file yourself and give its path instead"
+        )
+    if not parts.hostname:
+        return f"url {url!r} has no host"
+    return None
+
+
+def url_file_name(url: str) -> str:
+    """The file name a download of ``url`` is kept under: the last segment of its path, or
+    ``download`` when that is empty, ``.`` or ``..`` (a name never leaves its cache folder)."""
+    name = Path(urlparse(url).path).name
+    return "download" if name in ("", ".", "..") else name
 
 
 def cache_root() -> Path:
@@ -118,7 +142,7 @@ def cache_path(asset: Asset, root: str | os.PathLike[str]) -> Path:
     when its checksum is configured (the same file for every experiment and URL that name it),
     else ``url/<first 16 hex of the URL's sha256>/``, with the URL's file name."""
     assert asset.url is not None, "a local path is used where it is, never cached"
-    name = Path(urlparse(asset.url).path).name or "download"
+    name = url_file_name(asset.url)
     if asset.checksum is not None:
         algorithm, digest = asset.checksum
         return Path(root) / algorithm / digest / name
@@ -403,21 +427,47 @@ def _range_starts_at(resp: http.client.HTTPResponse, start: int) -> bool:
     return content_range.startswith(f"bytes {start}-")
 
 
+def _recorded_file(record: dict[str, Any], manifest: str | os.PathLike[str]) -> Path:
+    """The file a fetch manifest records, after checking that it is where a fetch puts it: a
+    download inside the download cache (:func:`cache_root`, resolved, no symlink out of it), a
+    local file at its configured path. Raises :class:`CorruptFileError` naming the manifest."""
+    path, source = Path(record["path"]), str(record["source"])
+    if source.startswith(("http://", "https://")):
+        root = cache_root().resolve()
+        if not (path.is_absolute() and path.resolve() == path and path.is_relative_to(root)):
+            raise CorruptFileError(
+                f"{manifest}: records the download of {source} at {path}, outside the download "
+                f"cache {root} (an edited manifest, or ${CACHE_ENV} changed since the fetch): "
+                f"nothing is read or deleted there; fetch it again with: snakemake --cores all "
+                f"--forcerun {manifest}"
+            )
+    elif Path(source).resolve() != path:
+        raise CorruptFileError(
+            f"{manifest}: records {path} for the local file {source} configured as "
+            f"{record['config_key']} (an edited manifest); record it again with: snakemake "
+            f"--cores all --forcerun {manifest}"
+        )
+    return path
+
+
 @contextmanager
 def fetched(manifest: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield the file recorded in a fetch manifest (``downloads/<name>.json``), checked against
-    the sha256 recorded when it was fetched.
+    """Yield the file recorded in a fetch manifest (``downloads/<name>.json``), checked to be
+    where a fetch puts it (:func:`_recorded_file`) and against the sha256 recorded when it was
+    fetched.
 
     A downloaded file with no published checksum is never kept after it failed: when the check
-    or the caller's reading of it fails, the file and the manifest are deleted, so that the next
-    run fetches it again. A local ``path`` is never deleted.
+    fails, or the caller finds the file itself unreadable (a :class:`CorruptFileError`, such as
+    a truncated transfer), the file and the manifest are deleted, so that the next run fetches
+    it again. Any other error of the caller (a config key that does not fit a good file) leaves
+    both in place. A local ``path`` is never deleted, nor anything outside the cache.
     """
     record = read_json(manifest)
-    path, key = Path(record["path"]), record["config_key"]
+    path, key = _recorded_file(record, manifest), record["config_key"]
     downloaded = str(record["source"]).startswith(("http://", "https://"))
     disposable = downloaded and not record["verified"]
 
-    def fail(problem: str, err: BaseException | None = None) -> CorruptFileError:
+    def fail(problem: str) -> CorruptFileError:
         if disposable:
             for stale in (path, Path(manifest), sidecar(manifest)):
                 stale.unlink(missing_ok=True)
@@ -429,12 +479,12 @@ def fetched(manifest: str | os.PathLike[str]) -> Iterator[Path]:
             problem += f"; fetch it again with: snakemake --cores all --forcerun {manifest}"
         return CorruptFileError(f"{path} ({key}): {problem}")
 
-    if not path.exists():
+    if not path.is_file():
         raise fail(f"the file recorded in {manifest} is gone")
     actual = file_digest(path, "sha256")
     if actual != record["sha256"]:
         raise fail(f"sha256 {actual} differs from {record['sha256']} recorded when it was fetched")
     try:
         yield path
-    except Exception as err:
-        raise fail(f"unusable ({err})", err) from err
+    except CorruptFileError as err:
+        raise fail(f"unusable ({err})") from err

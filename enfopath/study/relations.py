@@ -66,14 +66,39 @@ def relations(
     )
 
 
+SAME_SAMPLES = (
+    "dataset",
+    "reference_sha256",
+    "state_shape",
+    "seed",
+    "n_samples",
+    "noise_sha256",
+    "t_end",
+    "density_spaces",
+    "density_k",
+)
+"""The summary entries two studies share when their samples are the same samples, measured
+alike (:func:`enfopath.study.summary.samples_identity`): a sample-by-sample comparison needs
+them all equal."""
+
+
 def check_same_samples(base_summary: dict[str, Any], summary: dict[str, Any], name: str) -> None:
-    """Refuse to compare with a baseline study (``name``) drawn from another seed or another
-    number of samples: a sample-by-sample comparison needs the same noise per sample."""
-    for key in ("seed", "n_samples"):
+    """Refuse to compare with a baseline study (``name``) whose samples are not this study's:
+    another data set or reference set, state shape, seed, number of samples, noise (the first
+    sample's x0), span of integration or density spaces; the error names what differs."""
+    for key in SAME_SAMPLES:
+        for who, record in ((name, base_summary), ("this study", summary)):
+            if key not in record:
+                raise ExplainedError(
+                    f"compare.baseline: the summary of {who} has no {key} (written by an older "
+                    "version): rebuild it with snakemake --cores all --forcerun summary "
+                    "(with that study's --configfile)"
+                )
         if base_summary[key] != summary[key]:
             raise ExplainedError(
                 f"compare.baseline: {name} has {key} {base_summary[key]}, this study "
-                f"{summary[key]}; a sample-by-sample comparison needs the same seed and samples"
+                f"{summary[key]}; a sample-by-sample comparison needs the same samples "
+                f"(the same {', '.join(SAME_SAMPLES)})"
             )
 
 

@@ -114,7 +114,8 @@ def generate_shard(
     clamped (the KPE is the state's); each field of :data:`PER_SAMPLE` (N,); ``speed_sq``
     (N, P); ``kpe_profile`` (N, P) float64, the partial energy E(t_j); ``nfe_profile`` (N, P)
     int64, the batch's model evaluations up to t_j; ``profile_t`` (P,) float64; ``nonfinite``
-    (N,) bool; ``nfe``, ``nfe_total`` (N,) int64 (per batch); ``out_of_range`` (N,), the
+    (N,) bool (a non-finite trajectory, or a non-finite decoded image of a latent flow);
+    ``nfe``, ``nfe_total`` (N,) int64 (per batch); ``out_of_range`` (N,), the
     share of the image's values outside [-1, 1] (x1 of a pixel flow, the decoded image of a
     latent flow); ``batch_size`` () int64;
     and, for a latent flow, ``image`` (N, 3, H, W) uint8, the decoded endpoints clamped.
@@ -128,7 +129,8 @@ def generate_shard(
         arrays["label"] = batch_labels(flow, seed, batch)
         images = flow.images(res.x1)
         arrays["out_of_range"] = out_of_range(res.x1 if images is None else images)
-        if images is not None:
+        if images is not None:  # a non-finite image is as unusable as a non-finite trajectory
+            arrays["nonfinite"] |= ~torch.isfinite(images.flatten(1)).all(dim=1).cpu().numpy()
             arrays["image"] = to_uint8(images)
         parts.append(arrays)
         if progress is not None:
@@ -168,5 +170,6 @@ def out_of_range(images: torch.Tensor) -> np.ndarray:
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:
-    """Images in [-1, 1] as uint8 (rounded), same shape."""
+    """Images in [-1, 1] as uint8 (rounded), same shape; a non-finite value becomes 0 (its
+    sample is flagged ``nonfinite`` by :func:`generate_shard`, never analysed)."""
     return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu().numpy()

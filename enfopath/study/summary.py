@@ -3,6 +3,7 @@ exact copies and clamped values."""
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,24 @@ def copies_and_clamping(df: pd.DataFrame, spaces: list[str]) -> dict[str, object
     out["out_of_range_mean_share"] = float(share.mean())
     out["samples_with_values_clamped"] = float((share > 0).mean())
     return out
+
+
+def samples_identity(first_shard: dict[str, np.ndarray], dataset: dict[str, np.ndarray]) -> dict:
+    """What makes two studies' samples the same samples, to be compared one by one: the state
+    shape and the sha256 of the first sample's noise x0 (float32, little-endian bytes) from
+    the first trajectory shard, and the sha256 of the reference set they are measured against
+    (the training images of an array dataset, or an image folder's file list, its files' sha256
+    and the crop size)."""
+    x0 = np.ascontiguousarray(first_shard["x0"][0], dtype="<f4")
+    reference = hashlib.sha256()
+    for key in ("x_train", "paths", "sha256", "image_size"):
+        if key in dataset:
+            reference.update(key.encode() + np.ascontiguousarray(dataset[key]).tobytes())
+    return {
+        "state_shape": list(x0.shape),
+        "noise_sha256": hashlib.sha256(x0.tobytes()).hexdigest(),
+        "reference_sha256": reference.hexdigest(),
+    }
 
 
 def kpe_definition(sampling: dict[str, Any]) -> str:
@@ -156,16 +175,23 @@ def models_used(
     return used
 
 
-def study_summary(cfg: dict[str, Any], table: pd.DataFrame, used: dict[str, Any]) -> dict[str, Any]:
+def study_summary(
+    cfg: dict[str, Any], table: pd.DataFrame, used: dict[str, Any], identity: dict[str, Any]
+) -> dict[str, Any]:
     """The key numbers of a study, in order (``statistics/summary.csv`` and ``.json``): its
-    name and provenance, sample counts, the solver, the mean energies, ``used``
-    (:func:`models_used`), sample quality, copies and clamping, and the statistics' settings.
-    Flagged (non-finite) samples are counted and left out of the means."""
+    name and provenance, what its samples are (the data set, ``identity`` of
+    :func:`samples_identity`, the density spaces), sample counts, the solver, the mean
+    energies, ``used`` (:func:`models_used`), sample quality, copies and clamping, and the
+    statistics' settings. Flagged (non-finite) samples are counted and left out of the means."""
     sc, st = cfg["sampling"], cfg["statistics"]
     analysed = table[~table.nonfinite].reset_index(drop=True)
     return {
         "experiment": cfg["experiment"],
         **provenance(),
+        "dataset": cfg["data"]["dataset"],
+        **identity,
+        "density_spaces": list(cfg["density"]["spaces"]),
+        "density_k": list(cfg["density"]["k"]),
         "n_samples": len(table),
         "n_nonfinite_excluded": int(table.nonfinite.sum()),
         "n_analysed": len(analysed),
