@@ -155,12 +155,7 @@ rule memorization:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice(
-            "seed",
-            "statistics.bootstrap",
-            "statistics.confidence",
-            "statistics.bins",
-        ),
+        config=config_slice("statistics.confidence", "statistics.bins"),
     script:
         "../workflow_scripts/memorization.py"
 

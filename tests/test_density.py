@@ -11,6 +11,7 @@ from scipy.spatial.distance import cdist, pdist
 from enfopath.io import CorruptFileError
 from enfopath.measures.density import (
     Reference,
+    ball_counts,
     build_index,
     copy_floor,
     density_measures,
@@ -81,9 +82,14 @@ def test_kde_matches_brute_force_and_is_chunk_invariant(data):
     np.testing.assert_allclose(kde_log_density(ref, q, h, chunk=7), brute, rtol=1e-6)
 
 
-def test_exact_knn_recomputes_distances_in_float64(data):
+@pytest.mark.parametrize("memory", [None, 8 * 5 * 3])  # the default blocks, or 3 pairs each
+def test_exact_knn_recomputes_distances_in_float64(data, memory, monkeypatch):
+    from enfopath.measures import density
+
+    if memory is not None:
+        monkeypatch.setattr(density, "DISTANCE_MEMORY", memory)
     ref, q = data
-    dist, ids = exact_knn(ref, build_index(ref), q, 4, chunk=7)
+    dist, ids = exact_knn(ref, build_index(ref), q, 4)
     brute = np.sort(cdist(q.astype(np.float64), ref.astype(np.float64)), axis=1)[:, :4]
     np.testing.assert_allclose(dist, brute, rtol=1e-12)
     np.testing.assert_allclose(np.linalg.norm(q - ref[ids[:, 2]], axis=1), brute[:, 2], rtol=1e-6)
@@ -164,3 +170,39 @@ def test_index_round_trip_and_corrupt_file(tmp_path, data):
     path.write_bytes(path.read_bytes()[:50])
     with pytest.raises(CorruptFileError, match=str(path)):
         load_index(path)
+
+
+def test_exact_knn_fetches_more_candidates_until_no_point_left_out_can_be_nearer():
+    """200 near-duplicates 0.005 apart at norm 100 in 128 dimensions: FAISS's float32 squared
+    distances (‖q‖² + ‖x‖² − 2q·x, in steps of ulp(10⁴) ≈ 0.001) cannot order squared distances
+    of 5e-5, so the first 2k + 8 candidates miss true neighbours; the doubling search, until
+    the bound on the round-off proves nothing nearer was left out, finds them all."""
+    rng = np.random.default_rng(2)
+    centre = rng.standard_normal(128)
+    centre *= 100 / np.linalg.norm(centre)
+    far = rng.standard_normal((300, 128)) * 100 / np.sqrt(128)
+    pile = centre + rng.standard_normal((200, 128)) * 0.005 / np.sqrt(128)
+    ref = np.concatenate([far, pile]).astype(np.float32)
+    q = np.concatenate([ref] * 4)  # 2,000 queries: FAISS takes its BLAS path
+    dist, ids = exact_knn(ref, build_index(ref), q, 3)
+    brute = np.sort(cdist(q.astype(np.float64), ref.astype(np.float64)), axis=1)[:, :3]
+    np.testing.assert_allclose(dist, brute, rtol=1e-12, atol=0)
+    assert (dist[:, 0] == 0).all() and (ids[:, 0] == np.tile(np.arange(500), 4)).all()
+
+
+def test_ball_counts_of_small_balls_at_large_norms_match_a_float64_brute_force():
+    """Balls of radius ~0.005 around near-duplicates at norm 100: FAISS's float32 squared
+    distances are off by up to ~0.001 there, far beyond a relative band of the radius; a band
+    of the round-off bound itself, and a range search widened by it, count every ball exactly
+    (the old band miscounted all 1,024 queries of the chunk FAISS searched by BLAS)."""
+    rng = np.random.default_rng(3)
+    centre = rng.standard_normal(128)
+    centre *= 100 / np.linalg.norm(centre)
+    pts = (centre + rng.standard_normal((300, 128)) * 0.005 / np.sqrt(128)).astype(np.float32)
+    q = (centre + rng.standard_normal((2000, 128)) * 0.005 / np.sqrt(128)).astype(np.float32)
+    p64 = pts.astype(np.float64)
+    radii = np.sort(cdist(p64, p64), axis=1)[:, 5]
+    d = cdist(q.astype(np.float64), p64)
+    for strict in (False, True):
+        want = (d < radii[None, :] if strict else d <= radii[None, :]).sum(axis=1)
+        assert np.array_equal(ball_counts(build_index(pts), pts, q, radii, strict=strict), want)

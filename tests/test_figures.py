@@ -176,7 +176,7 @@ def test_early_prediction_figure_draws_the_table_against_s_and_the_nfe_share(tab
 def test_memorization_figure_draws_each_bins_fraction_and_the_overall_share(table):
     from enfopath.measures.stats import memorization
 
-    table_m = memorization(table, "pixels_d1_d2", "kpe", 5, n_boot=100, seed=0)
+    table_m = memorization(table, "pixels_d1_d2", "kpe", 5)
     fig = FIGURES["memorization"](table, FigureContext(SPACES, [2], 0.2, memorization=table_m))
     left, right = fig.axes[:2]
     heights = [p.get_height() for p in left.containers[0]]

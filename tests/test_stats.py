@@ -239,14 +239,14 @@ def test_memorized_fraction_per_energy_bin_counts_ratios_below_a_third():
     p = np.where(energy < 1.0, 0.8, 0.1)
     ratio = np.where(rng.uniform(size=2000) < p, 0.1, 0.9)
     df = pd.DataFrame({"kpe": energy, "pixels_d1_d2": ratio})
-    table = memorization(df, "pixels_d1_d2", "kpe", 10, n_boot=2000, seed=0).set_index("bin")
+    table = memorization(df, "pixels_d1_d2", "kpe", 10).set_index("bin")
     assert list(table.index) == list(range(11))
     assert table.loc[0, "n"] == 2000
     assert table.loc[0, "fraction"] == pytest.approx((ratio < 1 / 3).mean())
     first = energy <= np.sort(energy)[199]
     assert table.loc[1, "fraction"] == pytest.approx((ratio[first] < 1 / 3).mean())
     assert table.loc[1, "fraction"] > 0.7 and table.loc[5, "fraction"] < 0.2
-    # the bootstrap interval of a fraction: about ± 1.96 sqrt(p (1 − p) / n)
+    # the exact interval of a fraction: about ± 1.96 sqrt(p (1 − p) / n) at this n
     f, n = table.loc[0, "fraction"], 2000
     half = 1.96 * np.sqrt(f * (1 - f) / n)
     assert table.loc[0, "ci_low"] == pytest.approx(f - half, abs=0.004)
@@ -255,3 +255,59 @@ def test_memorized_fraction_per_energy_bin_counts_ratios_below_a_third():
     assert (
         table.loc[1:, "energy_min"].to_numpy()[1:] >= table.loc[1:, "energy_max"].to_numpy()[:-1]
     ).all()
+
+
+def test_the_interval_of_a_share_is_exact_and_never_degenerate():
+    """A bootstrap of a share gives [0, 0] for 0 / n and [1, 1] for n / n; Clopper–Pearson's
+    bounds are the beta quantiles: for 0 of n the upper bound is 1 − (α / 2)^(1/n)."""
+    from scipy.stats import beta
+
+    from enfopath.measures.stats import memorization, share_interval
+
+    n = 4096
+    assert share_interval(0, n, 0.95) == (0.0, pytest.approx(1 - 0.025 ** (1 / n), rel=1e-9))
+    assert share_interval(n, n, 0.95) == (pytest.approx(0.025 ** (1 / n), rel=1e-9), 1.0)
+    lo, hi = share_interval(30, 200, 0.9)
+    assert lo == pytest.approx(beta.ppf(0.05, 30, 171)) and hi == pytest.approx(
+        beta.ppf(0.95, 31, 170)
+    )
+    assert np.isnan(share_interval(0, 0, 0.95)).all()
+    none = pd.DataFrame({"kpe": np.arange(n, dtype=float), "pixels_d1_d2": np.full(n, 0.9)})
+    row = memorization(none, "pixels_d1_d2", "kpe", 4).iloc[0]
+    assert row.memorized == 0 and row.ci_low == 0 and 0.0008 < row.ci_high < 0.001
+
+
+def test_a_comparison_gives_shares_exact_intervals_and_tests_zero_changes_by_pratt():
+    """A discrete measure that mostly stays put: Wilcoxon ranks its zero changes (Pratt), and
+    a share's means carry Clopper–Pearson intervals while its change keeps the bootstrap."""
+    from scipy import stats as sps
+
+    from enfopath.measures.stats import paired_comparison, share_interval
+
+    rng = np.random.default_rng(4)
+    n = 400
+    base = pd.DataFrame(
+        {
+            "sample": np.arange(n),
+            "count": rng.integers(0, 3, n).astype(float),
+            "memorized": np.zeros(n),
+        }
+    )
+    other = base.copy()
+    moved = rng.choice(n, 40, replace=False)
+    other.loc[moved, "count"] += rng.choice([1.0, 2.0, -1.0], 40)
+    other.loc[moved[:10], "memorized"] = 1.0
+    table, _ = paired_comparison(
+        base, other, ["count", "memorized"], n_boot=200, seed=0, shares=("memorized",)
+    )
+    t = table.set_index("measure")
+    want = sps.wilcoxon(other["count"], base["count"], zero_method="pratt").pvalue
+    assert t.loc["count", "wilcoxon_p"] == pytest.approx(want, rel=1e-12)
+    assert want != pytest.approx(sps.wilcoxon(other["count"], base["count"]).pvalue, rel=1e-3)
+    assert (t.loc["memorized", "base_ci_low"], t.loc["memorized", "base_ci_high"]) == (
+        share_interval(0, n, 0.95)
+    )
+    assert (t.loc["memorized", "ci_low"], t.loc["memorized", "ci_high"]) == share_interval(
+        10, n, 0.95
+    )
+    assert t.loc["memorized", "change_ci_low"] < 10 / n < t.loc["memorized", "change_ci_high"]

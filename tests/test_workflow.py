@@ -193,7 +193,8 @@ BELOW_MERGE = {
             },
         ),
         # the statistics, the summary (which records it) and what reads them (the three
-        # relation figures), not the shards
+        # relation figures and the confound and early-prediction figures), not the shards,
+        # nor the memorization stage (exact intervals: no bootstrap)
         (
             {"statistics": {"bootstrap": 0}},
             {
@@ -201,8 +202,7 @@ BELOW_MERGE = {
                 "statistics": 1,
                 "partial_correlations": 1,
                 "early_prediction": 1,
-                "memorization": 1,
-                "figure": 6,
+                "figure": 5,
             },
         ),
         # the re-integrations and the robustness tables and figures alone

@@ -1,5 +1,5 @@
 """Rule memorization: the share of memorized samples (d₁ / d₂ < 1/3 in pixel space) overall and
-per KPE quantile bin, with bootstrap intervals."""
+per KPE quantile bin, with exact Clopper–Pearson intervals."""
 
 from _common import setup
 
@@ -17,8 +17,6 @@ table = memorization(
     "pixels_d1_d2",
     "kpe",
     st["bins"],
-    n_boot=st["bootstrap"],
-    seed=cfg["seed"],
     confidence=st["confidence"],
 )
 for r in table.itertuples():

@@ -81,20 +81,81 @@ def knn(index: faiss.Index, queries: np.ndarray, k: int) -> tuple[np.ndarray, np
     return np.sqrt(np.clip(sq, 0.0, None)), ids
 
 
+FLOAT32_UNIT = 2.0**-24
+"""Unit round-off of float32, the arithmetic of FAISS's L2 distances."""
+FIRST_CANDIDATES = (2, 8)
+"""The first FAISS search of :func:`exact_knn` asks for 2k + 8 candidates."""
+
+
+def l2_roundoff(dim: int, query_norms: np.ndarray, reference_norm: float) -> np.ndarray:
+    """A bound on the rounding error of FAISS's float32 squared L2 distance from each query to
+    any reference point, shape (M,): FAISS computes ‖q‖² + ‖x‖² − 2 q·x (two norms and a dot
+    product of D terms, then two additions), each sum in float32 off by at most
+    γ_D = D u / (1 − D u) of the sum of its terms' magnitudes (Higham, Accuracy and Stability
+    of Numerical Algorithms, §3.1), so the distance is off by at most (D + 3) u (‖q‖ + ‖x‖)²
+    up to O(u²): that, with 1 % to spare, for ‖x‖ ≤ ``reference_norm``. Any summation order
+    and FMA (BLAS blocking, GPUs) stay within it."""
+    return 1.01 * (dim + 3) * FLOAT32_UNIT * (np.asarray(query_norms) + reference_norm) ** 2
+
+
+def _norms(x: np.ndarray) -> np.ndarray:
+    x64 = x.astype(np.float64)
+    return np.sqrt(np.einsum("nd,nd->n", x64, x64))
+
+
+DISTANCE_MEMORY = 1 << 28
+"""Bytes of float64 differences :func:`_float64_distances` holds at once (256 MiB)."""
+
+
+def _float64_distances(ref: np.ndarray, queries: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """‖queries[i] − ref[ids[i, j]]‖ in float64, shape of ``ids``, from the differences (so
+    an exact copy is at 0 exactly), computed in blocks of at most :data:`DISTANCE_MEMORY`."""
+    out = np.empty(ids.shape, dtype=np.float64)
+    per_pair = 8 * ref.shape[1]
+    cols = max(1, min(ids.shape[1], DISTANCE_MEMORY // per_pair))
+    rows = max(1, DISTANCE_MEMORY // (per_pair * cols))
+    for r in range(0, len(ids), rows):
+        for c in range(0, ids.shape[1], cols):
+            block = ids[r : r + rows, c : c + cols]
+            diff = ref[block].astype(np.float64) - queries[r : r + rows, None, :]
+            out[r : r + rows, c : c + cols] = np.sqrt(np.einsum("nkd,nkd->nk", diff, diff))
+    return out
+
+
 def exact_knn(
-    references: np.ndarray, index: faiss.Index, queries: np.ndarray, k: int, chunk: int = 256
+    references: np.ndarray, index: faiss.Index, queries: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`knn` with each found neighbour's distance recomputed in float64 and the k
-    neighbours re-sorted by it: distances (N, k) float64, ids (N, k). A query equal to a
-    reference point gets distance 0 exactly."""
-    _, ids = knn(index, queries, k)
+    """The exact k nearest reference points of each query, in float64: distances (N, k)
+    float64, ids (N, k). A query equal to a reference point gets distance 0 exactly.
+
+    FAISS ranks in float32, and where ‖x‖² is large against the distances (near-duplicates at
+    feature norms near 28: squared distances of 4e-4 beside an error bound of 0.02) its order
+    is wrong. So it only proposes candidates: 2k + 8 of them, each distance recomputed in
+    float64 and re-sorted. That suffices for a query, and is certified, when the largest
+    float32 squared distance FAISS returned, less :func:`l2_roundoff`, exceeds the k-th
+    float64 squared distance: every point it did not return is then farther than the k found.
+    A query not yet certified is searched again with twice the candidates, up to all N.
+    """
     ref, q = _f32(references), _f32(queries)
-    dist = np.empty(ids.shape, dtype=np.float64)
-    for s in range(0, len(q), chunk):
-        diff = ref[ids[s : s + chunk]].astype(np.float64) - q[s : s + chunk, None, :]
-        dist[s : s + chunk] = np.sqrt(np.einsum("nkd,nkd->nk", diff, diff))
-    order = np.argsort(dist, axis=1, kind="stable")
-    return np.take_along_axis(dist, order, axis=1), np.take_along_axis(ids, order, axis=1)
+    n = len(ref)
+    if k > n:
+        raise ValueError(f"{k} neighbours asked of {n} reference points")
+    bound = l2_roundoff(ref.shape[1], _norms(q), float(_norms(ref).max(initial=0.0)))
+    dist = np.empty((len(q), k), dtype=np.float64)
+    ids = np.empty((len(q), k), dtype=np.int64)
+    todo = np.arange(len(q))
+    m = min(n, FIRST_CANDIDATES[0] * k + FIRST_CANDIDATES[1])
+    while todo.size:
+        sq, found = _search_index(index).search(q[todo], m)
+        d = _float64_distances(ref, q[todo], found)
+        order = np.argsort(d, axis=1, kind="stable")[:, :k]
+        d_k, ids_k = np.take_along_axis(d, order, axis=1), np.take_along_axis(found, order, axis=1)
+        done = np.full(len(todo), m == n)
+        if m < n:
+            done = sq[:, -1].astype(np.float64) - bound[todo] > d_k[:, -1] ** 2
+        dist[todo[done]], ids[todo[done]] = d_k[done], ids_k[done]
+        todo, m = todo[~done], min(n, 2 * m)
+    return dist, ids
 
 
 def reference_radii(index: faiss.Index, references: np.ndarray, ks: list[int]) -> np.ndarray:
@@ -114,11 +175,6 @@ def local_bandwidth(radii: np.ndarray, scale: float) -> float:
     return h
 
 
-BALL_BAND = 1e-3
-"""Relative band around a ball's radius inside which a FAISS distance (float32 round-off) is
-recomputed exactly before deciding whether the query lies inside (:func:`ball_counts`)."""
-
-
 def ball_counts(
     index: faiss.Index,
     points: np.ndarray,
@@ -132,28 +188,32 @@ def ball_counts(
     (N,) contain each query (M, D): closed balls (‖q − x_j‖ ≤ r_j), or open ones when
     ``strict``; shape (M,) int64.
 
-    Exact, with no M × N matrix: a FAISS range search at the largest radius (queries in chunks),
-    then each candidate is kept when it lies inside its own ball. Distances within
-    :data:`BALL_BAND` of the radius are recomputed in float64, so a tie (a query that copies a
-    point at exactly the radius) is decided exactly.
+    Exact, with no M × N matrix: a FAISS range search (queries in chunks) at the largest
+    squared radius plus the float32 round-off bound of the chunk (:func:`l2_roundoff`), so no
+    ball that may hold a query is missed; then each candidate is kept when it lies inside its
+    own ball, judged on FAISS's float32 squared distance where that is farther from r_j² than
+    the bound, and on the float64 distance recomputed otherwise (a tie, a query that copies a
+    point at exactly the radius, is decided exactly, and so is a near-duplicate at a small
+    radius and a large norm).
     """
     pts, q = _f32(points), _f32(queries)
     radii = np.asarray(radii, dtype=np.float64)
     counts = np.zeros(len(q), dtype=np.int64)
     if len(q) == 0 or len(pts) == 0:
         return counts
-    r_max_sq = (float(radii.max()) * (1.0 + BALL_BAND)) ** 2 + 1e-12
+    bound = l2_roundoff(pts.shape[1], _norms(q), float(_norms(pts).max()))
+    r_max_sq = float(radii.max()) ** 2
     for s in range(0, len(q), chunk):
         part = q[s : s + chunk]
-        lims, sq, ids = index.range_search(part, r_max_sq)
+        lims, sq, ids = index.range_search(part, r_max_sq + float(bound[s : s + chunk].max()))
         owner = np.repeat(np.arange(len(part)), np.diff(lims).astype(np.int64))
-        dist = np.sqrt(np.clip(sq, 0.0, None)).astype(np.float64)
-        r = radii[ids]
-        near = np.abs(dist - r) <= BALL_BAND * r + 1e-12
-        if near.any():
+        sq, r = sq.astype(np.float64), radii[ids]
+        near = np.abs(sq - r**2) <= bound[s + owner]
+        inside = sq < r**2 if strict else sq <= r**2  # decided where far from the radius
+        if near.any():  # the distance itself, as the radii were computed
             diff = pts[ids[near]].astype(np.float64) - part[owner[near]].astype(np.float64)
-            dist[near] = np.sqrt(np.einsum("nd,nd->n", diff, diff))
-        inside = dist < r if strict else dist <= r
+            d = np.sqrt(np.einsum("nd,nd->n", diff, diff))
+            inside[near] = d < r[near] if strict else d <= r[near]
         counts[s : s + len(part)] = np.bincount(owner[inside], minlength=len(part))
     return counts
 

@@ -25,7 +25,7 @@ import pandas as pd
 
 from enfopath.io import check_shard_samples, read_npz
 from enfopath.measures.bands import band_labels
-from enfopath.measures.density import ball_counts, build_index, knn, reference_radii
+from enfopath.measures.density import ball_counts, build_index, exact_knn, reference_radii
 
 
 @dataclass(frozen=True)
@@ -57,12 +57,12 @@ def prdc(
     fake_index = build_index(fake)
     fake_radii = reference_radii(fake_index, fake, [k])[0]
     inside_fake = ball_counts(fake_index, fake, real, fake_radii, strict=True)
-    nearest_fake, _ = knn(fake_index, real, 1)
+    nearest_fake, _ = exact_knn(fake, fake_index, real, 1)
     return PRDC(
         precision=float(np.mean(inside_real > 0)),
         recall=float(np.mean(inside_fake > 0)),
         density=float(np.mean(inside_real) / k),
-        coverage=float(np.mean(nearest_fake[:, 0].astype(np.float64) < real_radii)),
+        coverage=float(np.mean(nearest_fake[:, 0] < real_radii)),
     )
 
 

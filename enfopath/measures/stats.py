@@ -129,6 +129,17 @@ def with_q_values(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def share_interval(successes: int, n: int, confidence: float) -> tuple[float, float]:
+    """The exact (Clopper–Pearson) interval of a share ``successes`` / ``n``: the binomial
+    proportion's ``confidence`` interval from beta quantiles (scipy's ``binomtest``). Unlike a
+    bootstrap of a share, it is not degenerate at 0 / n or n / n: 0 of 4,096 gives
+    [0, 0.0009] at 95 %. NaN for n = 0."""
+    if n == 0:
+        return float("nan"), float("nan")
+    ci = stats.binomtest(int(successes), int(n)).proportion_ci(confidence, method="exact")
+    return float(ci.low), float(ci.high)
+
+
 def _interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     alpha = (1.0 - confidence) / 2.0
     finite = samples[np.isfinite(samples)]
@@ -456,20 +467,16 @@ def memorization(
     energy: str,
     bins: int,
     *,
-    n_boot: int,
-    seed: int,
     confidence: float = 0.95,
     threshold: float = MEMORIZED_RATIO,
 ) -> pd.DataFrame:
     """The memorized fraction (``ratio`` = d₁ / d₂ below ``threshold``) of all samples and of
-    each quantile bin of ``energy`` (bins of :func:`quantile_curves`), with bootstrap intervals,
-    and the Spearman ρ of the ratio with the energy within each.
+    each quantile bin of ``energy`` (bins of :func:`quantile_curves`), with exact
+    Clopper–Pearson intervals (:func:`share_interval`), and the Spearman ρ of the ratio with
+    the energy within each.
 
-    The bootstrap of a fraction is exact without resampling rows: the memorized count of a
-    resample of n rows is Binomial(n, p̂), drawn ``n_boot`` times from a seed derived from
-    ``seed`` and the bin. Columns: bin (0 = all samples, then 1 = lowest energy …), n,
-    energy_min, energy_max, energy_mean, memorized, fraction, ci_low, ci_high, ratio_median,
-    spearman_rho, spearman_p.
+    Columns: bin (0 = all samples, then 1 = lowest energy …), n, energy_min, energy_max,
+    energy_mean, memorized, fraction, ci_low, ci_high, ratio_median, spearman_rho, spearman_p.
     """
     x = df[energy].to_numpy(np.float64)
     r = df[ratio].to_numpy(np.float64)
@@ -480,8 +487,7 @@ def memorization(
         n = int(mask.sum())
         memorized = int((r[mask] < threshold).sum())
         frac = memorized / n if n else float("nan")
-        draws = numpy_rng(seed, f"memorization:{bin_id}").binomial(n, frac, n_boot) / max(n, 1)
-        lo, hi = _interval(draws.astype(np.float64), confidence)
+        lo, hi = share_interval(memorized, n, confidence)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sp = stats.spearmanr(x[mask], r[mask]) if n > 2 else (np.nan, np.nan)
@@ -516,15 +522,21 @@ def paired_comparison(
     n_boot: int,
     seed: int,
     confidence: float = 0.95,
+    shares: tuple[str, ...] = (),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two runs of the same samples (joined on ``sample``: the same seeds, so the same noise),
     compared measure by measure: each run's mean with a bootstrap interval, the mean per-sample
     change (other − base) with a paired bootstrap interval, the change's quantiles, Wilcoxon's
     signed-rank p-value (with q-values) and Spearman ρ of the two runs' values.
 
-    A boolean measure (e.g. memorized) is a fraction: its means are shares. Rows where either
-    run's value is non-finite are left out of that measure. Returns (table, per-sample changes:
-    ``sample`` and, per measure, ``{m}_base``, ``{m}``, ``{m}_change``).
+    A measure of ``shares`` (0 / 1 per sample, e.g. memorized) is a fraction: its means are
+    shares, with exact Clopper–Pearson intervals (:func:`share_interval`); its change keeps the
+    paired bootstrap. Wilcoxon's test handles zero changes by Pratt's method
+    (``zero_method="pratt"``): they are ranked with the others, then their ranks dropped, so a
+    discrete measure whose values mostly stay put (a count of balls, a share) is not tested on
+    its few moved samples alone as if the rest did not exist. Rows where either run's value is
+    non-finite are left out of that measure. Returns (table, per-sample changes: ``sample`` and,
+    per measure, ``{m}_base``, ``{m}``, ``{m}_change``).
     """
     paired = base[["sample", *measures]].merge(
         other[["sample", *measures]], on="sample", suffixes=("_base", "")
@@ -542,10 +554,14 @@ def paired_comparison(
         per_sample.update({f"{m}_base": paired[f"{m}_base"], m: paired[m], f"{m}_change": full})
         idx = numpy_rng(seed, f"comparison:{m}").integers(0, max(n, 1), size=(n_boot, n))
         intervals = [_interval(v[idx].mean(axis=1), confidence) for v in (a, b, change)]
+        if m in shares:  # each run's share: exact intervals
+            intervals[:2] = [share_interval(int(v.sum()), n, confidence) for v in (a, b)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             moved = n > 0 and np.any(change != 0)
-            wilcoxon_p = float(stats.wilcoxon(b, a).pvalue) if moved else float("nan")
+            wilcoxon_p = (
+                float(stats.wilcoxon(b, a, zero_method="pratt").pvalue) if moved else float("nan")
+            )
             rho = float(stats.spearmanr(a, b)[0]) if n > 2 else float("nan")
         quantiles = np.quantile(change, CHANGE_QUANTILES) if n else [np.nan] * 5
         rows.append(

@@ -326,7 +326,7 @@ def memorization(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     left.set_ylim(0.0, max(0.05, 1.15 * top))  # an empty study still shows a readable axis
     left.set_xticks(bins.bin)
     left.set_xlabel(f"KPE quantile bin (1 = lowest; {len(bins)} bins)")
-    left.set_ylabel(f"memorized fraction, d₁/d₂ < 1/3 ({level} % bootstrap interval)")
+    left.set_ylabel(f"memorized fraction, d₁/d₂ < 1/3 ({level} % Clopper–Pearson interval)")
     left.set_title(
         f"all samples: {everyone.fraction:.1%} [{everyone.ci_low:.1%}, {everyone.ci_high:.1%}]"
         f", n = {int(everyone.n)}",

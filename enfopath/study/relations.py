@@ -131,4 +131,5 @@ def study_comparison(
         n_boot=statistics["bootstrap"],
         seed=seed,
         confidence=statistics["confidence"],
+        shares=("memorized",),
     )
