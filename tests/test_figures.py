@@ -163,12 +163,33 @@ def test_early_prediction_figure_draws_the_table_against_s_and_the_nfe_share(tab
         },
     )
     cols = [f"kpe_t{s:.3f}" for s in times]
-    early = early_prediction(df, times, cols, ["clf_margin"], quantile=0.2, n_boot=50, seed=0)
+    df["x0_norm_sq"] = noise
+    early = early_prediction(
+        df,
+        times,
+        cols,
+        ["clf_margin"],
+        quantile=0.2,
+        n_boot=50,
+        seed=0,
+        baselines=["x0_norm_sq", "speed_sq_t0.000"],
+        quality=["clf_margin"],
+    )
     fig = FIGURES["early_prediction"](df, FigureContext(SPACES, [2], 0.2, early=early))
-    left, right = fig.axes[:2]
-    low = early[early.target == "low_kpe_group"].sort_values("s")
+    left, middle, right = fig.axes[:3]
+    partial = early[early.predictor == "partial_kpe"]
+    low = partial[partial.target == "low_kpe_group"].sort_values("s")
     np.testing.assert_allclose(np.asarray(left.lines[0].get_ydata(), float), low.value)
-    assert [t.get_text() for t in right.get_legend().get_texts()] == [describe("clf_margin")]
+    # each baseline: its AUROC as a level line beside E(s)
+    levels = {float(y[0]) for ln in left.lines if len(y := np.asarray(ln.get_ydata(), float))}
+    for b in ("x0_norm_sq", "speed_sq_t0.000"):
+        row = early[(early.predictor == b) & (early.target == "low_kpe_group")]
+        assert float(row.value.iloc[0]) in levels
+    quality = partial[partial.target == "low_clf_margin_group"].sort_values("s")
+    np.testing.assert_allclose(np.asarray(middle.lines[0].get_ydata(), float), quality.value)
+    texts = [t.get_text() for t in right.get_legend().get_texts()]
+    assert texts[0] == describe("clf_margin") and len(texts) == 3
+    assert "1 model evaluation" in texts[2] and "0 model evaluations" in texts[1]
     assert "share of the NFE" in left.child_axes[0].get_xlabel()
     plt.close(fig)
 

@@ -230,6 +230,62 @@ def test_early_prediction_grows_to_certainty_at_the_end():
     assert row.ci_low < row.value < row.ci_high
 
 
+def test_early_prediction_sets_free_baselines_and_quality_groups_beside_the_partial_energy():
+    """A baseline equal to E(1) has exactly E(1)'s rows (same resamples), at s = 0; a quality
+    measure q = −KPE puts the low-q group on the high energies (AUROC 1 for +E(1)) and the
+    high-q group on the low ones (AUROC 0); pure noise as a baseline is near ½."""
+    from enfopath.measures.stats import early_prediction
+
+    rng = np.random.default_rng(5)
+    n = 300
+    kpe = rng.gamma(4.0, size=n)
+    times = np.array([0.0, 1.0])
+    df = pd.DataFrame(
+        {"kpe": kpe, "q": -kpe, "copy": kpe, "noise": rng.normal(size=n)}
+        | {f"kpe_t{s:.3f}": s * kpe for s in times}
+    )
+    cols = [f"kpe_t{s:.3f}" for s in times]
+    table = early_prediction(
+        df,
+        times,
+        cols,
+        ["q"],
+        quantile=0.2,
+        n_boot=80,
+        seed=0,
+        baselines=["copy", "noise"],
+        quality=["q"],
+    )
+    assert list(table.columns[:3]) == ["predictor", "s", "target"]
+    assert set(table.predictor) == {"partial_kpe", "copy", "noise"}
+    assert (table[table.predictor != "partial_kpe"].s == 0.0).all()
+    end = table[(table.predictor == "partial_kpe") & (table.s == 1.0)].set_index("target")
+    copy = table[table.predictor == "copy"].set_index("target")
+    values = ["value", "ci_low", "ci_high", "n"]
+    pd.testing.assert_frame_equal(end[values], copy[values])
+    assert end.loc["low_q_group", "value"] == 1.0 and end.loc["high_q_group", "value"] == 0.0
+    noise = table[table.predictor == "noise"].set_index("target")
+    for t in ("low_kpe_group", "high_kpe_group", "low_q_group", "high_q_group"):
+        assert noise.loc[t, "value"] == pytest.approx(0.5, abs=0.1)
+    assert set(table[table.statistic == "auroc"].target) == {
+        "low_kpe_group",
+        "high_kpe_group",
+        "low_q_group",
+        "high_q_group",
+    }
+
+
+def test_early_prediction_refuses_a_quality_measure_that_is_not_finite():
+    from enfopath.measures.stats import early_prediction
+
+    df = pd.DataFrame({"kpe": np.arange(20.0), "q": np.r_[np.nan, np.arange(19.0)]})
+    df["kpe_t1.000"] = df.kpe
+    with pytest.raises(ValueError, match="quality measure 'q' is not finite for 1 analysed"):
+        early_prediction(
+            df, np.array([1.0]), ["kpe_t1.000"], [], quantile=0.2, n_boot=0, seed=0, quality=["q"]
+        )
+
+
 def test_memorized_fraction_per_energy_bin_counts_ratios_below_a_third():
     from enfopath.measures.stats import memorization
 

@@ -482,6 +482,21 @@ def test_the_early_prediction_stage_reads_the_partial_energy(study):
     assert end.loc["low_kpe_group", "value"] == 1.0 and end.loc["high_kpe_group", "value"] == 1.0
     assert end.loc["kpe", "value"] == pytest.approx(1.0)
     assert table.nfe_share.max() == pytest.approx(1.0) and table.nfe_share.min() < 0.1
+    ok = df[~df.nonfinite]
+    # the free baselines, known at s = 0, on the same resamples: ‖x0‖² costs nothing, the speed
+    # at t = 0 one model evaluation of the mean NFE
+    for b, cost in (("x0_norm_sq", 0.0), ("speed_sq_t0.000", 1.0 / ok["nfe_t1.000"].mean())):
+        rows = table[table.predictor == b]
+        assert (rows.s == 0.0).all() and rows.nfe_share.to_numpy() == pytest.approx(cost)
+    speed = table[(table.predictor == "speed_sq_t0.000") & (table.statistic == "spearman")]
+    rho = ok["speed_sq_t0.000"].rank().corr(ok.kpe.rank())
+    assert speed.set_index("target").loc["kpe", "value"] == pytest.approx(rho)
+    quality = {t for t in table.target if t.endswith("_group") and "kpe" not in t}
+    assert quality == {
+        f"{side}_clf_{m}_group"
+        for side in ("low", "high")
+        for m in ("confidence", "margin", "entropy")
+    }
 
 
 def test_the_robustness_stage_reintegrates_the_studys_own_samples(study):

@@ -1,13 +1,16 @@
 """Rule early_prediction: can KPE predict quality before the sample is finished? The partial
-energy E(s) at each profile time against the final KPE, its groups and every measure."""
+energy E(s) at each profile time and the free baselines against the final KPE, its groups, the
+quality groups and every measure."""
 
 from _common import setup
 
 from enfopath.io import read_parquet, write_csv
 from enfopath.measures.stats import early_prediction
 from enfopath.study.tables import (
+    EARLY_BASELINES,
     ENERGY_PROFILE_PREFIX,
     NFE_PROFILE_PREFIX,
+    SEMANTIC,
     analysed_samples,
     measure_columns,
     profile_columns,
@@ -28,11 +31,26 @@ table = early_prediction(
     n_boot=st["bootstrap"],
     seed=cfg["seed"],
     confidence=st["confidence"],
+    baselines=list(EARLY_BASELINES),
+    quality=[m for m in SEMANTIC if m in analysed],
 )
 nfe_cols, _ = profile_columns(analysed, NFE_PROFILE_PREFIX)
-spent = analysed[nfe_cols].mean() / analysed[nfe_cols[-1]].mean()
-table.insert(1, "nfe_share", table["s"].map(dict(zip(times, spent.to_numpy(), strict=True))))
-low = table[table.target == "low_kpe_group"].set_index("s")
-for s, r in low.iterrows():
-    log.info("s = %.2f (%.0f %% of NFE): AUROC low-KPE group %.3f", s, 100 * r.nfe_share, r.value)
+total = analysed[nfe_cols[-1]].mean()
+spent = dict(zip(times, analysed[nfe_cols].mean().to_numpy() / total, strict=True))
+cost = {b: n / total for b, n in EARLY_BASELINES.items()}
+share = [
+    spent[s] if p == "partial_kpe" else cost[p]
+    for p, s in zip(table.predictor, table.s, strict=True)
+]
+table.insert(2, "nfe_share", share)
+for (p, s), r in table[table.statistic == "auroc"].groupby(["predictor", "s"], sort=False):
+    r = r.set_index("target")
+    log.info(
+        "%s at s = %.2f (%.1f %% of NFE): AUROC low-KPE group %.3f, high %.3f",
+        p,
+        s,
+        100 * r.nfe_share.iloc[0],
+        r.loc["low_kpe_group", "value"],
+        r.loc["high_kpe_group", "value"],
+    )
 write_csv(sm.output.table, table)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -312,40 +313,72 @@ def early_prediction(
     n_boot: int,
     seed: int,
     confidence: float = 0.95,
+    baselines: Sequence[str] = (),
+    quality: Sequence[str] = (),
 ) -> pd.DataFrame:
     """How well the partial energy E(s) (``columns``, one per time of ``times``) predicts the
-    final KPE, its low / high groups and each measure, before the sample is finished.
+    final KPE, its low / high groups, quality-defined groups and each measure, before the
+    sample is finished, beside free baseline predictors.
 
-    For each s: Spearman of E(s) with ``kpe`` and with each measure (p-value, q-value and
-    bootstrap interval), and the AUROC of E(s) for membership of the final low-KPE group
-    (scored by −E(s)) and high-KPE group (bottom / top ``quantile``), with bootstrap intervals
-    (the groups stay those of the full sample). Columns: s, target, statistic (spearman,
-    auroc), n, value, p, q, ci_low, ci_high.
+    Predictors: ``partial_kpe`` E(s) at each s, and each column of ``baselines`` (known at
+    s = 0, e.g. ‖x₀‖² and the speed at t = 0). For each predictor and s:
+
+    - the AUROC for membership of the final low-KPE group (scored by −predictor) and high-KPE
+      group (bottom / top ``quantile`` of ``kpe``). The groups contain E(s) as a part, so a
+      baseline is what E(s) has to beat;
+    - the AUROC for the quality groups ``low_<m>_group`` / ``high_<m>_group`` of each measure
+      m of ``quality`` (bottom / top ``quantile`` of m), scored by +predictor: above ½, high
+      energy marks the group, below ½ low energy does, ½ is no information;
+    - Spearman with ``kpe`` and with each measure (p-value, q-value and bootstrap interval).
+
+    Groups stay those of the full sample on every resample; every predictor shares the same
+    resamples. Columns: predictor, s, target, statistic (spearman, auroc), n, value, p, q,
+    ci_low, ci_high.
     """
     n = len(df)
     idx = numpy_rng(seed, "bootstrap").integers(0, n, size=(n_boot, n))
+    for m in quality:
+        bad = int((~np.isfinite(df[m].to_numpy(np.float64))).sum())
+        if bad:
+            raise ValueError(f"quality measure {m!r} is not finite for {bad} analysed samples")
     group = kpe_groups(df["kpe"], quantile).to_numpy()
-    # Spearman of every E(s) with the final KPE and each measure in one table, so that each
-    # column is resampled once (the same resamples as idx: same stream, same n).
+    targets = [
+        ("low_kpe_group", group == "low", -1.0),
+        ("high_kpe_group", group == "high", 1.0),
+    ]
+    for m in quality:
+        by_m = kpe_groups(df[m], quantile).to_numpy()
+        targets += [
+            (f"low_{m}_group", by_m == "low", 1.0),
+            (f"high_{m}_group", by_m == "high", 1.0),
+        ]
+    predictors = [("partial_kpe", float(s), col) for s, col in zip(times, columns, strict=True)]
+    predictors += [(b, 0.0, b) for b in baselines]
+    # Spearman of every predictor with the final KPE and each measure in one table, so that
+    # each column is resampled once (the same resamples as idx: same stream, same n).
     spearman = correlations(
-        df, list(columns), ["kpe", *measures], n_boot=n_boot, seed=seed, confidence=confidence
+        df,
+        [col for *_, col in predictors],
+        ["kpe", *measures],
+        n_boot=n_boot,
+        seed=seed,
+        confidence=confidence,
     ).set_index("energy")
     rows = []
-    for s, col in zip(times, columns, strict=True):
+    for name, s, col in predictors:
         e = df[col].to_numpy(np.float64)
         boot_ranks = resampled_ranks(e, idx)  # the ranks of −E(s) are n + 1 minus these
-        for label, positive, score, ranks in (
-            ("low_kpe_group", group == "low", -e, n + 1 - boot_ranks),
-            ("high_kpe_group", group == "high", e, boot_ranks),
-        ):
+        for label, positive, sign in targets:
+            ranks = boot_ranks if sign > 0 else n + 1 - boot_ranks
             lo, hi = _interval(_auroc_of_ranks(ranks, positive[idx]), confidence)
             rows.append(
                 {
-                    "s": float(s),
+                    "predictor": name,
+                    "s": s,
                     "target": label,
                     "statistic": "auroc",
                     "n": n,
-                    "value": float(auroc(score, positive)),
+                    "value": float(auroc(sign * e, positive)),
                     "p": np.nan,
                     "ci_low": lo,
                     "ci_high": hi,
@@ -354,7 +387,8 @@ def early_prediction(
         for r in spearman.loc[[col]].itertuples():
             rows.append(
                 {
-                    "s": float(s),
+                    "predictor": name,
+                    "s": s,
                     "target": r.measure,
                     "statistic": "spearman",
                     "n": r.n,

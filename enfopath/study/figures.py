@@ -23,7 +23,13 @@ from matplotlib.figure import Figure
 
 from enfopath.measures.stats import group_thresholds, kpe_groups
 from enfopath.study.figure_names import FIGURE_NAMES
-from enfopath.study.tables import MARGINS, NFE_PROFILE_PREFIX, profile_columns
+from enfopath.study.tables import (
+    EARLY_BASELINES,
+    MARGINS,
+    NFE_PROFILE_PREFIX,
+    PROFILE_PREFIX,
+    profile_columns,
+)
 
 SPACE_WORDS = {
     "pixels": "pixels",
@@ -62,6 +68,8 @@ def describe(column: str) -> str:
     """An axis label in words, with the symbol, for a column of the per-sample table."""
     if column in COLUMN_WORDS:
         return COLUMN_WORDS[column]
+    if re.fullmatch(rf"{PROFILE_PREFIX}\d+\.\d+", column):
+        return f"squared speed ‖v(x, t)‖² at t = {float(column[len(PROFILE_PREFIX) :]):g}"
     for space, words in SPACE_WORDS.items():
         if column.startswith(f"{space}_"):
             rest = column[len(space) + 1 :]
@@ -263,37 +271,88 @@ def kpe_confounds(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     return fig
 
 
+BASELINE_STYLES = (("x", ":"), ("^", "--"), ("s", "-."))
+"""Marker and line style of each early-prediction baseline, in the order of the table."""
+
+
+def _baseline_words(predictor: str) -> str:
+    """A baseline of the early-prediction table in words, with its cost (``EARLY_BASELINES``)."""
+    n = EARLY_BASELINES[predictor]
+    return f"baseline: {describe(predictor)}, {n} model evaluation{'s' if n != 1 else ''}"
+
+
 def early_prediction(df: pd.DataFrame, ctx: FigureContext) -> Figure:
-    """Predictive power of the partial energy E(s) against s: AUROC for the final low / high KPE
-    groups and Spearman ρ with the final KPE (left); Spearman ρ with each measure (right); the
-    top axis gives the share of the NFE spent by s."""
+    """Predictive power of the partial energy E(s) against s, beside the free baselines known
+    at s = 0 (‖x₀‖² and the speed at t = 0, dashed lines and markers): AUROC for the final low /
+    high KPE groups and Spearman ρ with the final KPE (left); AUROC for the quality groups of
+    each semantic measure (middle, ½ = no information); Spearman ρ with each measure (right).
+    The top axis gives the share of the NFE spent by s."""
     if ctx.early is None:
         raise ValueError("this figure needs statistics/early_prediction.csv")
     e = ctx.early
-    fig, (left, right) = _panels(2)
+    partial = e[e.predictor == "partial_kpe"]
+    baselines = [p for p in dict.fromkeys(e.predictor) if p != "partial_kpe"]
+    fig, axes = plt.subplots(1, 3, figsize=(16.5, 7.0))
+    left, middle, right = axes
     level = round(100 * ctx.confidence)
+    q = f"{ctx.group_quantile:.0%}"
+
+    def draw(ax: plt.Axes, target: str, label: str, color: str, band: bool = True) -> None:
+        """E(s) for one target with its band, and each baseline's value at s = 0 (a marker
+        with its interval, and a level line where bands are drawn)."""
+        r = partial[partial.target == target].sort_values("s")
+        ax.plot(r.s, r.value, "o-" if band else "-", color=color, ms=3, lw=1, label=label)
+        if band:
+            ax.fill_between(r.s, r.ci_low, r.ci_high, color=color, alpha=0.2)
+        for b, (marker, line) in zip(baselines, BASELINE_STYLES, strict=False):
+            row = e[(e.predictor == b) & (e.target == target)].iloc[0]
+            if band:
+                ax.axhline(row.value, color=color, ls=line, lw=0.8)
+            ax.errorbar(
+                0.0,
+                row.value,
+                yerr=[[row.value - row.ci_low], [row.ci_high - row.value]],
+                fmt=marker,
+                color=color,
+                ms=6,
+                capsize=2,
+                clip_on=False,
+            )
+
     for target, label, color in (
-        ("low_kpe_group", f"AUROC, lowest {ctx.group_quantile:.0%} KPE", "C0"),
-        ("high_kpe_group", f"AUROC, highest {ctx.group_quantile:.0%} KPE", "C3"),
-        ("kpe", "Spearman ρ with the final KPE", "0.2"),
+        ("low_kpe_group", f"AUROC, lowest {q} KPE", "C0"),
+        ("high_kpe_group", f"AUROC, highest {q} KPE", "C3"),
+        ("kpe", "ρ with the final KPE", "0.2"),
     ):
-        r = e[e.target == target].sort_values("s")
-        left.plot(r.s, r.value, "o-", color=color, ms=3, label=label)
-        left.fill_between(r.s, r.ci_low, r.ci_high, color=color, alpha=0.2)
+        draw(left, target, f"E(s): {label}", color)
     left.set_ylabel(f"AUROC or ρ ({level} % bootstrap band)")
-    left.legend(fontsize=7)
+    left.set_title("the final KPE's groups (which E(s) is part of)", fontsize=9)
+    quality = [
+        t for t in dict.fromkeys(partial.target) if t.endswith("_group") and "_kpe_" not in t
+    ]
+    for j, t in enumerate(quality):
+        side, measure = t.split("_", 1)
+        label = f"AUROC, {'lowest' if side == 'low' else 'highest'} {q}: {describe(measure[:-6])}"
+        draw(middle, t, f"E(s): {label}", f"C{j % 10}")
+    middle.axhline(0.5, color="0.6", lw=0.8)
+    middle.set_ylabel(f"AUROC of +E(s), ½ = no information ({level} % band)")
+    middle.set_title("quality groups (lowest / highest by each semantic measure)", fontsize=9)
     measures = [
-        m for m in dict.fromkeys(e.target) if m not in ("low_kpe_group", "high_kpe_group", "kpe")
+        m for m in dict.fromkeys(partial[partial.statistic == "spearman"].target) if m != "kpe"
     ]
     for j, m in enumerate(measures):
-        r = e[e.target == m].sort_values("s")
-        right.plot(r.s, r.value, "-", color=f"C{j % 10}", lw=1, label=describe(m))
+        draw(right, m, describe(m), f"C{j % 10}", band=False)
     right.axhline(0.0, color="0.6", lw=0.8)
     right.set_ylabel("Spearman ρ of E(s) with the measure")
-    right.legend(fontsize=5)
+    for ax in (left, middle, right):
+        for b, (marker, line) in zip(baselines, BASELINE_STYLES, strict=False):
+            ax.plot([], [], marker, color="0.3", ls=line, label=_baseline_words(b))
+    for ax in (left, middle, right):
+        ncol = 2 if ax is right else 1
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=ncol)
     cols, times = profile_columns(df, NFE_PROFILE_PREFIX)
     spent = df[cols].mean().to_numpy() / df[cols[-1]].mean() if cols else None
-    for ax in (left, right):
+    for ax in (left, middle, right):
         ax.set_xlabel("s, time of the trajectory integrated (0 = noise, 1 = data)")
         if spent is not None:
             top = ax.secondary_xaxis(

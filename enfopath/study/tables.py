@@ -52,6 +52,12 @@ def profile_columns(df: pd.DataFrame, prefix: str = PROFILE_PREFIX) -> tuple[lis
     return cols, np.array([float(c[len(prefix) :]) for c in cols])
 
 
+EARLY_BASELINES = {"x0_norm_sq": 0, profile_column(0.0): 1}
+"""Free predictors of the early-prediction table, each with the model evaluations it costs: the
+squared noise norm ‖x₀‖² (none) and the speed ‖v(x₀, 0)‖² at t = 0 (one, the first evaluation
+of every solver). E(s) has to beat them to be worth its compute."""
+
+
 def squared_norms(x: np.ndarray) -> np.ndarray:
     """‖x_i‖² per sample in float64, summed over every coordinate: (N, ...) → (N,)."""
     flat = x.reshape(len(x), -1).astype(np.float64)
