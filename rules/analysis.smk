@@ -58,6 +58,12 @@ rule statistics:
             category="Study tables",
             labels=verified_labels({"table": "low vs high KPE groups"}),
         ),
+        composition=report(
+            out("statistics/class_composition.csv"),
+            caption="../report/class_composition.rst",
+            category="Study tables",
+            labels=verified_labels({"table": "class composition of the KPE groups"}),
+        ),
         curves=report(
             out("statistics/quantile_curves.csv"),
             caption="../report/quantile_curves.rst",

@@ -286,6 +286,51 @@ def test_early_prediction_refuses_a_quality_measure_that_is_not_finite():
         )
 
 
+def test_class_composition_finds_a_class_that_sits_in_a_group():
+    """Class 0 makes up the low-KPE group: its Fisher test and the group's chi-square reject,
+    with scipy's values; classes drawn at random leave every group's composition alone; the
+    classes' counts add up to each group."""
+    from enfopath.measures.stats import class_composition
+
+    rng = np.random.default_rng(6)
+    n = 1000
+    kpe = rng.gamma(4.0, size=n)
+    cls = rng.integers(1, 4, n)
+    low = kpe <= np.quantile(kpe, 0.2)
+    cls[low] = 0
+    df = pd.DataFrame({"kpe": kpe, "clf_class": cls})
+    table = class_composition(df, ["kpe"], ["clf_class"], 0.2, seed=0)
+    assert set(table.group) == {"low", "mid", "high"}
+    chi = table[table["class"].isna()].set_index("group")
+    assert chi.loc["low", "p"] < 1e-50 and chi.loc["low", "p_method"] == "asymptotic"
+    at_random = class_composition(
+        df.assign(clf_class=rng.integers(0, 4, n)), ["kpe"], ["clf_class"], 0.2, 0
+    )
+    assert (at_random[at_random["class"].isna()].p > 1e-3).all()
+    low_table = np.vstack([np.bincount(cls[low], minlength=4), np.bincount(cls[~low], minlength=4)])
+    ref = stats.chi2_contingency(low_table, correction=False)
+    assert chi.loc["low", "statistic"] == pytest.approx(ref.statistic)
+    zero = table[(table.group == "low") & (table["class"] == 0)].iloc[0]
+    assert zero["count"] == low.sum() and zero.share == 1.0
+    ref = stats.fisher_exact([[low.sum(), 0], [0, n - low.sum()]])
+    assert zero.p == pytest.approx(ref.pvalue) and zero.q <= zero.p * len(table)
+    counts = table[table["class"].notna()].groupby("group")["count"].sum()
+    assert counts.to_dict() == chi["count"].to_dict()
+
+
+def test_class_composition_of_a_small_group_takes_a_reproducible_monte_carlo_p_value():
+    from enfopath.measures.stats import class_composition
+
+    rng = np.random.default_rng(7)
+    df = pd.DataFrame({"kpe": rng.gamma(4.0, size=40), "clf_class": rng.integers(0, 5, 40)})
+    one, two = (class_composition(df, ["kpe"], ["clf_class"], 0.2, seed=3) for _ in range(2))
+    chi = one[one["class"].isna()]
+    assert (chi.p_method == "monte_carlo").all() and chi.p.between(0, 1).all()
+    pd.testing.assert_frame_equal(one, two)
+    other = class_composition(df, ["kpe"], ["clf_class"], 0.2, seed=4)
+    assert not np.array_equal(other[other["class"].isna()].p, chi.p)
+
+
 def test_memorized_fraction_per_energy_bin_counts_ratios_below_a_third():
     from enfopath.measures.stats import memorization
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.stats
 import yaml
 from conftest import (
     OUT,
@@ -29,6 +30,8 @@ from conftest import (
 
 import enfopath
 from enfopath.io import read_npz, sha256, write_npz, write_parquet
+from enfopath.measures.stats import kpe_groups
+from enfopath.study.config import load_config
 from enfopath.study.figure_names import PLANE_FIGURES
 from enfopath.study.figures import FIGURES
 
@@ -58,6 +61,7 @@ def declared_outputs() -> list[str]:
         "samples.parquet",
         "statistics/correlations.csv",
         "statistics/groups.csv",
+        "statistics/class_composition.csv",
         "statistics/quantile_curves.csv",
         "statistics/summary.csv",
         "statistics/summary.json",
@@ -104,6 +108,21 @@ def test_merged_table_and_statistics(study):
     assert {"pixels_knn_logdens2", "pixels_d1_d2", "pixels_kde_logdens"} <= set(corr.measure)
     assert {"spearman_q", "pearson_q"} <= set(corr)
     assert "mannwhitney_q" in pd.read_csv(study / OUT / "statistics/groups.csv")
+    # the class composition of each group: its classes' counts add up to the group, and the
+    # Fisher test of one class is scipy's on the 2 × 2 table of the merged samples
+    comp = pd.read_csv(study / OUT / "statistics/class_composition.csv")
+    ok = df[~df.nonfinite]
+    for _, rows in comp.groupby(["energy", "group"]):
+        chi, per_class = rows[rows["class"].isna()], rows[rows["class"].notna()]
+        assert len(chi) == 1 and per_class["count"].sum() == chi["count"].iloc[0]
+        assert set(per_class["class"]) == set(ok.clf_class)
+    quantile = load_config(study / "config.yaml")["statistics"]["group_quantile"]
+    low = kpe_groups(ok.kpe, quantile) == "low"
+    row = comp[(comp.energy == "kpe") & (comp.group == "low") & comp["class"].notna()].iloc[0]
+    in_class = ok.clf_class == row["class"]
+    table = pd.crosstab(in_class, low).loc[[True, False], [True, False]].to_numpy().T
+    assert row.p == pytest.approx(scipy.stats.fisher_exact(table).pvalue)
+    assert row["count"] == (in_class & low).sum()
     constant = [m for m in corr.measure.unique() if df.loc[~df.nonfinite, m].nunique() == 1]
     defined = ~corr.measure.isin(constant)  # a constant measure has no correlation (NaN)
     assert corr.spearman_rho[~defined].isna().all()
@@ -155,7 +174,7 @@ def test_report_holds_every_figure_and_table(study):
     assert run.returncode == 0, run.stderr[-3000:]
     html = (study / "report.html").read_text(errors="ignore")
     tables = ["correlations.csv", "groups.csv", "summary.csv", "partial_correlations.csv"]
-    tables.append("early_prediction.csv")
+    tables += ["early_prediction.csv", "class_composition.csv"]
     for name in [*TINY_FIGURES, *tables, "flow_metrics.json"]:
         assert name in html, name
     assert_report_renders(html)

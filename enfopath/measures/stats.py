@@ -123,10 +123,11 @@ def q_values(p: np.ndarray) -> np.ndarray:
 
 
 def with_q_values(table: pd.DataFrame) -> pd.DataFrame:
-    """``table`` with a q-value column ``*_q`` right after each p-value column ``*_p``."""
+    """``table`` with a q-value column ``*_q`` right after each p-value column ``*_p`` (and
+    ``q`` after a column ``p``)."""
     out = table.copy()
-    for col in [c for c in table.columns if c.endswith("_p")]:
-        out.insert(out.columns.get_loc(col) + 1, f"{col[:-2]}_q", q_values(table[col]))
+    for col in [c for c in table.columns if c == "p" or c.endswith("_p")]:
+        out.insert(out.columns.get_loc(col) + 1, f"{col[:-1]}q", q_values(table[col]))
     return out
 
 
@@ -415,6 +416,84 @@ def kpe_groups(energy: pd.Series, quantile: float) -> pd.Series:
     group[energy <= lo] = "low"
     group[energy >= hi] = "high"
     return group
+
+
+COCHRAN_MIN_EXPECTED = 5.0
+"""Smallest expected count for which the chi-square test's asymptotic p-value is used
+(Cochran's rule); below it the p-value is a Monte Carlo one over tables with the same margins."""
+MONTE_CARLO_TABLES = 9999
+"""Random tables with the observed margins (``scipy.stats.random_table``) of a Monte Carlo
+chi-square p-value."""
+
+
+def _independence(observed: np.ndarray, rng: np.random.Generator) -> tuple[float, float, str]:
+    """Chi-square test of independence of a 2 × C table of counts (classes with no sample
+    dropped): statistic, p-value and how the p-value was found (``asymptotic`` when every
+    expected count is at least :data:`COCHRAN_MIN_EXPECTED`, else ``monte_carlo``)."""
+    observed = observed[:, observed.sum(axis=0) > 0]
+    if observed.shape[1] < 2 or (observed.sum(axis=1) == 0).any():
+        return float("nan"), float("nan"), "undefined"
+    asymptotic = stats.chi2_contingency(observed, correction=False)
+    if asymptotic.expected_freq.min() >= COCHRAN_MIN_EXPECTED:
+        return float(asymptotic.statistic), float(asymptotic.pvalue), "asymptotic"
+    method = stats.MonteCarloMethod(n_resamples=MONTE_CARLO_TABLES, rng=rng)
+    mc = stats.chi2_contingency(observed, correction=False, method=method)
+    return float(mc.statistic), float(mc.pvalue), "monte_carlo"
+
+
+def class_composition(
+    df: pd.DataFrame, energies: list[str], labels: list[str], quantile: float, seed: int
+) -> pd.DataFrame:
+    """Which classes sit in each energy group: the class counts of the low / mid / high groups
+    (:func:`kpe_groups`) of each energy against those of all samples, for each class-label
+    column of ``labels`` (e.g. the classifier's ``clf_class``).
+
+    Per group, one row (``class`` empty, ``count`` and ``share`` the group's size and share of
+    all samples, ``test`` = ``chi_square``) tests whether the group's
+    classes are those of the rest of the samples: the chi-square test of independence of the
+    2 × C table (group, rest) × class, its p-value asymptotic or Monte Carlo
+    (:func:`_independence`; the random tables from a stream of the config seed). Per class, one
+    row (``test`` = ``fisher_exact``): the class's count and share in the group against its share
+    of all samples, the count expected from that share, and Fisher's exact test of the 2 × 2
+    table (in the class or not) × (in the group or not), two-sided, with its odds ratio. q:
+    Benjamini–Hochberg over every test of the table. Columns: energy, labels, group, class,
+    n_group, count, share, share_all, expected, test, statistic, p_method, p, q.
+    """
+    rows = []
+    for e in energies:
+        group = kpe_groups(df[e], quantile).to_numpy()
+        for lab in labels:
+            cls = df[lab].to_numpy()
+            classes = np.unique(cls)
+            all_counts = np.array([(cls == c).sum() for c in classes])
+            for name in ("low", "mid", "high"):
+                inside = group == name
+                counts = np.array([(cls[inside] == c).sum() for c in classes])
+                rest = all_counts - counts
+                n_group = int(inside.sum())
+                rng = numpy_rng(seed, f"composition:{e}:{lab}:{name}")
+                chi2, p, how = _independence(np.vstack([counts, rest]), rng)
+                base = {"energy": e, "labels": lab, "group": name, "n_group": n_group}
+                rows.append(
+                    base
+                    | {"class": pd.NA, "count": n_group, "share": n_group / len(df)}
+                    | {"share_all": np.nan, "expected": np.nan, "test": "chi_square"}
+                    | {"statistic": chi2, "p_method": how, "p": p}
+                )
+                for c, k, k_rest, k_all in zip(classes, counts, rest, all_counts, strict=True):
+                    table = [[k, n_group - k], [k_rest, len(df) - n_group - k_rest]]
+                    fisher = stats.fisher_exact(table, alternative="two-sided")
+                    rows.append(
+                        base
+                        | {"class": int(c), "count": int(k)}
+                        | {"share": k / n_group if n_group else np.nan}
+                        | {"share_all": k_all / len(df), "expected": n_group * k_all / len(df)}
+                        | {"test": "fisher_exact", "statistic": float(fisher.statistic)}
+                        | {"p_method": "exact", "p": float(fisher.pvalue)}
+                    )
+    table = with_q_values(pd.DataFrame(rows))
+    table["class"] = table["class"].astype("Int64")
+    return table
 
 
 def group_comparison(

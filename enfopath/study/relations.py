@@ -2,7 +2,8 @@
 
 From the merged per-sample table (non-finite samples left out, :func:`analysed_samples`):
 Spearman and Pearson correlations with bootstrap intervals and q-values, the low / high KPE
-group comparison and the quantile-bin curves (docs/science.md §5).
+group comparison, the groups' class composition and the quantile-bin curves (docs/science.md
+§5).
 """
 
 from __future__ import annotations
@@ -15,20 +16,23 @@ import pandas as pd
 from enfopath.io import ExplainedError
 from enfopath.measures.stats import (
     MEMORIZED_RATIO,
+    class_composition,
     correlations,
     group_comparison,
     paired_comparison,
     quantile_curves,
 )
-from enfopath.study.tables import ENERGIES, analysed_samples, measure_columns
+from enfopath.study.tables import CLASS_LABELS, ENERGIES, analysed_samples, measure_columns
 
 
 @dataclass(frozen=True)
 class Relations:
-    """The three tables of the ``statistics`` rule, and how many samples and measures went in."""
+    """The four tables of the ``statistics`` rule, and how many samples and measures went in."""
 
     correlations: pd.DataFrame
     groups: pd.DataFrame
+    composition: pd.DataFrame
+    """The class composition of each energy group (:func:`class_composition`)."""
     curves: pd.DataFrame
     n_analysed: int
     measures: list[str]
@@ -38,6 +42,9 @@ class Relations:
         return {
             "correlations": self.correlations.to_dict(orient="records"),
             "groups": self.groups.to_dict(orient="records"),
+            "class_composition": self.composition.astype(object)
+            .where(self.composition.notna(), None)
+            .to_dict(orient="records"),
             "quantile_curves": self.curves.to_dict(orient="records"),
         }
 
@@ -60,6 +67,13 @@ def relations(
             confidence=statistics["confidence"],
         ),
         groups=group_comparison(analysed, energies, measures, statistics["group_quantile"]),
+        composition=class_composition(
+            analysed,
+            energies,
+            [c for c in CLASS_LABELS if c in analysed],
+            statistics["group_quantile"],
+            seed,
+        ),
         curves=quantile_curves(analysed, "kpe", measures, statistics["bins"]),
         n_analysed=len(analysed),
         measures=measures,

@@ -108,6 +108,9 @@ def merge_on_sample(tables: list[pd.DataFrame], names: list[str]) -> pd.DataFram
 
 SEMANTIC = ("clf_confidence", "clf_margin", "clf_entropy", "clip_score", "clip_margin")
 """Semantic measures: a classifier trained on the dataset, or CLIP (docs/science.md §3)."""
+CLASS_LABELS = ("clf_class", "clip_class")
+"""The class each semantic method assigns a sample (the arg-max class), for the class
+composition of the energy groups."""
 MARGINS = (("clf_margin", "clf_confidence"), ("clip_margin", "clip_score"))
 """(margin, score) pairs of each semantic method, for the KPE-vs-semantics figure."""
 
