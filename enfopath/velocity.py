@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from enfopath.shaping import SHAPING_GAINS, mean_gain
+
 PRECISIONS = ("fp32", "bf16")
 CALLS = {"t_x": "model(t, x)", "x_t": "model(x, t)", "x_t_y": "model(x, t, y)"}
 """How a network is called in each convention: model(t, x), model(x, t) or model(x, t, y)."""
@@ -181,12 +183,21 @@ class KineticShaping:
     model still queried at the nominal t, so the energy carried in the state is the shaped
     ½∫η²‖v‖²dt. η = 1 + α₀ (1 − t/τ) before τ (a linear launch) and
     1 − β₀ (exp(k (t − τ)/(1 − τ)) − 1) from τ on (an exponential soft landing).
-    α₀ = β₀ = 0 is off: :meth:`shape` then returns the velocity itself (bit-identical)."""
+
+    ``gain = "constant"`` is KTS's control: η(t) ≡ c = ∫₀¹η dt (:attr:`mean_eta`), the same
+    total gain without the shaping, so what KTS changes beyond a uniformly slower (c < 1) or
+    faster integration is what it changes beyond this control. α₀ = β₀ = 0 is off (c = 1
+    too): :meth:`shape` then returns the velocity itself (bit-identical)."""
 
     alpha0: float = 0.0
     beta0: float = 0.0
     tau: float = 0.6
     k: float = 3.0
+    gain: str = "shaped"
+
+    def __post_init__(self) -> None:
+        if self.gain not in SHAPING_GAINS:
+            raise ValueError(f"sampling.kts.gain must be one of {SHAPING_GAINS}, not {self.gain!r}")
 
     @classmethod
     def from_config(cls, section: dict[str, float] | None) -> KineticShaping:
@@ -197,8 +208,15 @@ class KineticShaping:
     def off(self) -> bool:
         return self.alpha0 == 0.0 and self.beta0 == 0.0
 
+    @property
+    def mean_eta(self) -> float:
+        """∫₀¹η dt (:func:`enfopath.shaping.mean_gain`)."""
+        return mean_gain(self.alpha0, self.beta0, self.tau, self.k)
+
     def eta(self, t: torch.Tensor) -> torch.Tensor:
-        """η(t), same shape and dtype as t."""
+        """η(t), same shape and dtype as t (the constant :attr:`mean_eta` for the control)."""
+        if self.gain == "constant":
+            return torch.full_like(t, self.mean_eta)
         launch = 1.0 + self.alpha0 * (1.0 - t / self.tau)
         landing = 1.0 - self.beta0 * (torch.exp(self.k * (t - self.tau) / (1.0 - self.tau)) - 1.0)
         return torch.where(t < self.tau, launch, landing)

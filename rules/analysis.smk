@@ -253,6 +253,7 @@ rule comparison:
         config=config_slice(
             "seed",
             "compare.baseline",
+            "compare.control",
             "density.spaces",
             "statistics.bootstrap",
             "statistics.confidence",

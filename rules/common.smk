@@ -232,27 +232,33 @@ def figure_keys(name):
     if name == "robustness_ranking":
         keys.append("robustness.stable_delta_rho")
     if name == "comparison":
-        keys.append("compare.baseline")
+        keys += ["compare.baseline", "compare.control"]
     if name == "plane_trajectories":
         keys.append("figures.plane_paths")
     return keys + (["figures.grid_samples"] if name in IMAGE_FIGURES else [])
 
 
 def baseline_inputs(wildcards):
-    """The baseline study's merged table and summary (compare.baseline): files of another
-    experiment, which this DAG does not build; missing, they stop the run with the command.
-    """
-    base = f"results/{config['compare']['baseline']}"
-    inputs = {
-        "baseline": f"{base}/samples.parquet",
-        "baseline_summary": f"{base}/statistics/summary.json",
-    }
-    missing = [p for p in inputs.values() if not Path(p).exists()]
-    if missing:
-        raise WorkflowError(
-            f"compare.baseline: {', '.join(missing)} missing: run the baseline study "
-            f"{config['compare']['baseline']!r} first (snakemake --cores all with its config)"
-        )
+    """The baseline study's merged table and summary (compare.baseline), and the control's
+    (compare.control): files of other experiments, which this DAG does not build; missing,
+    they stop the run with the command."""
+    inputs = {}
+    for role in ("baseline", "control"):
+        name = config["compare"][role]
+        if name is None:
+            continue
+        base = f"results/{name}"
+        own = {
+            role: f"{base}/samples.parquet",
+            f"{role}_summary": f"{base}/statistics/summary.json",
+        }
+        missing = [p for p in own.values() if not Path(p).exists()]
+        if missing:
+            raise WorkflowError(
+                f"compare.{role}: {', '.join(missing)} missing: run the {role} study "
+                f"{name!r} first (snakemake --cores all with its config)"
+            )
+        inputs |= own
     return inputs
 
 

@@ -281,13 +281,33 @@ def test_the_comparison_figure_shows_each_measures_change(table):
 
     shifted = table.assign(kpe=table.kpe * 0.9, memorized=(table.index % 3 == 0).astype(float))
     base = table.assign(memorized=(table.index % 4 == 0).astype(float))
-    comparison, _ = paired_comparison(
-        base, shifted, ["kpe", "clf_margin", "memorized"], n_boot=100, seed=0
-    )
+    measures = ["kpe", "clf_margin", "memorized"]
+    comparison, _ = paired_comparison(base, shifted, measures, n_boot=100, seed=0)
+    comparison = comparison.assign(contrast="study_vs_baseline")
     fig = FIGURES["comparison"](table, FigureContext(SPACES, [2], 0.2, comparison=comparison))
     labels = [tick.get_text() for tick in fig.axes[0].get_yticklabels()]
     assert labels == ["memorized (pp)", describe("clf_margin"), describe("kpe")]
     kpe_mean = fig.axes[0].lines[0].get_xdata()[-1]  # the top row is KPE
     expected = comparison.set_index("measure").loc["kpe"]
     assert kpe_mean == pytest.approx(expected.change_mean / expected.base_std)
+    plt.close(fig)
+    # with a control (a constant 0.95 gain on KPE): each contrast in the baseline's SD units
+    control = base.assign(kpe=base.kpe * 0.95)
+    contrasts = [
+        paired_comparison(first, second, measures, n_boot=100, seed=0)[0].assign(contrast=c)
+        for c, first, second in (
+            ("study_vs_baseline", base, shifted),
+            ("control_vs_baseline", base, control),
+            ("study_vs_control", control, shifted),
+        )
+    ]
+    three = pd.concat(contrasts, ignore_index=True)
+    fig = FIGURES["comparison"](table, FigureContext(SPACES, [2], 0.2, comparison=three))
+    means = [bars.lines[0].get_xdata()[-1] for bars in fig.axes[0].containers]
+    beyond = three[three.contrast == "study_vs_control"].set_index("measure").loc["kpe"]
+    assert means[-1] == pytest.approx(beyond.change_mean / expected.base_std)
+    assert means[-1] == pytest.approx(table.kpe.mean() * (0.9 - 0.95) / base.kpe.std(), rel=1e-2)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()][2].startswith(
+        "this study − control"
+    )
     plt.close(fig)

@@ -16,6 +16,7 @@ from scipy.integrate import quad, solve_ivp
 from enfopath import sample_with_energy
 from enfopath.analytic import gaussian_velocity
 from enfopath.models.networks import VelocityMLP
+from enfopath.shaping import SHAPING_GAINS, mean_gain
 from enfopath.study.config import ConfigError, validate_config
 from enfopath.study.shards import SamplingConfig, generate_shard
 from enfopath.study.summary import kpe_definition
@@ -125,6 +126,90 @@ def test_the_config_refuses_a_landing_that_reverses_the_flow_and_the_summary_lab
     )
 
 
+@pytest.mark.parametrize("alpha0, beta0, tau, k", [(0.01, 0.01, 0.6, 3.0), (0.3, 0.02, 0.4, 5.0)])
+def test_the_control_gain_is_the_mean_of_eta(alpha0, beta0, tau, k):
+    """∫₀¹η dt in closed form against adaptive quadrature of η; the control's η is that constant
+    everywhere (0.9816 for the shipped KTS study, as the issue measured)."""
+    shaped = KineticShaping(alpha0, beta0, tau, k)
+    control = KineticShaping(alpha0, beta0, tau, k, gain="constant")
+    f = lambda t: float(shaped.eta(torch.tensor(t, dtype=torch.float64)))  # noqa: E731
+    mean = quad(f, 0.0, tau, epsabs=0.0, epsrel=1e-13)[0] + quad(f, tau, 1.0, epsrel=1e-13)[0]
+    assert control.mean_eta == shaped.mean_eta == pytest.approx(mean, rel=1e-12)
+    t = torch.linspace(0.0, 1.0, 7, dtype=torch.float64)
+    assert torch.equal(control.eta(t), torch.full_like(t, mean_gain(alpha0, beta0, tau, k)))
+    if (alpha0, beta0) == (0.01, 0.01):
+        assert round(control.mean_eta, 4) == 0.9816
+
+
+def test_the_constant_gain_energy_is_the_quadrature_along_its_trajectory():
+    """dx/dt = c v(x, t) with c = ∫η: the energy in the state is ½∫c²‖v‖² along that
+    trajectory (scipy's DOP853 and quad), and differs from the shaped one."""
+    control = KineticShaping(SHAPING.alpha0, SHAPING.beta0, SHAPING.tau, SHAPING.k, "constant")
+    c = control.mean_eta
+    x0 = np.random.default_rng(1).normal(size=(3, 3))
+    sols = [
+        solve_ivp(
+            lambda t, x: c * v(t, x),
+            (0.0, 1.0),
+            row,
+            "DOP853",
+            rtol=1e-12,
+            atol=1e-12,
+            dense_output=True,
+        )
+        for row in x0
+    ]
+    exact = [
+        quad(
+            lambda t, s=sol: 0.5 * c**2 * float(np.sum(v(t, s.sol(t)) ** 2)),
+            0.0,
+            1.0,
+            epsabs=0.0,
+            epsrel=1e-11,
+            limit=200,
+        )[0]
+        for sol in sols
+    ]
+    velocity = control.shape(gaussian_velocity(torch.tensor(MU), S))
+    tight = sample_with_energy(velocity, torch.tensor(x0), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(tight.kpe.numpy(), exact, rtol=1e-7)
+    shaped = sample_with_energy(
+        SHAPING.shape(gaussian_velocity(torch.tensor(MU), S)),
+        torch.tensor(x0),
+        rtol=1e-10,
+        atol=1e-10,
+    )
+    assert np.abs(shaped.kpe.numpy() / exact - 1).min() > 1e-3
+
+
+def test_the_control_is_configured_named_and_checked():
+    """sampling.kts.gain is the schema's enum of SHAPING_GAINS; the summary names the control's
+    constant; compare.control needs a baseline and is a third experiment."""
+    from enfopath.study.config import schema
+
+    gain = schema()["properties"]["sampling"]["properties"]["kts"]["properties"]["gain"]
+    assert tuple(gain["enum"]) == SHAPING_GAINS and gain["default"] == "shaped"
+    cfg = copy.deepcopy(TINY)
+    cfg["sampling"] = {
+        **cfg["sampling"],
+        "kts": {"alpha0": 0.01, "beta0": 0.01, "gain": "constant"},
+    }
+    sampling = validate_config(cfg)["sampling"]
+    assert kpe_definition(sampling).startswith("E = ½∫₀¹c²‖v‖²dt, constant gain c = ∫η dt = 0.9816")
+    cfg["sampling"]["kts"]["gain"] = "linear"
+    with pytest.raises(ConfigError, match=r"sampling\.kts\.gain"):
+        validate_config(cfg)
+    with pytest.raises(ValueError, match=r"sampling\.kts\.gain must be one of"):
+        KineticShaping(gain="linear")
+    for compare, says in (
+        ({"control": "c"}, "set compare.baseline"),
+        ({"baseline": "b", "control": "b"}, "a third experiment"),
+        ({"baseline": "b", "control": TINY["experiment"]}, "a third experiment"),
+    ):
+        with pytest.raises(ConfigError, match=rf"compare\.control.*{says}"):
+            validate_config({**copy.deepcopy(TINY), "compare": compare})
+
+
 def test_paired_comparison_finds_a_known_change_and_none():
     from enfopath.measures.stats import paired_comparison
 
@@ -209,34 +294,68 @@ def test_a_baseline_of_other_samples_is_refused_naming_what_differs():
 
 @pytest.mark.workflow
 def test_a_shaped_study_is_compared_with_its_baseline_through_the_dag(study, tmp_path):
-    """The tiny study as the baseline, the same study with KTS as an overlay: one table and one
-    figure of the differences, sample by sample; the summary says the KPE is shaped."""
+    """The tiny study as the baseline, its constant-gain control and the same study with KTS as
+    overlays: one table of the three contrasts and one figure, sample by sample; the summary
+    says the KPE is shaped; what exceeds the control is the study's change less the control's."""
     import shutil
 
     from conftest import OUT, snakemake, write_config
 
     workdir = tmp_path / "work"
     shutil.copytree(study, workdir, symlinks=True)
+    kts = {"alpha0": 0.05, "beta0": 0.01}
+    control = {
+        "experiment": "tiny_kts_control",
+        "sampling": {"kts": {**kts, "gain": "constant"}},
+        "compare": {"baseline": "tiny"},
+        "statistics": {"prdc": False, "partial_controls": [], "early_prediction": False},
+        "robustness": {"enabled": False},
+    }
     overlay = {
         "experiment": "tiny_kts",
-        "sampling": {"kts": {"alpha0": 0.05, "beta0": 0.01}},
-        "compare": {"baseline": "tiny"},
+        "sampling": {"kts": kts},
+        "compare": {"baseline": "tiny", "control": "tiny_kts_control"},
     }
+    write_config(workdir / "control.yaml", control)
     write_config(workdir / "kts.yaml", overlay)
+    first = "results/tiny_kts_control/statistics/summary.json"
+    run = snakemake(workdir, "--cores", "2", first, "--configfile", str(workdir / "control.yaml"))
+    assert run.returncode == 0, run.stderr[-5000:]
     targets = [
         "results/tiny_kts/statistics/comparison.csv",
         "results/tiny_kts/figures/comparison.png",
     ]
     run = snakemake(workdir, "--cores", "2", *targets, "--configfile", str(workdir / "kts.yaml"))
     assert run.returncode == 0, run.stderr[-5000:]
-    table = pd.read_csv(workdir / targets[0]).set_index("measure")
+    every = pd.read_csv(workdir / targets[0])
+    assert list(every.contrast.unique()) == [
+        "study_vs_baseline",
+        "control_vs_baseline",
+        "study_vs_control",
+    ]
+    table = every[every.contrast == "study_vs_baseline"].set_index("measure")
     base = pd.read_parquet(workdir / OUT / "samples.parquet")
     assert table.loc["kpe", "n"] == len(base) and table.loc["kpe", "base_mean"] == pytest.approx(
         base.kpe.mean()
     )
     assert table.loc["kpe", "change_mean"] != 0 and "memorized" in table.index
+    beyond = every[every.contrast == "study_vs_control"].set_index("measure")
+    by_control = every[every.contrast == "control_vs_baseline"].set_index("measure")
+    for m in ("kpe", "clf_margin"):
+        assert beyond.loc[m, "change_mean"] == pytest.approx(
+            table.loc[m, "change_mean"] - by_control.loc[m, "change_mean"], abs=1e-9
+        )
+    per_sample = pd.read_parquet(workdir / "results/tiny_kts/comparison/per_sample.parquet")
+    shaped = pd.read_parquet(workdir / "results/tiny_kts/samples.parquet").set_index("sample")
+    gain = pd.read_parquet(workdir / "results/tiny_kts_control/samples.parquet")
+    np.testing.assert_array_equal(per_sample.kpe_control, gain.set_index("sample").kpe)
+    np.testing.assert_allclose(
+        per_sample.kpe_change_vs_control, shaped.kpe.to_numpy() - per_sample.kpe_control
+    )
     summary = pd.read_csv(workdir / "results/tiny_kts/statistics/summary.csv").set_index("key")
     assert summary.loc["kpe_definition", "value"].startswith("shaped E")
+    summary = pd.read_csv(workdir / "results/tiny_kts_control/statistics/summary.csv")
+    assert "constant gain c = ∫η dt" in summary.set_index("key").loc["kpe_definition", "value"]
     empty = tmp_path / "empty"
     empty.mkdir()
     write_config(empty / "config.yaml", {**TINY, **overlay})
@@ -244,3 +363,8 @@ def test_a_shaped_study_is_compared_with_its_baseline_through_the_dag(study, tmp
     said = missing.stdout + missing.stderr
     assert missing.returncode != 0 and "compare.baseline" in said
     assert "results/tiny/samples.parquet" in said and "run the baseline study" in said
+    shutil.rmtree(workdir / "results/tiny_kts_control")
+    missing = snakemake(workdir, "-n", *targets, "--configfile", str(workdir / "kts.yaml"))
+    said = missing.stdout + missing.stderr
+    assert missing.returncode != 0 and "compare.control" in said
+    assert "results/tiny_kts_control/samples.parquet" in said and "run the control study" in said

@@ -1,5 +1,6 @@
 """Rule comparison: this study against a baseline study on the same samples (compare.baseline),
-measure by measure and sample by sample."""
+and with a control study (compare.control) the control against the baseline and this study
+against the control, measure by measure and sample by sample."""
 
 from _common import setup
 
@@ -9,18 +10,28 @@ from enfopath.study.relations import check_same_samples, study_comparison
 sm = snakemake  # noqa: F821
 log = setup(sm)
 cfg = sm.params.config
-name = cfg["compare"]["baseline"]
-check_same_samples(read_json(sm.input.baseline_summary), read_json(sm.input.summary), name)
+summary = read_json(sm.input.summary)
+control = None
+for role in ("baseline", "control"):
+    name = cfg["compare"][role]
+    if name is not None:
+        other = read_json(sm.input[f"{role}_summary"])
+        check_same_samples(other, summary, name, role)
+        log.info("%s %s: kpe is %s", role, name, other.get("kpe_definition", "?"))
+if cfg["compare"]["control"] is not None:
+    control = read_parquet(sm.input.control)
 table, per_sample = study_comparison(
     read_parquet(sm.input.baseline),
     read_parquet(sm.input.table),
     cfg["density"]["spaces"],
     cfg["statistics"],
     cfg["seed"],
+    control=control,
 )
 for r in table.itertuples():
     log.info(
-        "%s: %.4g -> %.4g, change %.4g [%.4g, %.4g], Wilcoxon q %.3g",
+        "%s, %s: %.4g -> %.4g, change %.4g [%.4g, %.4g], Wilcoxon q %.3g",
+        r.contrast,
         r.measure,
         r.base_mean,
         r.mean,

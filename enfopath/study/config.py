@@ -270,6 +270,11 @@ def _check_sources(config: dict[str, Any]) -> None:
         _fail("density.spaces", "a 2-D study has the plane (pixels) and classifier spaces")
     if config["compare"]["baseline"] == config["experiment"]:
         _fail("compare.baseline", "a study is compared with another experiment, not itself")
+    control = config["compare"]["control"]
+    if control is not None and config["compare"]["baseline"] is None:
+        _fail("compare.control", "a control is compared with the baseline: set compare.baseline")
+    if control is not None and control in (config["experiment"], config["compare"]["baseline"]):
+        _fail("compare.control", "the control is a third experiment, not this study or baseline")
     kts = config["sampling"]["kts"]
     if kts["beta0"] * math.expm1(kts["k"]) >= 1.0:
         _fail(

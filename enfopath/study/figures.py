@@ -23,6 +23,7 @@ from matplotlib.figure import Figure
 
 from enfopath.measures.stats import group_thresholds, kpe_groups
 from enfopath.study.figure_names import FIGURE_NAMES
+from enfopath.study.relations import CONTRASTS
 from enfopath.study.tables import (
     EARLY_BASELINES,
     MARGINS,
@@ -610,38 +611,53 @@ def grid_high_kpe(df: pd.DataFrame, ctx: FigureContext) -> Figure:
 
 
 def comparison(df: pd.DataFrame, ctx: FigureContext) -> Figure:
-    """This study against its baseline on the same samples: left, the mean per-sample change of
-    each measure in units of the baseline's standard deviation, with its paired bootstrap
-    interval; right, the spread of the per-sample change (5–95 % and 25–75 % of samples,
-    median), in the same units. Memorized is a share, drawn in percentage points."""
+    """This study against its baseline on the same samples (and, with a control study, the
+    control against the baseline and this study against the control): left, the mean
+    per-sample change of each measure in units of the baseline's standard deviation, with its
+    paired bootstrap interval; right, the spread of the per-sample change (5–95 % and 25–75 %
+    of samples, median), in the same units. Memorized is a share, drawn in percentage points."""
     assert ctx.comparison is not None
-    table = ctx.comparison.iloc[::-1].reset_index(drop=True)
-    share = table.measure == "memorized"
-    unit = np.where(share, 0.01, table.base_std.replace(0.0, np.nan))
-    y = np.arange(len(table))
+    every = ctx.comparison
+    contrasts = list(dict.fromkeys(every.contrast))
+    first = every[every.contrast == contrasts[0]]
+    measures = list(first.measure)[::-1]
+    base_std = first.set_index("measure").base_std
+    y = np.arange(len(measures))
     fig, (ax_mean, ax_spread) = plt.subplots(
-        1, 2, figsize=(11, 0.35 * len(table) + 1.5), sharey=True
+        1, 2, figsize=(11, 0.35 * len(measures) * max(1, len(contrasts) - 1) + 1.5), sharey=True
     )
-    mid = table.change_mean / unit
-    ax_mean.errorbar(
-        mid,
-        y,
-        xerr=[mid - table.change_ci_low / unit, table.change_ci_high / unit - mid],
-        fmt="o",
-        color="C0",
-        capsize=2,
-    )
-    ax_spread.hlines(y, table.change_q05 / unit, table.change_q95 / unit, color="0.6", lw=1)
-    ax_spread.hlines(y, table.change_q25 / unit, table.change_q75 / unit, color="C1", lw=4)
-    ax_spread.plot(table.change_q50 / unit, y, "k|", ms=10)
+    width = 0.6 / len(contrasts)
+    for j, contrast in enumerate(contrasts):
+        table = every[every.contrast == contrast].set_index("measure").loc[measures]
+        unit = np.where(
+            table.index == "memorized", 0.01, base_std.loc[measures].replace(0.0, np.nan)
+        )
+        dy = y + (j - (len(contrasts) - 1) / 2) * width
+        mid = table.change_mean / unit
+        ax_mean.errorbar(
+            mid,
+            dy,
+            xerr=[mid - table.change_ci_low / unit, table.change_ci_high / unit - mid],
+            fmt="o",
+            color=f"C{j}",
+            ms=4,
+            capsize=2,
+            label=CONTRASTS[contrast],
+        )
+        ax_spread.hlines(dy, table.change_q05 / unit, table.change_q95 / unit, color="0.6", lw=1)
+        ax_spread.hlines(dy, table.change_q25 / unit, table.change_q75 / unit, color=f"C{j}", lw=3)
+        ax_spread.plot(table.change_q50 / unit, dy, "k|", ms=8)
     for ax in (ax_mean, ax_spread):
         ax.axvline(0.0, color="0.3", lw=0.8, ls="--")
-    ax_mean.set_yticks(
-        y, [describe(m) if m != "memorized" else "memorized (pp)" for m in table.measure]
-    )
+    ax_mean.set_yticks(y, [describe(m) if m != "memorized" else "memorized (pp)" for m in measures])
     ax_mean.set_xlabel("mean change / baseline SD (95 % CI)")
     ax_spread.set_xlabel("change per sample / baseline SD\n(5–95 %, 25–75 %, median)")
-    fig.suptitle(f"this study − baseline, n = {int(table.n.max())} paired samples")
+    if len(contrasts) > 1:
+        ax_mean.legend(fontsize=7, loc="best")
+    what = (
+        CONTRASTS[contrasts[0]] if len(contrasts) == 1 else "this study, its baseline and control"
+    )
+    fig.suptitle(f"{what}, n = {int(first.n.max())} paired samples")
     return fig
 
 

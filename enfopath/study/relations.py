@@ -21,6 +21,7 @@ from enfopath.measures.stats import (
     group_comparison,
     paired_comparison,
     quantile_curves,
+    with_q_values,
 )
 from enfopath.study.tables import CLASS_LABELS, ENERGIES, analysed_samples, measure_columns
 
@@ -96,24 +97,45 @@ alike (:func:`enfopath.study.summary.samples_identity`): a sample-by-sample comp
 them all equal."""
 
 
-def check_same_samples(base_summary: dict[str, Any], summary: dict[str, Any], name: str) -> None:
-    """Refuse to compare with a baseline study (``name``) whose samples are not this study's:
-    another data set or reference set, state shape, seed, number of samples, noise (the first
-    sample's x0), span of integration or density spaces; the error names what differs."""
+def check_same_samples(
+    base_summary: dict[str, Any], summary: dict[str, Any], name: str, role: str = "baseline"
+) -> None:
+    """Refuse to compare with a baseline (or control, ``role``) study ``name`` whose samples are
+    not this study's: another data set or reference set, state shape, seed, number of samples,
+    noise (the first sample's x0), span of integration or density spaces; the error names what
+    differs and the config key."""
     for key in SAME_SAMPLES:
         for who, record in ((name, base_summary), ("this study", summary)):
             if key not in record:
                 raise ExplainedError(
-                    f"compare.baseline: the summary of {who} has no {key} (written by an older "
+                    f"compare.{role}: the summary of {who} has no {key} (written by an older "
                     "version): rebuild it with snakemake --cores all --forcerun summary "
                     "(with that study's --configfile)"
                 )
         if base_summary[key] != summary[key]:
             raise ExplainedError(
-                f"compare.baseline: {name} has {key} {base_summary[key]}, this study "
+                f"compare.{role}: {name} has {key} {base_summary[key]}, this study "
                 f"{summary[key]}; a sample-by-sample comparison needs the same samples "
                 f"(the same {', '.join(SAME_SAMPLES)})"
             )
+
+
+CONTRASTS = {
+    "study_vs_baseline": "this study − baseline",
+    "control_vs_baseline": "control − baseline",
+    "study_vs_control": "this study − control (beyond the control)",
+}
+"""The comparison's contrasts, in words (each the first run minus the second, sample by
+sample): this study against its baseline, and with a control study (``compare.control``), the
+control against the baseline and this study against the control (what exceeds the control)."""
+
+
+def _comparable(run: pd.DataFrame) -> pd.DataFrame:
+    """A study's analysed samples, with the memorized flag (d₁ / d₂ < 1/3) with pixel space."""
+    run = analysed_samples(run)
+    if "pixels_d1_d2" in run:
+        run = run.assign(memorized=(run["pixels_d1_d2"] < MEMORIZED_RATIO).astype(float))
+    return run
 
 
 def study_comparison(
@@ -122,28 +144,46 @@ def study_comparison(
     spaces: list[str],
     statistics: dict[str, Any],
     seed: int,
+    control: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """This study's merged ``table`` against its ``baseline``'s, sample by sample
     (:func:`enfopath.measures.stats.paired_comparison`): the energies, every semantic and
-    density measure and, with pixel space, the memorized share (d₁ / d₂ < 1/3). Samples flagged
-    non-finite in either study are left out."""
-    runs = []
-    for run in (baseline, table):
-        run = analysed_samples(run)
-        if "pixels_d1_d2" in run:
-            run = run.assign(memorized=(run["pixels_d1_d2"] < MEMORIZED_RATIO).astype(float))
-        runs.append(run)
+    density measure and, with pixel space, the memorized share (d₁ / d₂ < 1/3). With a
+    ``control`` study's table, two more contrasts (:data:`CONTRASTS`) on the same measures.
+    Samples flagged non-finite in a run are left out of the contrasts with it.
+
+    Returns the table (a ``contrast`` column first, q-values over every test of the table)
+    and the per-sample changes: ``sample`` and, per measure, ``{m}_base``, ``{m}``,
+    ``{m}_change`` and, with a control, ``{m}_control`` and ``{m}_change_vs_control``.
+    """
+    runs = {"baseline": _comparable(baseline), "study": _comparable(table)}
+    if control is not None:
+        runs["control"] = _comparable(control)
     measures = [
         *ENERGIES,
-        *(m for m in measure_columns(runs[1], spaces) if m in runs[0]),
-        *(["memorized"] if "memorized" in runs[1] else []),
+        *(m for m in measure_columns(runs["study"], spaces) if all(m in r for r in runs.values())),
+        *(["memorized"] if "memorized" in runs["study"] else []),
     ]
-    return paired_comparison(
-        runs[0],
-        runs[1],
-        measures,
-        n_boot=statistics["bootstrap"],
-        seed=seed,
-        confidence=statistics["confidence"],
-        shares=("memorized",),
-    )
+    tables, per_sample = [], None
+    for contrast in list(CONTRASTS)[: 3 if control is not None else 1]:
+        first, second = contrast.split("_vs_")
+        rows, changes = paired_comparison(
+            runs[second],
+            runs[first],
+            measures,
+            n_boot=statistics["bootstrap"],
+            seed=seed,
+            confidence=statistics["confidence"],
+            shares=("memorized",),
+        )
+        tables.append(rows.drop(columns="wilcoxon_q").assign(contrast=contrast))
+        if contrast == "study_vs_baseline":
+            per_sample = changes
+        elif contrast == "study_vs_control":
+            extra = {f"{m}_control": changes[f"{m}_base"] for m in measures}
+            extra |= {f"{m}_change_vs_control": changes[f"{m}_change"] for m in measures}
+            per_sample = per_sample.merge(
+                pd.DataFrame({"sample": changes["sample"], **extra}), on="sample", how="left"
+            )
+    out = with_q_values(pd.concat(tables, ignore_index=True))
+    return out[["contrast", *(c for c in out.columns if c != "contrast")]], per_sample

@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from enfopath.shaping import mean_gain
+
 CONFIDENT = 0.9
 """A generated sample is confidently recognised when the classifier's confidence reaches this."""
 
@@ -105,6 +107,12 @@ def kpe_definition(sampling: dict[str, Any]) -> str:
     span = "₀¹" if t_end == 1.0 else f"₀^{t_end:g}"
     if not (kts.get("alpha0") or kts.get("beta0")):
         return f"E = ½∫{span}‖v‖²dt (no trajectory shaping)"
+    if kts.get("gain") == "constant":
+        c = mean_gain(kts["alpha0"], kts["beta0"], kts["tau"], kts["k"])
+        return (
+            f"E = ½∫{span}c²‖v‖²dt, constant gain c = ∫η dt = {c:.4f} (the control of KTS "
+            f"α₀ = {kts['alpha0']}, β₀ = {kts['beta0']}, τ = {kts['tau']}, k = {kts['k']})"
+        )
     return (
         f"shaped E = ½∫{span}η²‖v‖²dt (KTS α₀ = {kts['alpha0']}, β₀ = {kts['beta0']}, "
         f"τ = {kts['tau']}, k = {kts['k']})"
