@@ -198,6 +198,7 @@ rule robustness:
     input:
         table=out("samples.parquet"),
         runs=rules.robustness_runs.output.runs,
+        correlations=out("statistics/correlations.csv"),
     output:
         table=report(
             out("statistics/robustness.csv"),
@@ -221,9 +222,13 @@ rule robustness:
         "../envs/enfopath.yaml"
     params:
         config=config_slice(
+            "seed",
             "density.spaces",
             "statistics.group_quantile",
+            "statistics.bootstrap",
+            "statistics.confidence",
             "robustness.stable_overlap",
+            "robustness.stable_kpe_error",
             "robustness.stable_delta_rho",
         ),
     script:

@@ -229,8 +229,6 @@ def figure_keys(name):
         "sampling.t_end",
         "sampling.kts",
     ]
-    if name == "robustness_ranking":
-        keys.append("robustness.stable_delta_rho")
     if name == "comparison":
         keys += ["compare.baseline", "compare.control"]
     if name == "plane_trajectories":

@@ -250,7 +250,7 @@ def _robustness_table() -> pd.DataFrame:
         "stable",
     ]
     t = pd.DataFrame(rows, columns=cols)
-    return t.assign(kendall=0.9, low_overlap=0.95, high_overlap=0.97, max_abs_delta_rho=0.01, n=64)
+    return t.assign(kendall=0.9, low_overlap=0.95, high_overlap=0.97, max_delta_rho_share=0.4, n=64)
 
 
 def test_robustness_error_figure_is_log_log_with_state_and_left_riemann_per_solver(table):
@@ -268,10 +268,14 @@ def test_robustness_error_figure_is_log_log_with_state_and_left_riemann_per_solv
 
 def test_robustness_ranking_figure_marks_stable_settings_and_the_bound(table):
     r = _robustness_table()
-    ctx = FigureContext(SPACES, [2], 0.2, robustness=r, robustness_delta_rho=0.05)
+    ctx = FigureContext(SPACES, [2], 0.2, robustness=r)
     fig = FIGURES["robustness_ranking"](table, ctx)
     left, right = fig.axes[:2]
-    assert right.lines[0].get_ydata()[0] == 0.05  # the stability bound
+    assert right.lines[0].get_ydata()[0] == 1.0  # the stability bound: |Δρ| at its bound
+    shares = np.concatenate(
+        [c.get_offsets()[:, 1] for c in right.collections if len(c.get_offsets())]
+    )
+    assert np.allclose(shares, 0.4)
     assert len(right.texts) == 6 and left.get_xscale() == "log"
     plt.close(fig)
 

@@ -11,7 +11,12 @@ import torch
 
 from enfopath.analytic import gaussian_energy, gaussian_velocity
 from enfopath.energy import FIXED_SOLVERS
-from enfopath.measures.robustness import RUN_COLUMNS, compare_settings, smallest_stable
+from enfopath.measures.robustness import (
+    RUN_COLUMNS,
+    compare_settings,
+    delta_rho_bounds,
+    smallest_stable,
+)
 from enfopath.study.robustness import SolverSetting, rerun_batch
 
 COMMON = {"grid": "uniform", "tau": 0.6, "profile_points": 3}
@@ -106,7 +111,14 @@ def test_compare_settings_scores_a_copy_a_small_error_and_a_shuffle():
     broken[:5] = np.nan
     runs = _runs(ref, copy=ref.copy(), noisy=noisy, shuffled=shuffled, broken=broken)
     table, corr = compare_settings(
-        runs, measure, quantile=0.2, stable_overlap=0.9, stable_delta_rho=0.02
+        runs,
+        measure,
+        quantile=0.2,
+        stable_overlap=0.9,
+        stable_kpe_error=0.01,
+        delta_rho_bounds={"m": 0.02},
+        n_boot=200,
+        seed=0,
     )
     t = table.set_index("setting")
     assert table.setting.iloc[0] == "ref" and table.reference.iloc[0]
@@ -122,9 +134,53 @@ def test_compare_settings_scores_a_copy_a_small_error_and_a_shuffle():
     assert row.reference_rho > 0.5 and row.delta_rho == pytest.approx(
         row.spearman_rho - row.reference_rho
     )
+    # intervals: the copy's are degenerate at 0; the noisy setting's error interval holds its
+    # mean, and the shuffle's Δρ interval holds its Δρ, far from 0
+    assert t.loc["copy", "kpe_rel_error_ci_low"] == t.loc["copy", "kpe_rel_error_ci_high"] == 0
+    noisy = t.loc["noisy"]
+    assert noisy.kpe_rel_error_ci_low < noisy.kpe_rel_error_mean < noisy.kpe_rel_error_ci_high
+    assert row.delta_rho_ci_low < row.delta_rho < row.delta_rho_ci_high < -0.3
+    assert row.bound == 0.02 and row.beyond and t.loc["shuffled", "n_delta_rho_beyond"] == 1
+    assert t.loc["shuffled", "max_delta_rho_share"] == pytest.approx(abs(row.delta_rho) / 0.02)
     # NFE: copy 20, noisy 30, shuffled 40 (unstable), broken 50: stable from 50 on
     assert smallest_stable(table).setting == "broken"
     assert list(table.nfe) == [100, 20, 30, 40, 50]  # the reference first, then by NFE
+
+
+def test_a_setting_with_a_large_kpe_error_is_not_stable_even_with_its_ranks_kept():
+    """A 3 % KPE error that keeps every rank (Euler 10 on the digits: 2.8 %) fails the error
+    bound and nothing else; at a 5 % bound it is stable."""
+    rng = np.random.default_rng(1)
+    ref = rng.gamma(4.0, size=300) + 1.0
+    measure = pd.DataFrame({"sample": np.arange(300), "m": ref + rng.normal(0, 2, 300)})
+    runs = _runs(ref, scaled=ref * 1.03)
+    for bound, stable in ((0.01, False), (0.05, True)):
+        table, _ = compare_settings(
+            runs,
+            measure,
+            quantile=0.2,
+            stable_overlap=0.9,
+            stable_kpe_error=bound,
+            delta_rho_bounds={"m": 0.02},
+        )
+        row = table.set_index("setting").loc["scaled"]
+        assert row.spearman == 1.0 and row.max_abs_delta_rho == 0.0
+        assert row.kpe_rel_error_mean == pytest.approx(0.03) and row.stable == stable
+
+
+def test_delta_rho_bounds_are_half_the_studys_own_interval_or_one_number():
+    corr = pd.DataFrame(
+        {
+            "energy": ["kpe", "kpe", "kpe_early"],
+            "measure": ["a", "b", "a"],
+            "spearman_ci_low": [0.1, np.nan, 0.0],
+            "spearman_ci_high": [0.16, np.nan, 1.0],
+        }
+    )
+    assert delta_rho_bounds(corr, ["a", "b"], None) == {"a": pytest.approx(0.03), "b": 0.0}
+    assert delta_rho_bounds(corr, ["a", "b"], 0.02) == {"a": 0.02, "b": 0.02}
+    with pytest.raises(ValueError, match=r"correlations.csv has no KPE row for \['c'\]"):
+        delta_rho_bounds(corr, ["a", "c"], None)
 
 
 def test_setting_labels_and_solver_arguments():

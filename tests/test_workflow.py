@@ -212,8 +212,9 @@ BELOW_MERGE = {
             },
         ),
         # the statistics, the summary (which records it) and what reads them (the three
-        # relation figures and the confound and early-prediction figures), not the shards,
-        # nor the memorization stage (exact intervals: no bootstrap)
+        # relation figures, the confound and early-prediction figures, and the robustness
+        # table, whose intervals and Δρ bounds come from the bootstrap, with its two figures),
+        # not the shards, nor the memorization stage (exact intervals: no bootstrap)
         (
             {"statistics": {"bootstrap": 0}},
             {
@@ -221,7 +222,8 @@ BELOW_MERGE = {
                 "statistics": 1,
                 "partial_correlations": 1,
                 "early_prediction": 1,
-                "figure": 5,
+                "robustness": 1,
+                "figure": 7,
             },
         ),
         # the re-integrations and the robustness tables and figures alone

@@ -36,8 +36,6 @@ if name in PLANE_FIGURES:  # the plane's data, paths and field
         **{f"paths_{k}": v for k, v in read_npz(sm.input.paths, ("sample", "t", "x")).items()},
         **{f"field_{k}": v for k, v in read_npz(sm.input.field, ("t", "grid", "v")).items()},
     }
-if "robustness" in cfg:  # the rank-agreement figure's stability bound
-    extra["robustness_delta_rho"] = cfg["robustness"]["stable_delta_rho"]
 for stage_field, _ in STAGE_FIGURES.values():  # the optional stages' tables
     if hasattr(sm.input, stage_field):
         extra[stage_field] = read_csv(sm.input[stage_field])

@@ -3,8 +3,8 @@ and the smallest NFE from which the KPE groups and the headline correlations are
 
 from _common import setup
 
-from enfopath.io import read_parquet, write_csv
-from enfopath.measures.robustness import compare_settings, smallest_stable
+from enfopath.io import read_csv, read_parquet, write_csv
+from enfopath.measures.robustness import compare_settings, delta_rho_bounds, smallest_stable
 from enfopath.study.tables import measure_columns
 
 sm = snakemake  # noqa: F821
@@ -14,17 +14,24 @@ rc = cfg["robustness"]
 table = read_parquet(sm.input.table)
 runs = read_parquet(sm.input.runs)
 measures = measure_columns(table, cfg["density"]["spaces"])
+st = cfg["statistics"]
+bounds = delta_rho_bounds(read_csv(sm.input.correlations), measures, rc["stable_delta_rho"])
 settings, correlations = compare_settings(
     runs,
     table[["sample", *measures]],
-    quantile=cfg["statistics"]["group_quantile"],
+    quantile=st["group_quantile"],
     stable_overlap=rc["stable_overlap"],
-    stable_delta_rho=rc["stable_delta_rho"],
+    stable_kpe_error=rc["stable_kpe_error"],
+    delta_rho_bounds=bounds,
+    n_boot=st["bootstrap"],
+    seed=cfg["seed"],
+    confidence=st["confidence"],
 )
+log.info("Δρ bounds: %s", ", ".join(f"{m} {b:.3f}" for m, b in bounds.items()))
 for r in settings.itertuples():
     log.info(
         "%s: NFE %.0f, KPE rel. error %.2e (left Riemann %.2e), Spearman %.4f, Kendall %.4f, "
-        "group overlap %.3f / %.3f, max |Δρ| %.3f%s",
+        "group overlap %.3f / %.3f, max |Δρ| %.3f (%.2f of its bound)%s",
         r.setting,
         r.nfe,
         r.kpe_rel_error_mean,
@@ -34,6 +41,7 @@ for r in settings.itertuples():
         r.low_overlap,
         r.high_overlap,
         r.max_abs_delta_rho,
+        r.max_delta_rho_share,
         ", stable" if r.stable else "",
     )
 first = smallest_stable(settings)

@@ -1,7 +1,15 @@
 """Does the KPE ranking survive the solver? Each solver setting's re-run of the same samples
 (:mod:`enfopath.study.robustness`) compared with a tight reference: relative KPE errors (of the
 state energy and of the left-Riemann sum), Spearman and Kendall of the KPE ranking, the overlap
-of the low / high KPE groups, and the change of every headline correlation.
+of the low / high KPE groups, and the change of every headline correlation, with bootstrap
+intervals for the mean error and each change Δρ.
+
+A setting is stable when (i) both groups overlap by at least ``stable_overlap``, (ii) its mean
+relative KPE error is at most ``stable_kpe_error`` and (iii) no Δρ exceeds its bound. The
+bound of a measure's Δρ is by default the study's own uncertainty of that ρ: half the width of
+the bootstrap interval of Spearman(KPE, measure) over all the study's samples
+(``statistics/correlations.csv``, :func:`delta_rho_bounds`). A solver that moves ρ by less
+than the interval the study reports for it cannot change what that interval says.
 """
 
 from __future__ import annotations
@@ -12,7 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from enfopath.measures.stats import kpe_groups
+from enfopath.measures.stats import kpe_groups, percentile_interval, standard_ranks
+from enfopath.seeding import numpy_rng
 
 RUN_COLUMNS = (
     "setting",
@@ -42,32 +51,63 @@ def _overlap(group: np.ndarray, ref_group: np.ndarray, name: str) -> float:
     return float((group[members] == name).mean()) if members.any() else float("nan")
 
 
+def delta_rho_bounds(
+    correlations: pd.DataFrame, measures: list[str], fixed: float | None
+) -> dict[str, float]:
+    """The bound on each measure's Δρ: ``fixed`` for every measure, or (None) half the width of
+    the study's bootstrap interval of Spearman(KPE, measure) (``correlations``: the statistics
+    rule's table). A measure without a finite interval gets 0 (any change of ρ counts)."""
+    if fixed is not None:
+        return dict.fromkeys(measures, float(fixed))
+    kpe = correlations[correlations.energy == "kpe"].set_index("measure")
+    missing = [m for m in measures if m not in kpe.index]
+    if missing:
+        raise ValueError(f"statistics/correlations.csv has no KPE row for {missing}")
+    half = (kpe.spearman_ci_high - kpe.spearman_ci_low) / 2.0
+    return {m: float(half[m]) if np.isfinite(half[m]) else 0.0 for m in measures}
+
+
+def _rank_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Spearman ρ per resample from two row-standardized rank arrays (R, n)."""
+    return np.einsum("ij,ij->i", a, b)
+
+
 def compare_settings(
     runs: pd.DataFrame,
     measures: pd.DataFrame,
     *,
     quantile: float,
     stable_overlap: float,
-    stable_delta_rho: float,
+    stable_kpe_error: float,
+    delta_rho_bounds: dict[str, float],
+    n_boot: int = 0,
+    seed: int = 0,
+    confidence: float = 0.95,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Accuracy and rank agreement of every setting of ``runs`` against its reference.
 
     ``measures``: the semantic and density measures of the same samples (a ``sample`` column
-    and one column per measure), from the study's table. Samples non-finite under a setting or
-    the reference are left out of that setting's comparison (``n`` counts those kept).
+    and one column per measure), from the study's table; ``delta_rho_bounds``: the bound of
+    each measure's Δρ (:func:`delta_rho_bounds`). Samples non-finite under a setting or the
+    reference are left out of that setting's comparison (``n`` counts those kept). Intervals:
+    ``n_boot`` resamples of the samples kept (a stream of ``seed``; 0: NaN), the same for the
+    setting and the reference, so Δρ's interval is paired.
 
     Returns (settings, correlations). settings: one row per setting, the reference first, with
     setting, solver, steps, rtol, atol, reference, nfe (mean per sample), n, n_nonfinite,
-    kpe_rel_error_mean, kpe_rel_error_max (state-integrated KPE), left_riemann_rel_error_mean,
-    left_riemann_rel_error_max (NaN for dopri5), x1_rms_error_mean, spearman, kendall (KPE
-    ranking against the reference's), low_overlap, high_overlap (share of the reference's bottom
-    / top ``quantile`` group in the setting's own), max_abs_delta_rho (largest change of a
-    headline Spearman ρ of KPE with a measure) and stable (both overlaps ≥ ``stable_overlap``
-    and every |Δρ| ≤ ``stable_delta_rho``). correlations: setting, nfe, measure, n,
-    spearman_rho, reference_rho, delta_rho.
+    kpe_rel_error_mean (with kpe_rel_error_ci_low / _ci_high), kpe_rel_error_max
+    (state-integrated KPE), left_riemann_rel_error_mean, left_riemann_rel_error_max (NaN for
+    dopri5), x1_rms_error_mean, spearman, kendall (KPE ranking against the reference's),
+    low_overlap, high_overlap (share of the reference's bottom / top ``quantile`` group in the
+    setting's own), max_abs_delta_rho (largest change of a headline Spearman ρ of KPE with a
+    measure), max_delta_rho_share (the largest |Δρ| / its bound: above 1 is beyond),
+    n_delta_rho_beyond (measures whose |Δρ| exceeds its bound) and stable (see the module
+    docstring). correlations: setting, nfe, measure, n, spearman_rho, reference_rho,
+    delta_rho, delta_rho_ci_low, delta_rho_ci_high, bound, beyond.
     """
     ref = runs[runs.reference].set_index("sample")
     rows, corr_rows = [], []
+    reference_terms: dict[tuple[str, bytes], np.ndarray] = {}
     for label, run in runs.groupby("setting", sort=False):
         run = run.set_index("sample").loc[ref.index]
         ok = ~(run.nonfinite.to_numpy() | ref.nonfinite.to_numpy())
@@ -82,7 +122,10 @@ def compare_settings(
             kendall = stats.kendalltau(e, e_ref)[0] if ok.sum() > 2 else np.nan
         first = run.iloc[0]
         nfe = float(run.nfe.mean())
-        deltas = []
+        idx = numpy_rng(seed, "robustness").integers(0, max(len(e), 1), size=(n_boot, len(e)))
+        err_lo, err_hi = percentile_interval(err[idx].mean(axis=1), confidence)
+        ranks_e = standard_ranks(e, idx)  # this setting's, for every measure without NaN
+        deltas, beyond = [], 0
         m = measures.set_index("sample").loc[ref.index[ok]]
         for measure in m.columns:
             y = m[measure].to_numpy(np.float64)
@@ -91,7 +134,23 @@ def compare_settings(
                 warnings.simplefilter("ignore")
                 rho = stats.spearmanr(e[fine], y[fine])[0] if fine.sum() > 2 else np.nan
                 rho_ref = stats.spearmanr(e_ref[fine], y[fine])[0] if fine.sum() > 2 else np.nan
-            deltas.append(rho - rho_ref)
+                if fine.all():
+                    own, re = idx, ranks_e
+                else:  # a measure with non-finite values resamples the samples it keeps
+                    n_fine = int(fine.sum())
+                    stream = numpy_rng(seed, f"robustness:{measure}")
+                    own = stream.integers(0, max(n_fine, 1), size=(n_boot, n_fine))
+                    re = standard_ranks(e[fine], own)
+                ry = standard_ranks(y[fine], own)
+                key = (measure, ok.tobytes())  # the reference's term: once per measure
+                if key not in reference_terms:
+                    reference_terms[key] = _rank_dot(standard_ranks(e_ref[fine], own), ry)
+                lo, hi = percentile_interval(_rank_dot(re, ry) - reference_terms[key], confidence)
+            delta = rho - rho_ref
+            bound = delta_rho_bounds[measure]
+            out = bool(np.isfinite(delta) and abs(delta) > bound)
+            beyond += out
+            deltas.append(delta)
             corr_rows.append(
                 {
                     "setting": label,
@@ -100,11 +159,20 @@ def compare_settings(
                     "n": int(fine.sum()),
                     "spearman_rho": rho,
                     "reference_rho": rho_ref,
-                    "delta_rho": rho - rho_ref,
+                    "delta_rho": delta,
+                    "delta_rho_ci_low": lo,
+                    "delta_rho_ci_high": hi,
+                    "bound": bound,
+                    "beyond": out,
                 }
             )
         max_delta = float(np.nanmax(np.abs(deltas))) if np.isfinite(deltas).any() else np.nan
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shares = np.abs(deltas) / np.array([delta_rho_bounds[c] for c in m.columns])
+        shares = np.where(np.array(deltas) == 0, 0.0, shares)
+        max_share = float(np.nanmax(shares)) if np.isfinite(deltas).any() else np.nan
         low, high = _overlap(group, ref_group, "low"), _overlap(group, ref_group, "high")
+        error = float(np.mean(err))
         rows.append(
             {
                 "setting": label,
@@ -116,7 +184,9 @@ def compare_settings(
                 "nfe": nfe,
                 "n": int(ok.sum()),
                 "n_nonfinite": int((~ok).sum()),
-                "kpe_rel_error_mean": float(np.mean(err)),
+                "kpe_rel_error_mean": error,
+                "kpe_rel_error_ci_low": err_lo,
+                "kpe_rel_error_ci_high": err_hi,
                 "kpe_rel_error_max": float(np.max(err)),
                 "left_riemann_rel_error_mean": float(np.mean(left_err)),
                 "left_riemann_rel_error_max": float(np.max(left_err)),
@@ -126,10 +196,13 @@ def compare_settings(
                 "low_overlap": low,
                 "high_overlap": high,
                 "max_abs_delta_rho": max_delta,
+                "max_delta_rho_share": max_share,
+                "n_delta_rho_beyond": beyond,
                 "stable": bool(
                     low >= stable_overlap
                     and high >= stable_overlap
-                    and (not deltas or max_delta <= stable_delta_rho)
+                    and error <= stable_kpe_error
+                    and beyond == 0
                 ),
             }
         )

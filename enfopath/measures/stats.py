@@ -55,7 +55,7 @@ def resampled_ranks(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     return np.take_along_axis(average, g, axis=1)
 
 
-def _standard_ranks(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def standard_ranks(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
     """Row-standardized ranks of x over the resamples idx (R, n): Spearman's ρ of two such rows
     is their dot product."""
     return _row_standardize(resampled_ranks(x, idx))
@@ -86,7 +86,7 @@ def paired_bootstrap(
     }
     for start in range(0, n_boot, chunk):
         part = idx[start : start + chunk]
-        ranks = {name: _standard_ranks(columns[name], part) for name in names}
+        ranks = {name: standard_ranks(columns[name], part) for name in names}
         values = {name: _row_standardize(columns[name][part]) for name in names}
         for a, b in pairs:
             out["spearman"][a, b][start : start + len(part)] = (ranks[a] * ranks[b]).sum(axis=1)
@@ -142,7 +142,8 @@ def share_interval(successes: int, n: int, confidence: float) -> tuple[float, fl
     return float(ci.low), float(ci.high)
 
 
-def _interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The ``confidence`` percentile interval of the finite bootstrap ``samples`` (NaN if none)."""
     alpha = (1.0 - confidence) / 2.0
     finite = samples[np.isfinite(samples)]
     if len(finite) == 0:
@@ -158,7 +159,7 @@ def _estimate(
     p-value and the percentile interval of its bootstrap ``samples``, named by the column's
     prefix (``spearman_p``, ``spearman_ci_low``, ``spearman_ci_high``)."""
     prefix = column.rsplit("_", 1)[0]
-    lo, hi = _interval(samples, confidence)
+    lo, hi = percentile_interval(samples, confidence)
     return {column: value, f"{prefix}_p": p, f"{prefix}_ci_low": lo, f"{prefix}_ci_high": hi}
 
 
@@ -371,7 +372,7 @@ def early_prediction(
         boot_ranks = resampled_ranks(e, idx)  # the ranks of −E(s) are n + 1 minus these
         for label, positive, sign in targets:
             ranks = boot_ranks if sign > 0 else n + 1 - boot_ranks
-            lo, hi = _interval(_auroc_of_ranks(ranks, positive[idx]), confidence)
+            lo, hi = percentile_interval(_auroc_of_ranks(ranks, positive[idx]), confidence)
             rows.append(
                 {
                     "predictor": name,
@@ -666,7 +667,7 @@ def paired_comparison(
         full[ok] = change
         per_sample.update({f"{m}_base": paired[f"{m}_base"], m: paired[m], f"{m}_change": full})
         idx = numpy_rng(seed, f"comparison:{m}").integers(0, max(n, 1), size=(n_boot, n))
-        intervals = [_interval(v[idx].mean(axis=1), confidence) for v in (a, b, change)]
+        intervals = [percentile_interval(v[idx].mean(axis=1), confidence) for v in (a, b, change)]
         if m in shares:  # each run's share: exact intervals
             intervals[:2] = [share_interval(int(v.sum()), n, confidence) for v in (a, b)]
         with warnings.catch_warnings():
