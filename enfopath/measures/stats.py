@@ -640,8 +640,10 @@ def paired_comparison(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Two runs of the same samples (joined on ``sample``: the same seeds, so the same noise),
     compared measure by measure: each run's mean with a bootstrap interval, the mean per-sample
-    change (other − base) with a paired bootstrap interval, the change's quantiles, Wilcoxon's
-    signed-rank p-value (with q-values) and Spearman ρ of the two runs' values.
+    change (other − base) with a paired bootstrap interval, the effect size (the mean change in
+    units of the base run's standard deviation, ``effect_size``) with its interval from the same
+    resamples (both mean and SD resampled), the change's quantiles, Wilcoxon's signed-rank
+    p-value (with q-values) and Spearman ρ of the two runs' values.
 
     A measure of ``shares`` (0 / 1 per sample, e.g. memorized) is a fraction: its means are
     shares, with exact Clopper–Pearson intervals (:func:`share_interval`); its change keeps the
@@ -672,6 +674,9 @@ def paired_comparison(
             intervals[:2] = [share_interval(int(v.sum()), n, confidence) for v in (a, b)]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            effect = change.mean() / a.std() if n else np.nan
+            effect_boot = change[idx].mean(axis=1) / a[idx].std(axis=1)
+            intervals.append(percentile_interval(effect_boot, confidence))
             moved = n > 0 and np.any(change != 0)
             wilcoxon_p = (
                 float(stats.wilcoxon(b, a, zero_method="pratt").pvalue) if moved else float("nan")
@@ -692,6 +697,9 @@ def paired_comparison(
                 "change_mean": float(change.mean()) if n else np.nan,
                 "change_ci_low": intervals[2][0],
                 "change_ci_high": intervals[2][1],
+                "effect_size": float(effect),
+                "effect_ci_low": intervals[3][0],
+                "effect_ci_high": intervals[3][1],
                 **{
                     f"change_q{int(100 * q):02d}": float(v)
                     for q, v in zip(CHANGE_QUANTILES, quantiles, strict=True)
