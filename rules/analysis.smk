@@ -189,7 +189,14 @@ rule prdc:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice("density.spaces", "density.k", "statistics.group_quantile"),
+        config=config_slice(
+            "seed",
+            "density.spaces",
+            "density.k",
+            "statistics.group_quantile",
+            "statistics.bootstrap",
+            "statistics.confidence",
+        ),
     script:
         "../workflow_scripts/prdc.py"
 

@@ -219,6 +219,8 @@ def test_prdc_figure_draws_the_four_measures_of_each_group_per_space(table):
             "recall": 0.2,
             "density": 0.3,
             "coverage": 0.4,
+            **{f"{m}_ci_low": 0.0 for m in ("precision", "recall", "density", "coverage")},
+            **{f"{m}_ci_high": 0.5 for m in ("precision", "recall", "density", "coverage")},
         }
         for s in SPACES
         for j, g in enumerate(("all", "low", "middle", "high"))
@@ -230,6 +232,7 @@ def test_prdc_figure_draws_the_four_measures_of_each_group_per_space(table):
     bars = fig.axes[0].patches
     assert len(bars) == 16
     assert [bars[4 * j].get_height() for j in range(4)] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert len(fig.axes[0].collections) == 4  # one set of interval bars per group
     plt.close(fig)
 
 

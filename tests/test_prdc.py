@@ -82,6 +82,65 @@ def test_prdc_by_band_scores_each_group_against_the_reals():
     assert t.loc["middle", "coverage"] == pytest.approx(want["coverage"], abs=1e-12)
 
 
+def test_each_interval_resamples_the_points_its_measure_averages_over():
+    """Precision and density of a resample of the fakes equal the reference formulas on the
+    resampled fakes (duplicates included); recall and coverage of a resample of the reals are
+    the brute-force per-real indicators averaged over it; the intervals are their
+    percentiles."""
+    from enfopath.measures.prdc import ball_pairs_of, prdc_intervals
+    from enfopath.measures.stats import percentile_interval
+
+    rng = np.random.default_rng(2)
+    real = rng.standard_normal((150, 4)).astype(np.float32)
+    fake = (rng.standard_normal((90, 4)) * 1.2).astype(np.float32)
+    k = 3
+    index = build_index(real)
+    r_real = reference_radii(index, real, [k])[0]
+    pairs = ball_pairs_of(real, index, r_real, fake, k)
+    fake_idx = rng.integers(0, len(fake), (40, len(fake)))
+    real_idx = rng.integers(0, len(real), (40, len(real)))
+    d = cdist(real, fake)
+    r_fake = np.sort(cdist(fake, fake), axis=1)[:, k]
+    per_real = {
+        "recall": (d < r_fake[None, :]).any(axis=1),
+        "coverage": d.min(axis=1) < np.sort(cdist(real, real), axis=1)[:, k],
+    }
+    values = {name: [] for name in ("precision", "recall", "density", "coverage")}
+    for row in fake_idx:
+        want = reference_prdc(real, fake[row], k)
+        values["precision"].append(want["precision"])
+        values["density"].append(want["density"])
+    for row in real_idx:
+        for name, hit in per_real.items():
+            values[name].append(hit[row].mean())
+    ci = prdc_intervals(pairs, fake_idx, real_idx, 0.9)
+    for name, v in values.items():
+        assert ci[name] == pytest.approx(percentile_interval(np.array(v), 0.9), abs=1e-12), name
+    m = pairs.measures()
+    for name in values:
+        assert ci[name][0] <= getattr(m, name) <= ci[name][1], name
+    empty = prdc_intervals(pairs, fake_idx[:0], real_idx[:0], 0.9)
+    assert all(np.isnan(lo) and np.isnan(hi) for lo, hi in empty.values())
+
+
+def test_prdc_by_band_gives_every_measure_an_interval_from_the_same_resamples():
+    rng = np.random.default_rng(3)
+    real = rng.standard_normal((200, 3)).astype(np.float32)
+    fake = rng.standard_normal((300, 3)).astype(np.float32)
+    bands = pd.Series(["high"] * 100 + ["middle"] * 100 + ["low"] * 100)
+    index = build_index(real)
+    radii = {k: reference_radii(index, real, [k])[0] for k in (2, 4)}
+    table = prdc_by_band(bands, fake, real, index, radii, n_boot=50, seed=0)
+    again = prdc_by_band(bands, fake, real, index, radii, n_boot=50, seed=0)
+    pd.testing.assert_frame_equal(table, again)
+    for name in ("precision", "recall", "density", "coverage"):
+        assert (table[f"{name}_ci_low"] <= table[name]).all(), name
+        assert (table[name] <= table[f"{name}_ci_high"]).all(), name
+    point = prdc_by_band(bands, fake, real, index, radii)
+    pd.testing.assert_frame_equal(point[table.columns[:8]], table[table.columns[:8]])
+    assert point.precision_ci_low.isna().all()
+
+
 def planted_near_duplicates(seed: int = 0, dim: int = 128, norm: float = 28.0):
     """Generated samples piled up on training points 0.02 apart at feature norms near 28 (the
     empirical flow's classifier space), and real points at the piles' own radii: float32

@@ -212,9 +212,9 @@ BELOW_MERGE = {
             },
         ),
         # the statistics, the summary (which records it) and what reads them (the three
-        # relation figures, the confound and early-prediction figures, and the robustness
-        # table, whose intervals and Δρ bounds come from the bootstrap, with its two figures),
-        # not the shards, nor the memorization stage (exact intervals: no bootstrap)
+        # relation figures, the confound and early-prediction figures, the robustness table,
+        # whose intervals and Δρ bounds come from the bootstrap, with its two figures, and the
+        # PRDC table and figure), not the shards, nor the memorization stage (exact intervals)
         (
             {"statistics": {"bootstrap": 0}},
             {
@@ -223,7 +223,8 @@ BELOW_MERGE = {
                 "partial_correlations": 1,
                 "early_prediction": 1,
                 "robustness": 1,
-                "figure": 7,
+                "prdc": 1,
+                "figure": 8,
             },
         ),
         # the re-integrations and the robustness tables and figures alone

@@ -1,5 +1,6 @@
 """Rule prdc: precision, recall, density and coverage of all samples and of the low, middle and
-high KPE groups against the training set, in every density space, from the FAISS indexes."""
+high KPE groups against the training set, in every density space, from the FAISS indexes, with
+intervals from resampling each group's samples."""
 
 import pandas as pd
 from _common import setup
@@ -27,19 +28,29 @@ for space, refs, index, radii in zip(
         read_npz(refs, ("features",), expect={"space": space})["features"],
         load_index(index, expect={"space": space}),
         {int(k): r["radii"][i] for i, k in enumerate(r["k"])},
+        n_boot=cfg["statistics"]["bootstrap"],
+        seed=cfg["seed"],
+        confidence=cfg["statistics"]["confidence"],
     )
     tables.append(table.assign(space=space))
     for row in table.itertuples():
         log.info(
-            "%s, k = %d, %s (%d): precision %.3f recall %.3f density %.3f coverage %.3f",
+            "%s, k = %d, %s (%d): precision %.3f [%.3f, %.3f] recall %.3f [%.3f, %.3f] "
+            "density %.3f coverage %.3f [%.3f, %.3f]",
             space,
             row.k,
             row.group,
             row.n_fake,
             row.precision,
+            row.precision_ci_low,
+            row.precision_ci_high,
             row.recall,
+            row.recall_ci_low,
+            row.recall_ci_high,
             row.density,
             row.coverage,
+            row.coverage_ci_low,
+            row.coverage_ci_high,
         )
 table = pd.concat(tables, ignore_index=True)
 write_csv(sm.output.table, table[["space", *table.columns.drop("space")]])

@@ -175,7 +175,7 @@ def local_bandwidth(radii: np.ndarray, scale: float) -> float:
     return h
 
 
-def ball_counts(
+def ball_pairs(
     index: faiss.Index,
     points: np.ndarray,
     queries: np.ndarray,
@@ -183,10 +183,10 @@ def ball_counts(
     *,
     strict: bool = False,
     chunk: int = 1024,
-) -> np.ndarray:
-    """How many of the balls B(x_j, r_j) around the indexed ``points`` (N, D) with ``radii``
-    (N,) contain each query (M, D): closed balls (‖q − x_j‖ ≤ r_j), or open ones when
-    ``strict``; shape (M,) int64.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Every (query, ball) pair with the query inside the ball B(x_j, r_j) around an indexed
+    point of ``points`` (N, D) with ``radii`` (N,): closed balls (‖q − x_j‖ ≤ r_j), or open
+    ones when ``strict``. Returns (query row, point row), two int64 arrays of equal length.
 
     Exact, with no M × N matrix: a FAISS range search (queries in chunks) at the largest
     squared radius plus the float32 round-off bound of the chunk (:func:`l2_roundoff`), so no
@@ -198,9 +198,9 @@ def ball_counts(
     """
     pts, q = _f32(points), _f32(queries)
     radii = np.asarray(radii, dtype=np.float64)
-    counts = np.zeros(len(q), dtype=np.int64)
+    found_q, found_p = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
     if len(q) == 0 or len(pts) == 0:
-        return counts
+        return found_q[0], found_p[0]
     bound = l2_roundoff(pts.shape[1], _norms(q), float(_norms(pts).max()))
     r_max_sq = float(radii.max()) ** 2
     for s in range(0, len(q), chunk):
@@ -214,8 +214,24 @@ def ball_counts(
             diff = pts[ids[near]].astype(np.float64) - part[owner[near]].astype(np.float64)
             d = np.sqrt(np.einsum("nd,nd->n", diff, diff))
             inside[near] = d < r[near] if strict else d <= r[near]
-        counts[s : s + len(part)] = np.bincount(owner[inside], minlength=len(part))
-    return counts
+        found_q.append(s + owner[inside].astype(np.int64))
+        found_p.append(ids[inside].astype(np.int64))
+    return np.concatenate(found_q), np.concatenate(found_p)
+
+
+def ball_counts(
+    index: faiss.Index,
+    points: np.ndarray,
+    queries: np.ndarray,
+    radii: np.ndarray,
+    *,
+    strict: bool = False,
+    chunk: int = 1024,
+) -> np.ndarray:
+    """How many of the balls B(x_j, r_j) around the indexed ``points`` (N, D) with ``radii``
+    (N,) contain each query (M, D), shape (M,) int64 (:func:`ball_pairs`, counted)."""
+    rows, _ = ball_pairs(index, points, queries, radii, strict=strict, chunk=chunk)
+    return np.bincount(rows, minlength=len(queries)).astype(np.int64)
 
 
 def naeem_density(

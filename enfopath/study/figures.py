@@ -402,7 +402,7 @@ def memorization(df: pd.DataFrame, ctx: FigureContext) -> Figure:
 
 def kpe_prdc(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     """Precision, recall, density and coverage of all samples and of the low, middle and high
-    KPE groups, per density space (smallest k)."""
+    KPE groups, per density space (smallest k), with their resampled intervals."""
     if ctx.prdc is None:
         raise ValueError("this figure needs statistics/prdc.csv")
     p = ctx.prdc[ctx.prdc.k == ctx.prdc.k.min()]
@@ -416,13 +416,13 @@ def kpe_prdc(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         rows = p[p.space == space].set_index("group")
         for j, g in enumerate(groups):
             n = int(rows.loc[g, "n_fake"])
-            ax.bar(
-                x + (j - 1.5) * 0.2,
-                rows.loc[g, measures].to_numpy(float),
-                width=0.2,
-                color=colors[g],
-                label=f"{g} (n = {n})",
-            )
+            value = rows.loc[g, measures].to_numpy(float)
+            ax.bar(x + (j - 1.5) * 0.2, value, width=0.2, color=colors[g], label=f"{g} (n = {n})")
+            low = rows.loc[g, [f"{m}_ci_low" for m in measures]].to_numpy(float)
+            high = rows.loc[g, [f"{m}_ci_high" for m in measures]].to_numpy(float)
+            if np.isfinite(low).all():
+                err = np.vstack([value - low, high - value]).clip(min=0)
+                ax.errorbar(x + (j - 1.5) * 0.2, value, yerr=err, fmt="none", color="0.2", lw=0.8)
         ax.set_xticks(x, measures)
         ax.set_title(f"{SPACE_WORDS.get(space, space)}, k = {int(p.k.iloc[0])}", fontsize=9)
         ax.set_ylabel("vs the training set")
