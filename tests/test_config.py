@@ -178,12 +178,16 @@ def test_robustness_settings_say_how_to_write_them_and_a_small_study_reintegrate
 
 @pytest.mark.parametrize("study", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
 def test_every_shipped_study_config_is_valid_over_config_yaml(study, monkeypatch):
-    """Each file of configs/ (an overlay of config.yaml; the I-CFM one goes over cifar10.yaml;
-    the own-model example needs its folder on the path, as the README runs it)."""
+    """Each file of configs/ (an overlay of config.yaml; the I-CFM one goes over cifar10.yaml,
+    the empirical flow's eps variants over digits_empirical.yaml; the own-model example needs
+    its folder on the path, as the README runs it)."""
     monkeypatch.syspath_prepend(str(ROOT / "examples" / "own_model"))
     files = [ROOT / "config.yaml"]
     if study == "cifar10_icfm.yaml":
         files.append(ROOT / "configs/cifar10.yaml")
+    if study.startswith("digits_empirical_eps"):
+        files.append(ROOT / "configs/digits_empirical.yaml")
+        assert load_config(*files, ROOT / "configs" / study)["flow"]["model"] == "empirical"
     config = load_config(*files, ROOT / "configs" / study)
     assert config["experiment"] != "digits_default"
 
