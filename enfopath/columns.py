@@ -19,3 +19,7 @@ copied into the KPE table."""
 DENSITY_SUFFIX = r"(d\d+|knn_logdens\d+|naeem\d+|nn_dist|d1_d2|kde_logdens)"
 """Column names of the measures of :func:`enfopath.measures.density.density_measures` after
 their ``{space}_`` prefix."""
+PROJECTED_PIXELS = "projected_pixels"
+"""The prefix of the pixel-space d₁ and d₁ / d₂ columns of the projected endpoints x̂₁ of a study
+stopped at t_end < 1, measured against the pixel space's training points (memorization where
+the flow is heading). Not a space of its own, so not among the density measures."""

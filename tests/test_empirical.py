@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import copy
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 from conftest import TINY, snakemake, write_config
 
 from enfopath import sample_with_energy
+from enfopath.io import read_npz
 from enfopath.analytic import gaussian_velocity
 from enfopath.models.empirical import EmpiricalFlow
 from enfopath.study.config import ConfigError, validate_config
@@ -67,6 +69,23 @@ def test_t_end_one_is_bit_identical_and_a_shorter_span_is_the_integral_to_it():
         sample_with_energy(v, x0, t_end=0.5, tau=0.6)
 
 
+def test_the_projected_endpoint_is_the_weighted_training_mean_and_x_itself_at_one():
+    from enfopath.study.shards import projected_endpoint
+
+    g = torch.Generator().manual_seed(3)
+    data = torch.randn(40, 2, 3, generator=g, dtype=torch.float64)
+    x = torch.randn(6, 2, 3, generator=g, dtype=torch.float64)
+    flow = EmpiricalFlow.of(data).double()
+    for t in (0.5, 0.99, 0.999):
+        flat, ref = x.reshape(6, -1), data.reshape(40, -1)
+        w = torch.softmax(-((flat[:, None] - t * ref[None]) ** 2).sum(-1) / (2 * (1 - t) ** 2), 1)
+        torch.testing.assert_close(
+            projected_endpoint(flow, x, t), (w @ ref).reshape(x.shape), rtol=1e-9, atol=1e-9
+        )
+    calls = []
+    assert projected_endpoint(lambda t, y: calls.append(t) or y, x, 1.0) is x and not calls
+
+
 def test_the_config_needs_t_end_below_one_for_the_empirical_flow():
     cfg = copy.deepcopy(TINY)
     cfg["flow"] = {"model": "empirical"}
@@ -94,10 +113,26 @@ def test_the_empirical_flow_memorizes_through_the_whole_dag(tmp_path):
     assert run.returncode == 0, run.stderr[-5000:]
     assert "rule train_flow" not in run.stderr and "rule empirical_flow" in run.stderr
     out = tmp_path / "results" / "empirical"
-    overall = pd.read_csv(out / "statistics/memorization.csv").set_index("bin").loc[0]
+    mem = pd.read_csv(out / "statistics/memorization.csv")
+    overall = mem[mem.endpoint == "endpoint"].set_index("bin").loc[0]
     assert overall["fraction"] > 0.95 and overall["ratio_median"] < 0.05
     table = pd.read_parquet(out / "samples.parquet")
     assert (table["pixels_d1_d2"] < 1 / 3).mean() == overall["fraction"]
+    # the projected endpoint x̂₁ = x + (1 − t_end) v*: the weighted training mean, from the
+    # shards' endpoints and the training images in float64, against the table's d₁ and d₁ / d₂
+    shards = [read_npz(p) for p in sorted((out / "trajectories").glob("shard_*.npz"))]
+    x1 = torch.from_numpy(np.concatenate([s["x1"] for s in shards])).double()
+    data = torch.from_numpy(read_npz(out / "data/dataset.npz")["x_train"]).double()
+    t_end = cfg["sampling"]["t_end"]
+    heading = (x1 + (1 - t_end) * brute_force(data, t_end, x1)).clamp(-1, 1).flatten(1)
+    d = torch.cdist(heading, data.flatten(1)).sort(dim=1).values.numpy()
+    np.testing.assert_allclose(table["projected_pixels_nn_dist"], d[:, 0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(
+        table["projected_pixels_d1_d2"], d[:, 0] / d[:, 1], rtol=1e-4, atol=1e-5
+    )
+    projected = mem[mem.endpoint == "projected"].set_index("bin").loc[0]
+    assert projected["memorized"] == (d[:, 0] / d[:, 1] < 1 / 3).sum()
+    assert projected["ratio_median"] < overall["ratio_median"] / 10  # it is where it heads
 
 
 def test_the_study_config_is_the_default_study_with_the_empirical_flow(tmp_path):

@@ -197,13 +197,27 @@ def test_early_prediction_figure_draws_the_table_against_s_and_the_nfe_share(tab
 def test_memorization_figure_draws_each_bins_fraction_and_the_overall_share(table):
     from enfopath.measures.stats import memorization
 
-    table_m = memorization(table, "pixels_d1_d2", "kpe", 5)
+    table_m = memorization(table, "pixels_d1_d2", "kpe", 5).assign(endpoint="endpoint")
     fig = FIGURES["memorization"](table, FigureContext(SPACES, [2], 0.2, memorization=table_m))
     left, right = fig.axes[:2]
     heights = [p.get_height() for p in left.containers[0]]
     np.testing.assert_allclose(heights, table_m[table_m.bin > 0].fraction)
-    assert f"{table_m.fraction.iloc[0]:.1%}" in left.get_title()
+    assert f"{table_m.fraction.iloc[0]:.1%}" in right.get_title()
     assert right.get_ylabel() == describe("pixels_d1_d2")
+    plt.close(fig)
+    # a study stopped at t_end < 1: the projected endpoints' bars beside the endpoints'
+    shifted = table.assign(projected_pixels_d1_d2=table.pixels_d1_d2 / 4)
+    projected = memorization(shifted, "projected_pixels_d1_d2", "kpe", 5)
+    both = pd.concat([table_m, projected.assign(endpoint="projected")])
+    fig = FIGURES["memorization"](shifted, FigureContext(SPACES, [2], 0.2, memorization=both))
+    left, right = fig.axes[:2]
+    bars = [c for c in left.containers if hasattr(c, "patches")]
+    assert len(bars) == 2
+    np.testing.assert_allclose(
+        [p.get_height() for p in bars[1]], projected[projected.bin > 0].fraction
+    )
+    assert f"{projected.fraction.iloc[0]:.1%}" in right.get_title().split("\n")[1]
+    assert [t.get_text() for t in left.get_legend().get_texts()][1].startswith("projected")
     plt.close(fig)
 
 

@@ -562,6 +562,8 @@ def test_memorization_and_fidelity_per_kpe_group(study):
 
     df = pd.read_parquet(study / OUT / "samples.parquet")
     mem = pd.read_csv(study / OUT / "statistics/memorization.csv").set_index("bin")
+    assert set(mem.endpoint) == {"endpoint"}  # at t_end = 1 the projected endpoint is x(1)
+    assert "projected_pixels_d1_d2" not in df
     assert mem.loc[0, "n"] == len(df)
     assert mem.loc[0, "memorized"] == (df.pixels_d1_d2 < 1 / 3).sum()
     assert mem.loc[1:, "n"].sum() == len(df)

@@ -285,6 +285,26 @@ def knn_log_density(d_k: np.ndarray, dim: int, floor: float) -> np.ndarray:
     return -dim * np.log(np.maximum(d_k, floor))
 
 
+def _ratio_columns(dist: np.ndarray, prefix: str) -> dict[str, np.ndarray]:
+    """``{prefix}_nn_dist`` d₁, ``{prefix}_d1_d2`` d₁ / d₂ (0 for an exact copy) and
+    ``{prefix}_exact_copy`` of the sorted exact kNN distances ``dist`` (N, ≥ 2)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(dist[:, 0] == 0, 0.0, dist[:, 0] / dist[:, 1])
+    return {
+        f"{prefix}_nn_dist": dist[:, 0],
+        f"{prefix}_d1_d2": ratio,
+        f"{prefix}_exact_copy": dist[:, 0] == 0,
+    }
+
+
+def neighbour_ratio(ref: Reference, queries: np.ndarray, prefix: str) -> pd.DataFrame:
+    """Only the nearest-neighbour columns of :func:`density_measures` (d₁, d₁ / d₂, exact
+    copy) for the queries (N, D), as ``{prefix}_…``: the memorization test of points that are
+    not samples of their own space (the projected endpoints)."""
+    dist, _ = exact_knn(ref.features, ref.index, _f32(queries), 2)
+    return pd.DataFrame(_ratio_columns(dist, prefix))
+
+
 def density_measures(ref: Reference, queries: np.ndarray, prefix: str) -> pd.DataFrame:
     """All density measures of the module docstring for the queries (N, D), as ``{prefix}_…``."""
     q = _f32(queries)
@@ -296,9 +316,6 @@ def density_measures(ref: Reference, queries: np.ndarray, prefix: str) -> pd.Dat
         cols[f"{prefix}_d{k}"] = d_k
         cols[f"{prefix}_knn_logdens{k}"] = knn_log_density(d_k, dim, copy_floor(ref.radii[i]))
         cols[f"{prefix}_naeem{k}"] = naeem_density(ref.index, ref.features, q, ref.radii[i], k)
-    cols[f"{prefix}_nn_dist"] = dist[:, 0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        cols[f"{prefix}_d1_d2"] = np.where(dist[:, 0] == 0, 0.0, dist[:, 0] / dist[:, 1])
-    cols[f"{prefix}_exact_copy"] = dist[:, 0] == 0
+    cols.update(_ratio_columns(dist, prefix))
     cols[f"{prefix}_kde_logdens"] = kde_log_density(ref.features, q, ref.bandwidth)
     return pd.DataFrame(cols)

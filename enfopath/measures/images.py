@@ -18,3 +18,14 @@ def shard_images(shard: dict[str, np.ndarray]) -> np.ndarray:
         return shard["image"].astype(np.float32) / 127.5 - 1.0
     x1 = np.nan_to_num(shard["x1"], nan=0.0, posinf=0.0, neginf=0.0)
     return np.clip(x1, -1.0, 1.0).astype(np.float32)
+
+
+PROJECTED = {"x1": "x1_projected", "image": "image_projected"}
+"""The arrays of a shard stopped at t_end < 1 that hold its projected endpoints x̂₁
+(:func:`enfopath.study.shards.projected_endpoint`), by the name of the endpoint's own array."""
+
+
+def projected_images(shard: dict[str, np.ndarray]) -> np.ndarray:
+    """The images of a shard's projected endpoints x̂₁, as :func:`shard_images` makes them of
+    the endpoints (the decoded ``image_projected`` of a latent flow, else ``x1_projected``)."""
+    return shard_images({k: shard[v] for k, v in PROJECTED.items() if v in shard})

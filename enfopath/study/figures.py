@@ -27,6 +27,7 @@ from enfopath.study.relations import CONTRASTS
 from enfopath.study.tables import (
     EARLY_BASELINES,
     MARGINS,
+    MEMORIZATION_ENDPOINTS,
     NFE_PROFILE_PREFIX,
     PROFILE_PREFIX,
     profile_columns,
@@ -365,37 +366,54 @@ def early_prediction(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     return fig
 
 
+ENDPOINT_LABELS = {"endpoint": "endpoint x(t_end)", "projected": "projected x̂₁ = x + (1 − t) v"}
+"""Legend text of each endpoint of :data:`MEMORIZATION_ENDPOINTS`."""
+
+
 def memorization(df: pd.DataFrame, ctx: FigureContext) -> Figure:
-    """The memorized fraction (d₁ / d₂ < 1/3, pixels) per KPE quantile bin with bootstrap
-    intervals and the overall fraction (left); d₁ / d₂ against KPE with the threshold (right)."""
+    """The memorized fraction (d₁ / d₂ < 1/3, pixels) per KPE quantile bin with Clopper–Pearson
+    intervals and the overall fraction (left); d₁ / d₂ against KPE with the threshold (right).
+    A study stopped at t_end < 1 draws its projected endpoints x̂₁ beside its endpoints."""
     if ctx.memorization is None:
         raise ValueError("this figure needs statistics/memorization.csv")
     m = ctx.memorization
+    endpoints = [e for e in MEMORIZATION_ENDPOINTS if e in set(m.endpoint)]
     fig, (left, right) = _panels(2)
     level = round(100 * ctx.confidence)
-    everyone, bins = m[m.bin == 0].iloc[0], m[m.bin > 0].sort_values("bin")
-    err = np.vstack([bins.fraction - bins.ci_low, bins.ci_high - bins.fraction]).clip(min=0)
-    left.bar(bins.bin, bins.fraction, color="C0", alpha=0.7)
-    if np.isfinite(err).all():
-        left.errorbar(bins.bin, bins.fraction, yerr=err, fmt="none", color="0.2", capsize=2)
-    left.axhline(everyone.fraction, color="C3", ls="--", lw=1)
-    left.axhspan(everyone.ci_low, everyone.ci_high, color="C3", alpha=0.15)
-    top = np.nanmax([*bins.ci_high, *bins.fraction, everyone.ci_high])
-    left.set_ylim(0.0, max(0.05, 1.15 * top))  # an empty study still shows a readable axis
+    width = 0.8 / len(endpoints)
+    titles, top = [], 0.05
+    for j, endpoint in enumerate(endpoints):
+        own = m[m.endpoint == endpoint]
+        everyone, bins = own[own.bin == 0].iloc[0], own[own.bin > 0].sort_values("bin")
+        x = bins.bin + (j - (len(endpoints) - 1) / 2) * width
+        label = ENDPOINT_LABELS[endpoint]
+        err = np.vstack([bins.fraction - bins.ci_low, bins.ci_high - bins.fraction]).clip(min=0)
+        left.bar(x, bins.fraction, width=width, color=f"C{j}", alpha=0.7, label=label)
+        if np.isfinite(err).all():
+            left.errorbar(x, bins.fraction, yerr=err, fmt="none", color="0.2", capsize=2)
+        left.axhline(everyone.fraction, color=f"C{j}", ls="--", lw=1)
+        left.axhspan(everyone.ci_low, everyone.ci_high, color=f"C{j}", alpha=0.15)
+        top = np.nanmax([top, *bins.ci_high, *bins.fraction, everyone.ci_high])
+        titles.append(
+            f"{label}: {everyone.fraction:.1%} [{everyone.ci_low:.1%}, {everyone.ci_high:.1%}]"
+            f", ρ = {everyone.spearman_rho:.2f}"
+        )
+        ratio = MEMORIZATION_ENDPOINTS[endpoint]
+        right.scatter(
+            df["kpe"], df[ratio], s=3, alpha=0.3, color=f"C{j}", rasterized=True, label=label
+        )
+    left.set_ylim(0.0, 1.15 * top)  # an empty study still shows a readable axis
     left.set_xticks(bins.bin)
     left.set_xlabel(f"KPE quantile bin (1 = lowest; {len(bins)} bins)")
     left.set_ylabel(f"memorized fraction, d₁/d₂ < 1/3 ({level} % Clopper–Pearson interval)")
-    left.set_title(
-        f"all samples: {everyone.fraction:.1%} [{everyone.ci_low:.1%}, {everyone.ci_high:.1%}]"
-        f", n = {int(everyone.n)}",
-        fontsize=9,
-    )
-    right.scatter(df["kpe"], df["pixels_d1_d2"], s=3, alpha=0.3, color="C0", rasterized=True)
+    left.set_title(f"all {int(everyone.n)} samples", fontsize=9)
+    if len(endpoints) > 1:
+        left.legend(fontsize=7)
     right.axhline(1.0 / 3.0, color="C3", ls="--", lw=1, label="1/3: memorized below")
     right.set_ylim(0.0, 1.05)
     right.set_xlabel(describe("kpe"))
     right.set_ylabel(describe("pixels_d1_d2"))
-    right.set_title(f"Spearman ρ = {everyone.spearman_rho:.2f}", fontsize=9)
+    right.set_title("\n".join(titles), fontsize=8)
     right.legend(fontsize=7)
     return fig
 

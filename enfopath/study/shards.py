@@ -82,6 +82,15 @@ def batch_labels(flow: Flow, seed: int, batch: range) -> np.ndarray:
     return sample_labels(seed, batch, int(flow.num_classes)).numpy()  # type: ignore[arg-type]
 
 
+def batch_velocity(
+    flow: Flow, seed: int, batch: range, device: torch.device
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The flow's own (unshaped) velocity for the samples of ``batch``: conditioned on each
+    sample's own label for a class-conditional flow."""
+    labels = batch_labels(flow, seed, batch)
+    return flow.velocity(torch.from_numpy(labels).to(device) if flow.conditional else None)
+
+
 def batch_problem(
     flow: Flow,
     seed: int,
@@ -91,12 +100,30 @@ def batch_problem(
 ) -> tuple[torch.Tensor, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]:
     """What integrating the samples of ``batch`` (global indices) starts from: their noise x0
     (N, *flow.shape) on ``device``, each from its own seed, and the velocity of the batch
-    (conditioned on each sample's own label for a class-conditional flow), under ``shaping``
-    (KTS; off by default)."""
+    (:func:`batch_velocity`) under ``shaping`` (KTS; off by default)."""
     x0 = initial_noise(seed, batch, flow.shape).to(device)
-    labels = batch_labels(flow, seed, batch)
-    conditioning = torch.from_numpy(labels).to(device) if flow.conditional else None
-    return x0, shaping.shape(flow.velocity(conditioning))
+    return x0, shaping.shape(batch_velocity(flow, seed, batch, device))
+
+
+@torch.no_grad()
+def projected_endpoint(
+    velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    t: float,
+) -> torch.Tensor:
+    """x̂₁ = x + (1 − t) v(x, t): where the flow is heading from x at time t, same shape as x.
+
+    For the linear interpolant x_t = (1 − t) x0 + t x1 the marginal velocity is
+    v = (E[x1 | x_t] − x_t) / (1 − t), so x̂₁ is the flow's estimate of E[x1 | x_t]; for the
+    empirical flow it is the weighted training mean Σⱼ wⱼ x⁽ʲ⁾ the velocity points at. One
+    model evaluation of the flow's own (unshaped) velocity; at t = 1 it is x itself, bit for
+    bit, and nothing is evaluated.
+    """
+    if t == 1.0:
+        return x
+    tt = torch.tensor(t, dtype=x.dtype, device=x.device)
+    v = velocity(tt, x.clone(memory_format=torch.contiguous_format))
+    return x + (1.0 - t) * v.reshape(x.shape).to(x.dtype)
 
 
 def generate_shard(
@@ -119,6 +146,10 @@ def generate_shard(
     share of the image's values outside [-1, 1] (x1 of a pixel flow, the decoded image of a
     latent flow); ``batch_size`` () int64;
     and, for a latent flow, ``image`` (N, 3, H, W) uint8, the decoded endpoints clamped.
+    A study stopped at t_end < 1 also holds ``x1_projected`` (N, *flow.shape), the endpoint
+    projected to where the flow is heading (:func:`projected_endpoint`, one more model
+    evaluation per batch, not counted in ``nfe``), and for a latent flow its decoded
+    ``image_projected``.
     ``progress(n, nfe)`` is called after each batch with its size and NFE.
     """
     parts: list[dict[str, np.ndarray]] = []
@@ -132,6 +163,13 @@ def generate_shard(
         if images is not None:  # a non-finite image is as unusable as a non-finite trajectory
             arrays["nonfinite"] |= ~torch.isfinite(images.flatten(1)).all(dim=1).cpu().numpy()
             arrays["image"] = to_uint8(images)
+        if cfg.t_end < 1.0:
+            projected = projected_endpoint(
+                batch_velocity(flow, seed, batch, device), res.x1, cfg.t_end
+            )
+            arrays["x1_projected"] = projected.detach().float().cpu().numpy()
+            if images is not None:
+                arrays["image_projected"] = to_uint8(flow.images(projected))
         parts.append(arrays)
         if progress is not None:
             progress(len(batch), res.nfe)

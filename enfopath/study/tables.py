@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from enfopath.columns import DENSITY_SUFFIX, PER_SAMPLE
+from enfopath.columns import DENSITY_SUFFIX, PER_SAMPLE, PROJECTED_PIXELS
 from enfopath.io import ExplainedError
 
 SHARD_ARRAYS = (
@@ -111,6 +111,10 @@ SEMANTIC = ("clf_confidence", "clf_margin", "clf_entropy", "clip_score", "clip_m
 CLASS_LABELS = ("clf_class", "clip_class")
 """The class each semantic method assigns a sample (the arg-max class), for the class
 composition of the energy groups."""
+MEMORIZATION_ENDPOINTS = {"endpoint": "pixels_d1_d2", "projected": f"{PROJECTED_PIXELS}_d1_d2"}
+"""The ``endpoint`` column of the memorization table, and the d₁ / d₂ column each reads: the
+study's endpoint x(t_end), and its projection x̂₁ = x + (1 − t_end) v onto where the flow is
+heading (only in a study stopped at t_end < 1; at t_end = 1 it is the endpoint)."""
 MARGINS = (("clf_margin", "clf_confidence"), ("clip_margin", "clip_score"))
 """(margin, score) pairs of each semantic method, for the KPE-vs-semantics figure."""
 
