@@ -34,6 +34,8 @@ include: "rules/sampling.smk"
 include: "rules/semantics.smk"
 include: "rules/density.smk"
 include: "rules/analysis.smk"
+include: "rules/robustness.smk"
+include: "rules/replicates.smk"
 
 
 report: "report/workflow.rst"

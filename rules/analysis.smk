@@ -201,47 +201,6 @@ rule prdc:
         "../workflow_scripts/prdc.py"
 
 
-rule robustness:
-    input:
-        table=out("samples.parquet"),
-        runs=rules.robustness_runs.output.runs,
-        correlations=out("statistics/correlations.csv"),
-    output:
-        table=report(
-            out("statistics/robustness.csv"),
-            caption="../report/robustness.rst",
-            category="Study tables",
-            labels=verified_labels({"table": "robustness to the solver"}),
-        ),
-        correlations=report(
-            out("statistics/robustness_correlations.csv"),
-            caption="../report/robustness_correlations.rst",
-            category="Study tables",
-            labels=verified_labels(
-                {"table": "headline correlations per solver setting"}
-            ),
-        ),
-    log:
-        out("logs/robustness.log"),
-    benchmark:
-        out("benchmarks/robustness.tsv")
-    conda:
-        "../envs/enfopath.yaml"
-    params:
-        config=config_slice(
-            "seed",
-            "density.spaces",
-            "statistics.group_quantile",
-            "statistics.bootstrap",
-            "statistics.confidence",
-            "robustness.stable_overlap",
-            "robustness.stable_kpe_error",
-            "robustness.stable_delta_rho",
-        ),
-    script:
-        "../workflow_scripts/robustness.py"
-
-
 rule comparison:
     input:
         unpack(baseline_inputs),

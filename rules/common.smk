@@ -45,6 +45,8 @@ PLANE = is_plane(config)
 """A 2-D study: trajectories and fields in the plane instead of sample grids."""
 CONDITIONAL = is_conditional(config)
 """The flow is class-conditional: generation reads the guidance keys."""
+FLOW_SEEDS = config["replicates"]["flow_seeds"]
+"""The training seeds of the replicate flows ([]: no replication)."""
 ASSET_KEYS = {
     "data": "data.source",
     "flow": "flow.plugin.checkpoint" if PLUGIN else "flow.pretrained.checkpoint",
@@ -69,6 +71,7 @@ wildcard_constraints:
     name="|".join(FIGURE_NAMES),
     asset="data|flow",
     hub="clip|vae",
+    replicate=r"\d+",
 
 
 def config_slice(*keys, without=()):
@@ -303,6 +306,7 @@ STAGES = {
     "memorization": config["statistics"]["memorization"],
     "prdc": config["statistics"]["prdc"],
     "robustness": config["robustness"]["enabled"],
+    "replicates": bool(FLOW_SEEDS),
     "comparison": bool(config["compare"]["baseline"]),
 }
 """The optional analysis stages (a table statistics/<stage>.csv each) and whether they run."""

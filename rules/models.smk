@@ -91,6 +91,7 @@ else:
             gpu=1,
         params:
             config=config_slice("seed", "flow", without=["flow.pretrained"]),
+            train_seed=config["seed"],
         script:
             "../workflow_scripts/train_flow.py"
 

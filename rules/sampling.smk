@@ -37,28 +37,6 @@ rule kpe_shard:
         "../workflow_scripts/kpe_shard.py"
 
 
-rule robustness_runs:
-    input:
-        checkpoint=out("models/flow.pt"),
-    output:
-        runs=out("robustness/runs.parquet"),
-    log:
-        out("logs/robustness_runs.log"),
-    benchmark:
-        out("benchmarks/robustness_runs.tsv")
-    # the longest job after training: it starts beside the shards
-    priority: 5
-    conda:
-        "../envs/enfopath.yaml"
-    threads: 1
-    resources:
-        gpu=1,
-    params:
-        config=config_slice(*ROBUSTNESS_KEYS),
-    script:
-        "../workflow_scripts/robustness_runs.py"
-
-
 if PLANE:
 
     rule plane:

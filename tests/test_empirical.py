@@ -11,8 +11,8 @@ import torch
 from conftest import TINY, snakemake, write_config
 
 from enfopath import sample_with_energy
-from enfopath.io import read_npz
 from enfopath.analytic import gaussian_velocity
+from enfopath.io import read_npz
 from enfopath.models.empirical import EmpiricalFlow
 from enfopath.study.config import ConfigError, validate_config
 

@@ -332,3 +332,35 @@ def test_the_comparison_figure_shows_each_measures_change(table):
         "this study − control"
     )
     plt.close(fig)
+
+
+def test_the_replicates_figure_draws_every_flows_rho_with_its_interval(table):
+    rows = [
+        {
+            "flow_seed": seed,
+            "study": seed == 0,
+            "energy": energy,
+            "measure": measure,
+            "spearman_rho": rho,
+            "spearman_ci_low": rho - 0.05,
+            "spearman_ci_high": rho + 0.05,
+        }
+        for seed, shift in ((0, 0.0), (1, 0.1), (2, -0.2))
+        for energy in ("kpe", "kpe_early")
+        for measure, rho in (("clf_margin", 0.3 + shift), ("pixels_nn_dist", -0.1 + shift))
+    ]
+    per_flow = pd.DataFrame(rows)
+    fig = FIGURES["replicates"](table, FigureContext(SPACES, [2], 0.2, replicates=per_flow))
+    axes = fig.axes
+    assert len(axes) == 2
+    lines = [ln for ln in axes[0].get_lines() if ln.get_marker() == "o"]  # the flows
+    drawn = sorted(np.round(np.concatenate([np.asarray(ln.get_xdata(), float) for ln in lines]), 6))
+    expected = per_flow[per_flow.energy == "kpe"].spearman_rho
+    np.testing.assert_allclose(drawn, sorted(np.round(expected, 6)))
+    labels = [t.get_text() for t in axes[0].get_legend().get_texts()]
+    assert labels[0] == "seed 0 (the study's flow)" and labels[1:] == ["seed 1", "seed 2"]
+    assert [t.get_text() for t in axes[0].get_yticklabels()] == [
+        describe("clf_margin"),
+        describe("pixels_nn_dist"),
+    ]
+    plt.close(fig)

@@ -283,11 +283,12 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
         **({"memorization": 1} if memorization else {}),
         "prdc": 1,
         "robustness_runs": 1,
+        "robustness_scores": 1,
         "robustness": 1,
         "figure": 12 + memorization,
         "inventory": 1,
         "all": 1,
-        "total": sum(expected.values()) + 4 * shards + spaces + 23 + 2 * memorization,
+        "total": sum(expected.values()) + 4 * shards + spaces + 24 + 2 * memorization,
     }
 
 

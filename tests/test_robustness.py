@@ -32,7 +32,8 @@ def gaussian_runs():
     x0 = torch.randn(64, 8, generator=g, dtype=torch.float64)
     settings = [SolverSetting(solver, steps=n) for solver, ns in STEPS.items() for n in ns]
     reference = SolverSetting("dopri5", rtol=1e-10, atol=1e-10)
-    runs = rerun_batch(gaussian_velocity(mu, s), x0, range(64), settings, reference, COMMON)
+    runs, ends = rerun_batch(gaussian_velocity(mu, s), x0, range(64), settings, reference, COMMON)
+    assert list(ends) == [reference.label, *(x.label for x in settings)]
     return runs, gaussian_energy(x0, mu, s).numpy()
 
 
@@ -101,6 +102,12 @@ def _runs(reference: np.ndarray, **settings: np.ndarray) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
+def _same_scores(runs: pd.DataFrame, measure: pd.DataFrame) -> pd.DataFrame:
+    """Every run's endpoints scored alike: ``measure`` (sample, columns) for each setting."""
+    labels = runs.setting.unique()
+    return pd.concat([measure.assign(setting=k) for k in labels], ignore_index=True)
+
+
 def test_compare_settings_scores_a_copy_a_small_error_and_a_shuffle():
     rng = np.random.default_rng(0)
     ref = rng.gamma(4.0, size=500) + 1.0
@@ -112,7 +119,7 @@ def test_compare_settings_scores_a_copy_a_small_error_and_a_shuffle():
     runs = _runs(ref, copy=ref.copy(), noisy=noisy, shuffled=shuffled, broken=broken)
     table, corr = compare_settings(
         runs,
-        measure,
+        _same_scores(runs, measure),
         quantile=0.2,
         stable_overlap=0.9,
         stable_kpe_error=0.01,
@@ -157,7 +164,7 @@ def test_a_setting_with_a_large_kpe_error_is_not_stable_even_with_its_ranks_kept
     for bound, stable in ((0.01, False), (0.05, True)):
         table, _ = compare_settings(
             runs,
-            measure,
+            _same_scores(runs, measure),
             quantile=0.2,
             stable_overlap=0.9,
             stable_kpe_error=bound,
@@ -166,6 +173,52 @@ def test_a_setting_with_a_large_kpe_error_is_not_stable_even_with_its_ranks_kept
         row = table.set_index("setting").loc["scaled"]
         assert row.spearman == 1.0 and row.max_abs_delta_rho == 0.0
         assert row.kpe_rel_error_mean == pytest.approx(0.03) and row.stable == stable
+
+
+def test_each_setting_is_judged_on_its_own_endpoints_scores():
+    """Same KPE, same ranks, but a setting whose endpoints score differently (a solver that
+    blurs the samples): Δρ is that of the re-scored measure, the KPE-only Δρ is 0, and the
+    setting is not stable; scored like the reference, it is. A setting without scores is an
+    error naming it."""
+    rng = np.random.default_rng(2)
+    ref = rng.gamma(4.0, size=400) + 1.0
+    m_ref = ref + rng.normal(0, 2, 400)
+    runs = _runs(ref, blurred=ref.copy(), same=ref.copy())
+    scores = pd.DataFrame(
+        {
+            "setting": np.repeat(["ref", "blurred", "same"], 400),
+            "sample": np.tile(np.arange(400), 3),
+            "m": np.concatenate([m_ref, rng.permutation(m_ref), m_ref]),
+        }
+    )
+    table, corr = compare_settings(
+        runs,
+        scores,
+        quantile=0.2,
+        stable_overlap=0.9,
+        stable_kpe_error=0.01,
+        delta_rho_bounds={"m": 0.03},
+        n_boot=200,
+        seed=0,
+    )
+    rows = corr.set_index("setting")
+    rho_ref = pd.Series(ref).corr(pd.Series(m_ref), method="spearman")
+    assert rows.loc["blurred", "reference_rho"] == pytest.approx(rho_ref)
+    assert rows.loc["blurred", "delta_rho"] < -0.5 and rows.loc["blurred", "beyond"]
+    assert rows.loc["blurred", "delta_rho_ci_high"] < -0.4
+    assert rows.loc["blurred", "delta_rho_kpe_only"] == 0.0
+    assert rows.loc["same", "delta_rho"] == 0.0
+    stable = table.set_index("setting").stable
+    assert not stable["blurred"] and stable["same"]
+    with pytest.raises(ValueError, match=r"no endpoints of the settings \['same'\]"):
+        compare_settings(
+            runs,
+            scores[scores.setting != "same"],
+            quantile=0.2,
+            stable_overlap=0.9,
+            stable_kpe_error=0.01,
+            delta_rho_bounds={"m": 0.03},
+        )
 
 
 def test_delta_rho_bounds_are_half_the_studys_own_interval_or_one_number():

@@ -35,9 +35,11 @@ from enfopath.study.config import load_config
 from enfopath.study.figure_names import PLANE_FIGURES
 from enfopath.study.figures import FIGURES
 
-TINY_FIGURES = [name for name in FIGURES if name != "comparison" and name not in PLANE_FIGURES]
-"""The tiny study's figures: all but the comparison with a baseline study (none here) and the
-figures of a 2-D study."""
+TINY_FIGURES = [
+    name for name in FIGURES if name not in ("comparison", "replicates", *PLANE_FIGURES)
+]
+"""The tiny study's figures: all but the comparison with a baseline study (none here), the
+replicate flows' (none here) and the figures of a 2-D study."""
 
 pytestmark = pytest.mark.workflow
 N_SHARDS = TINY["sampling"]["n_samples"] // TINY["sampling"]["shard_size"]
@@ -73,6 +75,8 @@ def declared_outputs() -> list[str]:
         "statistics/robustness.csv",
         "statistics/robustness_correlations.csv",
         "robustness/runs.parquet",
+        "robustness/endpoints.npz",
+        "robustness/scores.parquet",
         *(p.format(s) for p in per_shard for s in range(N_SHARDS)),
         *(p.format(s) for p in spaces for s in ("pixels", "classifier")),
         *(f"figures/{name}.png" for name in TINY_FIGURES),
@@ -208,6 +212,7 @@ BELOW_MERGE = {
                 "features_shard": S,
                 "density_shard": S,
                 "robustness_runs": 1,
+                "robustness_scores": 1,
                 **BELOW_MERGE,
             },
         ),
@@ -230,12 +235,15 @@ BELOW_MERGE = {
         # the re-integrations and the robustness tables and figures alone
         (
             {"robustness": {"settings": [{"solver": "euler", "steps": 3}]}},
-            {"robustness_runs": 1, "robustness": 1, "figure": 2},
+            {"robustness_runs": 1, "robustness_scores": 1, "robustness": 1, "figure": 2},
         ),
         # only the two sample grids
         ({"figures": {"grid_samples": 4}}, {"figure": 2}),
         # density and below, not generation
-        ({"density": {"k": [2, 4]}}, {"reference_index": 2, "density_shard": S, **BELOW_MERGE}),
+        (
+            {"density": {"k": [2, 4]}},
+            {"reference_index": 2, "density_shard": S, "robustness_scores": 1, **BELOW_MERGE},
+        ),
         # the classifier, and what it scores and embeds
         (
             {"classifier": {"epochs": 41}},
@@ -245,6 +253,7 @@ BELOW_MERGE = {
                 "reference_index": 1,
                 "features_shard": S,
                 "density_shard": S,
+                "robustness_scores": 1,
                 **BELOW_MERGE,
             },
         ),
@@ -545,6 +554,19 @@ def test_the_robustness_stage_reintegrates_the_studys_own_samples(study):
     assert table.spearman.between(0.9, 1.0).all()
     corr = pd.read_csv(study / OUT / "statistics/robustness_correlations.csv")
     assert set(corr.setting) == set(table.setting)
+    # each setting's endpoints are scored as the study scores its shards: the study's own
+    # solver's endpoints get the study's semantic and density measures, bit for bit
+    from enfopath.study.tables import measure_columns
+
+    scores = pd.read_parquet(study / OUT / "robustness/scores.parquet")
+    assert set(scores.setting) == set(table.setting) and len(scores) == n * len(table)
+    measures = measure_columns(df, ["pixels", "classifier"])
+    mine = scores[scores.setting == own.setting.iloc[0]].set_index("sample")[measures]
+    pd.testing.assert_frame_equal(mine, df.loc[: n - 1, measures], check_names=False)
+    euler = scores[scores.setting == "euler 8"].set_index("sample")[measures]
+    assert not euler.equals(mine)  # another solver's endpoints score otherwise
+    row = corr[(corr.setting == "euler 8") & (corr.measure == "clf_margin")].iloc[0]
+    assert row.delta_rho != row.delta_rho_kpe_only
     off = study / "no_robustness.yaml"
     write_config(off, {"robustness": {"enabled": False}})
     run = snakemake(study, "--cores", "1", "-n", "--forceall", "--configfile", str(off))

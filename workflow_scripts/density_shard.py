@@ -6,25 +6,16 @@ from _common import setup
 
 from enfopath.columns import PROJECTED_PIXELS
 from enfopath.io import check_shard_samples, read_npz, write_parquet
-from enfopath.measures.density import Reference, density_measures, load_index, neighbour_ratio
+from enfopath.measures.density import density_measures, load_references, neighbour_ratio
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
 spaces, ks = sm.params.config["density"]["spaces"], sm.params.config["density"]["k"]
 generated = read_npz(sm.input.features, ("sample", *spaces))
 check_shard_samples(generated["sample"], sm.input.features)
+references = load_references(spaces, sm.input.references, sm.input.indexes, sm.input.radii, ks)
 tables = [pd.DataFrame({"sample": generated["sample"]})]
-for space, feats, index, radii in zip(
-    spaces, sm.input.references, sm.input.indexes, sm.input.radii, strict=True
-):
-    r = read_npz(radii, ("k", "radii", "bandwidth"), expect={"space": space, "k": ks})
-    ref = Reference(
-        features=read_npz(feats, ("features",), expect={"space": space})["features"],
-        index=load_index(index, expect={"space": space}),
-        ks=[int(k) for k in r["k"]],
-        radii=r["radii"],
-        bandwidth=float(r["bandwidth"]),
-    )
+for space, ref in references.items():
     tables.append(density_measures(ref, generated[space], prefix=space))
     if space == "pixels" and PROJECTED_PIXELS in generated:
         projected = neighbour_ratio(ref, generated[PROJECTED_PIXELS], prefix=PROJECTED_PIXELS)

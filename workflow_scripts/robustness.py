@@ -1,5 +1,6 @@
 """Rule robustness: accuracy and rank agreement of every solver setting against the reference,
-and the smallest NFE from which the KPE groups and the headline correlations are stable."""
+each setting's headline correlations on its own re-scored endpoints, and the smallest NFE from
+which the KPE groups, the energy and the headline correlations are stable."""
 
 from _common import setup
 
@@ -11,14 +12,14 @@ sm = snakemake  # noqa: F821
 log = setup(sm)
 cfg = sm.params.config
 rc = cfg["robustness"]
-table = read_parquet(sm.input.table)
 runs = read_parquet(sm.input.runs)
-measures = measure_columns(table, cfg["density"]["spaces"])
+scores = read_parquet(sm.input.scores)
+measures = measure_columns(scores, cfg["density"]["spaces"])
 st = cfg["statistics"]
 bounds = delta_rho_bounds(read_csv(sm.input.correlations), measures, rc["stable_delta_rho"])
 settings, correlations = compare_settings(
     runs,
-    table[["sample", *measures]],
+    scores[["setting", "sample", *measures]],
     quantile=st["group_quantile"],
     stable_overlap=rc["stable_overlap"],
     stable_kpe_error=rc["stable_kpe_error"],

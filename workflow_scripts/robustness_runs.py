@@ -1,9 +1,9 @@
 """Rule robustness_runs: the study's first samples re-integrated under every solver setting of
-``robustness.settings`` and under the tight reference."""
+``robustness.settings`` and under the tight reference: the per-sample runs and the endpoints."""
 
 from _common import ProgressLog, setup
 
-from enfopath.io import write_parquet
+from enfopath.io import write_npz, write_parquet
 from enfopath.models.flows import load_flow
 from enfopath.models.networks import pick_device
 from enfopath.study.robustness import SolverSetting, integrate_settings
@@ -26,7 +26,7 @@ log.info(
     [s.label for s in settings],
 )
 progress = ProgressLog(log, rc["n_samples"], "samples")
-runs = integrate_settings(
+runs, endpoints = integrate_settings(
     flow,
     cfg["seed"],
     rc["n_samples"],
@@ -41,3 +41,4 @@ runs = integrate_settings(
 for label, run in runs.groupby("setting", sort=False):
     log.info("%s: mean NFE %.1f, mean KPE %.5f", label, run.nfe.mean(), run.kpe.mean())
 write_parquet(sm.output.runs, runs)
+write_npz(sm.output.endpoints, **endpoints)

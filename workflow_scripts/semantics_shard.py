@@ -5,7 +5,7 @@ from _common import setup
 from enfopath.io import check_shard_samples, read_npz, write_parquet
 from enfopath.measures.features import load_models
 from enfopath.measures.images import shard_images
-from enfopath.measures.semantics import sample_semantics
+from enfopath.measures.semantics import sample_semantics, semantic_options
 from enfopath.models.networks import pick_device
 
 sm = snakemake  # noqa: F821
@@ -15,14 +15,8 @@ method = cfg["semantics"]["method"]
 models = load_models(dict(sm.input.items()), cfg, pick_device())
 shard = read_npz(sm.input.shard, ("sample", "x1", "label"))
 check_shard_samples(shard["sample"], sm.input.shard)
-options = {}
-if method == "clip":
-    names = read_npz(sm.input.dataset, ("class_names",))["class_names"]
-    options = {
-        "class_names": [str(n) for n in names],
-        "template": cfg["clip"]["template"],
-        "batch_size": cfg["clip"]["batch_size"],
-    }
+names = read_npz(sm.input.dataset, ("class_names",))["class_names"] if method == "clip" else []
+options = semantic_options(method, cfg.get("clip", {}), names)
 # flagged (non-finite) samples: scores computed, never analysed
 scores = sample_semantics(method, shard_images(shard), shard["label"], models, **options)
 if method == "classifier":

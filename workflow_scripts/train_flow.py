@@ -1,5 +1,7 @@
-"""Rule train_flow: conditional flow matching of the velocity network; EMA weights saved, and
-the held-out loss of the EMA and the raw final weights recorded."""
+"""Rules train_flow and replicate_flow: conditional flow matching of the velocity network; EMA
+weights saved, and the held-out loss of the EMA and the raw final weights recorded. A replicate
+flow trains from its own seed (``params.train_seed``; the study's flow from the study's seed);
+the held-out loss draws from the study's seed for every flow, so their losses compare."""
 
 import torch
 from _common import setup
@@ -23,10 +25,11 @@ arch = {
     "depth": fc["depth"],
     "time_features": fc["time_features"],
 }
-training = FlowTraining.from_config(fc, cfg["seed"])
+train_seed = int(sm.params.train_seed)
+training = FlowTraining.from_config(fc, train_seed)
 log.info("training velocity_mlp %s on %s with %s", arch, device, training)
 model, raw, losses = train_flow(
-    build_model("velocity_mlp", arch, derived_seed(cfg["seed"], "init:flow")),
+    build_model("velocity_mlp", arch, derived_seed(train_seed, "init:flow")),
     torch.from_numpy(data.x_train),
     training,
     device,
@@ -39,7 +42,7 @@ metrics = {
     "n_heldout": len(data.x_test),
 }
 log.info("held-out I-CFM loss: EMA %(heldout_loss_ema).4f, raw %(heldout_loss_raw).4f", metrics)
-meta = {"config": {"flow": fc, "seed": cfg["seed"]}, **metrics}
+meta = {"config": {"flow": fc, "seed": cfg["seed"]}, "train_seed": train_seed, **metrics}
 save_checkpoint(sm.output.checkpoint, "velocity_mlp", arch, model, meta)
 write_csv(sm.output.losses, losses)
 write_json(sm.output.metrics, metrics)

@@ -26,6 +26,7 @@ distance would be nearly flat and rank samples by their distance to the data mea
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,7 +34,7 @@ import faiss
 import numpy as np
 import pandas as pd
 
-from enfopath.io import atomic_path, checked_read
+from enfopath.io import atomic_path, checked_read, read_npz
 
 
 def _f32(x: np.ndarray) -> np.ndarray:
@@ -319,3 +320,33 @@ def density_measures(ref: Reference, queries: np.ndarray, prefix: str) -> pd.Dat
     cols.update(_ratio_columns(dist, prefix))
     cols[f"{prefix}_kde_logdens"] = kde_log_density(ref.features, q, ref.bandwidth)
     return pd.DataFrame(cols)
+
+
+def load_reference(
+    space: str, features: str, index: str, radii: str, ks: Sequence[int]
+) -> Reference:
+    """The reference set of ``space`` from its files (``features/train_{space}.npz``,
+    ``index/{space}.faiss``, ``index/{space}_radii.npz``), each checked to be of ``space``
+    and, for the radii, of the config's ``ks``."""
+    r = read_npz(radii, ("k", "radii", "bandwidth"), expect={"space": space, "k": list(ks)})
+    return Reference(
+        features=read_npz(features, ("features",), expect={"space": space})["features"],
+        index=load_index(index, expect={"space": space}),
+        ks=[int(k) for k in r["k"]],
+        radii=r["radii"],
+        bandwidth=float(r["bandwidth"]),
+    )
+
+
+def load_references(
+    spaces: Sequence[str],
+    features: Sequence[str],
+    indexes: Sequence[str],
+    radii: Sequence[str],
+    ks: Sequence[int],
+) -> dict[str, Reference]:
+    """:func:`load_reference` of every space, in order (the file lists in the same order)."""
+    return {
+        s: load_reference(s, f, i, r, ks)
+        for s, f, i, r in zip(spaces, features, indexes, radii, strict=True)
+    }

@@ -4,6 +4,10 @@ state energy and of the left-Riemann sum), Spearman and Kendall of the KPE ranki
 of the low / high KPE groups, and the change of every headline correlation, with bootstrap
 intervals for the mean error and each change Δρ.
 
+Each run's ρ relates its own KPE to the measures of its own endpoints (re-scored by the
+``robustness_scores`` job: the classifier or CLIP and every density space, as the study scores
+its shards), so a solver that moves the endpoints, not only the energies, shows it.
+
 A setting is stable when (i) both groups overlap by at least ``stable_overlap``, (ii) its mean
 relative KPE error is at most ``stable_kpe_error`` and (iii) no Δρ exceeds its bound. The
 bound of a measure's Δρ is by default the study's own uncertainty of that ρ: half the width of
@@ -74,7 +78,7 @@ def _rank_dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def compare_settings(
     runs: pd.DataFrame,
-    measures: pd.DataFrame,
+    scores: pd.DataFrame,
     *,
     quantile: float,
     stable_overlap: float,
@@ -86,9 +90,12 @@ def compare_settings(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Accuracy and rank agreement of every setting of ``runs`` against its reference.
 
-    ``measures``: the semantic and density measures of the same samples (a ``sample`` column
-    and one column per measure), from the study's table; ``delta_rho_bounds``: the bound of
-    each measure's Δρ (:func:`delta_rho_bounds`). Samples non-finite under a setting or the
+    ``scores``: the semantic and density measures of every run's own endpoints (``setting``
+    and ``sample`` columns and one column per measure; the ``robustness_scores`` job's table),
+    so that ρ under a setting relates its KPE to what its own endpoints score, and the
+    reference's ρ the reference's; ``delta_rho_bounds``: the bound of each measure's Δρ
+    (:func:`delta_rho_bounds`). A measure non-finite under the setting or the reference
+    leaves that sample out of its ρ. Samples non-finite under a setting or the
     reference are left out of that setting's comparison (``n`` counts those kept). Intervals:
     ``n_boot`` resamples of the samples kept (a stream of ``seed``; 0: NaN), the same for the
     setting and the reference, so Δρ's interval is paired.
@@ -103,11 +110,20 @@ def compare_settings(
     measure), max_delta_rho_share (the largest |Δρ| / its bound: above 1 is beyond),
     n_delta_rho_beyond (measures whose |Δρ| exceeds its bound) and stable (see the module
     docstring). correlations: setting, nfe, measure, n, spearman_rho, reference_rho,
-    delta_rho, delta_rho_ci_low, delta_rho_ci_high, bound, beyond.
+    delta_rho (of the re-scored measures), delta_rho_ci_low, delta_rho_ci_high,
+    delta_rho_kpe_only (the change were the measures held at the reference's endpoints: what
+    the KPE ranking's error alone moves), bound, beyond.
     """
     ref = runs[runs.reference].set_index("sample")
+    ref_label = runs.setting[runs.reference].iloc[0]
+    by_setting = {
+        k: g.drop(columns="setting").set_index("sample") for k, g in scores.groupby("setting")
+    }
+    missing = sorted(set(runs.setting) - set(by_setting))
+    if missing:
+        raise ValueError(f"the robustness scores hold no endpoints of the settings {missing}")
     rows, corr_rows = [], []
-    reference_terms: dict[tuple[str, bytes], np.ndarray] = {}
+    reference_terms: dict[tuple[str, bytes, bytes], np.ndarray] = {}
     for label, run in runs.groupby("setting", sort=False):
         run = run.set_index("sample").loc[ref.index]
         ok = ~(run.nonfinite.to_numpy() | ref.nonfinite.to_numpy())
@@ -126,14 +142,17 @@ def compare_settings(
         err_lo, err_hi = percentile_interval(err[idx].mean(axis=1), confidence)
         ranks_e = standard_ranks(e, idx)  # this setting's, for every measure without NaN
         deltas, beyond = [], 0
-        m = measures.set_index("sample").loc[ref.index[ok]]
-        for measure in m.columns:
-            y = m[measure].to_numpy(np.float64)
-            fine = np.isfinite(y)
+        own_m = by_setting[label].loc[ref.index[ok]]
+        ref_m = by_setting[ref_label].loc[ref.index[ok]]
+        for measure in own_m.columns:
+            y, y_ref = own_m[measure].to_numpy(np.float64), ref_m[measure].to_numpy(np.float64)
+            fine = np.isfinite(y) & np.isfinite(y_ref)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                rho = stats.spearmanr(e[fine], y[fine])[0] if fine.sum() > 2 else np.nan
-                rho_ref = stats.spearmanr(e_ref[fine], y[fine])[0] if fine.sum() > 2 else np.nan
+                enough = fine.sum() > 2
+                rho = stats.spearmanr(e[fine], y[fine])[0] if enough else np.nan
+                rho_ref = stats.spearmanr(e_ref[fine], y_ref[fine])[0] if enough else np.nan
+                rho_kpe = stats.spearmanr(e[fine], y_ref[fine])[0] if enough else np.nan
                 if fine.all():
                     own, re = idx, ranks_e
                 else:  # a measure with non-finite values resamples the samples it keeps
@@ -141,10 +160,12 @@ def compare_settings(
                     stream = numpy_rng(seed, f"robustness:{measure}")
                     own = stream.integers(0, max(n_fine, 1), size=(n_boot, n_fine))
                     re = standard_ranks(e[fine], own)
-                ry = standard_ranks(y[fine], own)
-                key = (measure, ok.tobytes())  # the reference's term: once per measure
+                key = (measure, fine.tobytes(), ok.tobytes())  # the reference's term, once
                 if key not in reference_terms:
-                    reference_terms[key] = _rank_dot(standard_ranks(e_ref[fine], own), ry)
+                    reference_terms[key] = _rank_dot(
+                        standard_ranks(e_ref[fine], own), standard_ranks(y_ref[fine], own)
+                    )
+                ry = standard_ranks(y[fine], own)
                 lo, hi = percentile_interval(_rank_dot(re, ry) - reference_terms[key], confidence)
             delta = rho - rho_ref
             bound = delta_rho_bounds[measure]
@@ -160,6 +181,7 @@ def compare_settings(
                     "spearman_rho": rho,
                     "reference_rho": rho_ref,
                     "delta_rho": delta,
+                    "delta_rho_kpe_only": rho_kpe - rho_ref,
                     "delta_rho_ci_low": lo,
                     "delta_rho_ci_high": hi,
                     "bound": bound,
@@ -168,7 +190,7 @@ def compare_settings(
             )
         max_delta = float(np.nanmax(np.abs(deltas))) if np.isfinite(deltas).any() else np.nan
         with np.errstate(invalid="ignore", divide="ignore"):
-            shares = np.abs(deltas) / np.array([delta_rho_bounds[c] for c in m.columns])
+            shares = np.abs(deltas) / np.array([delta_rho_bounds[c] for c in own_m.columns])
         shares = np.where(np.array(deltas) == 0, 0.0, shares)
         max_share = float(np.nanmax(shares)) if np.isfinite(deltas).any() else np.nan
         low, high = _overlap(group, ref_group, "low"), _overlap(group, ref_group, "high")

@@ -3,7 +3,8 @@ and margin (docs/science.md §3)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -96,3 +97,15 @@ def sample_semantics(
     return clip_scores(
         torch.from_numpy(feats), text, torch.from_numpy(labels) if conditioned else None
     )
+
+
+def semantic_options(method: str, clip: dict[str, Any], class_names: Sequence[str]) -> dict:
+    """The options of :func:`sample_semantics` for ``method``: for CLIP the class names, the
+    prompt template and the batch size of the config's ``clip`` section; none otherwise."""
+    if method != "clip":
+        return {}
+    return {
+        "class_names": [str(n) for n in class_names],
+        "template": clip["template"],
+        "batch_size": clip["batch_size"],
+    }

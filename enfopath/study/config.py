@@ -167,6 +167,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     _check_sample_count(config)
     r = config["robustness"]  # the study's own samples: a smaller study re-integrates them all
     r["n_samples"] = min(r["n_samples"], s["n_samples"])
+    _check_replicates(config)
     _check_sources(config)
     config["density"]["k"] = sorted(config["density"]["k"])
     return config
@@ -201,6 +202,35 @@ def _check_sample_count(config: dict[str, Any]) -> None:
             "sampling.n_samples",
             f"{n} samples are too few for this study's statistics, which need at least {need} "
             f"({why})",
+        )
+
+
+def _check_replicates(config: dict[str, Any]) -> None:
+    """Replicate flows are trained here, from seeds other than the study's, on at most the
+    study's samples (``replicates.n_samples`` null becomes ``sampling.n_samples``)."""
+    rep, flow = config["replicates"], config["flow"]
+    if not rep["flow_seeds"]:
+        return
+    if flow["pretrained"] is not None or flow["plugin"] is not None or flow["model"] == "empirical":
+        _fail(
+            "replicates.flow_seeds",
+            "replicates are flows trained here from other seeds: a pretrained, plugin or "
+            "empirical flow has no training seed to change",
+        )
+    if config["seed"] in rep["flow_seeds"]:
+        _fail(
+            "replicates.flow_seeds",
+            f"seed {config['seed']} is the study's own (its flow is the first of the spread); "
+            "give other seeds",
+        )
+    n = config["sampling"]["n_samples"]
+    if rep["n_samples"] is None:
+        rep["n_samples"] = n
+    elif rep["n_samples"] > n:
+        _fail(
+            "replicates.n_samples",
+            f"{rep['n_samples']} is more than the study's sampling.n_samples = {n}: the "
+            "replicates run the study's own noise",
         )
 
 

@@ -20,6 +20,7 @@ FIGURE_NAMES = (
     "robustness_error",
     "robustness_ranking",
     "comparison",
+    "replicates",
     "plane_trajectories",
     "plane_field",
     "plane_endpoints",
@@ -40,6 +41,7 @@ STAGE_FIGURES = {
     "robustness_error": ("robustness", "robustness"),
     "robustness_ranking": ("robustness", "robustness"),
     "comparison": ("comparison", "comparison"),
+    "replicates": ("replicates", "replicates"),
 }
 """Figures of the optional stages: the ``FigureContext`` field and the stage's table
 (statistics/<table>.csv) each reads."""

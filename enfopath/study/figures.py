@@ -113,6 +113,8 @@ class FigureContext:
     (n, T, 2), ``field_t`` (K,), ``field_grid`` (G,), ``field_v`` (K, G, G, 2)."""
     comparison: pd.DataFrame | None = None
     """``statistics/comparison.csv`` (the comparison with a baseline study)."""
+    replicates: pd.DataFrame | None = None
+    """``statistics/replicates.csv`` (the correlations of each flow's training seed)."""
     images: dict[int, np.ndarray] = field(default_factory=dict)
     """Generated images by global sample index, each (C, H, W) in [-1, 1] (grids only)."""
     class_names: list[str] = field(default_factory=list)
@@ -524,6 +526,56 @@ def robustness_ranking(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     return fig
 
 
+def replicates(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """Spearman ρ of each energy (a panel each) with every measure, one marker per flow with
+    its bootstrap interval: the study's flow filled and black, each replicate flow (another
+    training seed) hollow, side by side; a sign that holds for one network only shows."""
+    if ctx.replicates is None:
+        raise ValueError("this figure needs statistics/replicates.csv")
+    r = ctx.replicates
+    energies = list(dict.fromkeys(r.energy))
+    measures = list(dict.fromkeys(r.measure))
+    seeds = list(dict.fromkeys(r.flow_seed))
+    fig, axes = _panels(len(energies), 4.6)
+    fig.set_figheight(max(4.2, 0.32 * len(measures) + 1.5))
+    y = np.arange(len(measures))
+    offset = np.linspace(-0.3, 0.3, len(seeds)) if len(seeds) > 1 else np.zeros(1)
+    for ax, energy in zip(axes, energies, strict=True):
+        for j, flow_seed in enumerate(seeds):
+            rows = r[(r.energy == energy) & (r.flow_seed == flow_seed)].set_index("measure")
+            rows = rows.loc[measures]
+            study = bool(rows.study.iloc[0])
+            err = np.vstack(
+                [
+                    rows.spearman_rho - rows.spearman_ci_low,
+                    rows.spearman_ci_high - rows.spearman_rho,
+                ]
+            ).clip(min=0)
+            ax.errorbar(
+                rows.spearman_rho,
+                y + offset[j],
+                xerr=err if np.isfinite(err).all() else None,
+                fmt="o",
+                ms=4,
+                lw=0.8,
+                color="k" if study else f"C{j % 10}",
+                mfc="k" if study else "none",
+                label=f"seed {flow_seed}" + (" (the study's flow)" if study else ""),
+            )
+        ax.axvline(0.0, color="0.5", lw=0.8)
+        ax.set_xlabel(f"Spearman ρ with {describe(energy)}", fontsize=8)
+        ax.set_yticks(y, [describe(m) for m in measures] if ax is axes[0] else [], fontsize=6)
+        ax.invert_yaxis()
+    axes[0].legend(fontsize=6)
+    level = round(100 * ctx.confidence)
+    fig.suptitle(
+        f"{len(seeds)} flows trained from different seeds, the same noise; {level} % bootstrap "
+        "intervals",
+        fontsize=9,
+    )
+    return fig
+
+
 def _class_and_margin(row: pd.Series, names: list[str]) -> str:
     for margin, cls in (("clf_margin", "clf_class"), ("clip_margin", "clip_class")):
         if margin in row and cls in row:
@@ -693,6 +745,7 @@ FIGURES: dict[str, Callable[[pd.DataFrame, FigureContext], Figure]] = {
     "robustness_error": robustness_error,
     "robustness_ranking": robustness_ranking,
     "comparison": comparison,
+    "replicates": replicates,
     "plane_trajectories": plane_trajectories,
     "plane_field": plane_field,
     "plane_endpoints": plane_endpoints,

@@ -5,7 +5,9 @@ The study's first n samples (their own x0 and labels, :func:`enfopath.study.shar
 are integrated once per setting of ``robustness.settings`` and once with the reference (a tight
 dopri5). Per setting and sample: the KPE carried in the state and the authors' left-Riemann sum
 Σ_i ½‖v(x_i, t_i)‖² Δt_i at the same nodes (fixed grids only), the NFE, and the RMS distance of
-the endpoint from the reference's (:data:`RUN_COLUMNS`).
+the endpoint from the reference's (:data:`RUN_COLUMNS`); and every run's endpoints, which the
+``robustness_scores`` job scores as the study scores its own (semantics and density), so that
+each setting's relations are measured on what that setting produced.
 :func:`enfopath.measures.robustness.compare_settings` turns these into the accuracy and the rank
 agreement of each setting.
 """
@@ -21,7 +23,7 @@ import pandas as pd
 import torch
 
 from enfopath.energy import ADAPTIVE_SOLVERS, EnergyResult, sample_with_energy
-from enfopath.study.shards import batch_problem, batches
+from enfopath.study.shards import batch_labels, batch_problem, batches, to_uint8
 from enfopath.velocity import NO_SHAPING, KineticShaping
 
 if TYPE_CHECKING:
@@ -90,15 +92,17 @@ def rerun_batch(
     settings: Sequence[SolverSetting],
     reference: SolverSetting,
     common: dict[str, Any],
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
     """One batch (global indices ``batch``, noise ``x0``) integrated with the reference, then
-    with each setting: rows of :data:`RUN_COLUMNS`, the reference's first."""
+    with each setting: rows of :data:`RUN_COLUMNS`, the reference's first, and each run's
+    endpoints x1 (N, *x0.shape[1:]) by setting label."""
     ref = sample_with_energy(velocity, x0, **reference.solver_kwargs(common))
-    parts = [_rows(reference, True, batch, ref, ref.x1)]
+    parts, endpoints = [_rows(reference, True, batch, ref, ref.x1)], {reference.label: ref.x1}
     for setting in settings:
         res = sample_with_energy(velocity, x0, **setting.solver_kwargs(common))
         parts.append(_rows(setting, False, batch, res, ref.x1))
-    return pd.concat(parts, ignore_index=True)
+        endpoints[setting.label] = res.x1
+    return pd.concat(parts, ignore_index=True), endpoints
 
 
 def integrate_settings(
@@ -112,16 +116,49 @@ def integrate_settings(
     device: torch.device,
     progress: Callable[[int], None] | None = None,
     shaping: KineticShaping = NO_SHAPING,
-) -> pd.DataFrame:
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """The study's samples 0 … n_samples − 1 re-integrated under the reference and every
     setting, in the study's batches (``batch_size``, aligned to the global index as in the
-    study) and under the study's trajectory ``shaping``: the per-sample runs table
-    (:data:`RUN_COLUMNS`). ``common``: the other arguments of ``sample_with_energy`` (grid,
-    tau, profile_points, t_end). ``progress(n)`` is called after each batch."""
-    parts = []
+    study) and under the study's trajectory ``shaping``. ``common``: the other arguments of
+    ``sample_with_energy`` (grid, tau, profile_points, t_end). ``progress(n)`` is called after
+    each batch.
+
+    Returns the per-sample runs table (:data:`RUN_COLUMNS`) and the endpoints, arrays like a
+    trajectory shard's with a leading setting axis, to be scored as the study's are:
+    ``setting`` (S,) str, the labels, the reference's first; ``sample``, ``label`` (N,) int64;
+    ``x1`` (S, N, *flow.shape) float32; for a latent flow ``image`` (S, N, 3, H, W) uint8, the
+    decoded endpoints clamped (:func:`enfopath.study.shards.to_uint8`).
+    """
+    parts: list[pd.DataFrame] = []
+    ends: dict[str, list[np.ndarray]] = {}
+    images: dict[str, list[np.ndarray]] = {}
+    labels = []
     for batch in batches(range(n_samples), batch_size):
         x0, velocity = batch_problem(flow, seed, batch, device, shaping)
-        parts.append(rerun_batch(velocity, x0, batch, settings, reference, common))
+        runs, endpoints = rerun_batch(velocity, x0, batch, settings, reference, common)
+        parts.append(runs)
+        labels.append(batch_labels(flow, seed, batch))
+        for label, x1 in endpoints.items():
+            ends.setdefault(label, []).append(x1.detach().float().cpu().numpy())
+            decoded = flow.images(x1)
+            if decoded is not None:
+                images.setdefault(label, []).append(to_uint8(decoded))
         if progress is not None:
             progress(len(batch))
-    return pd.concat(parts, ignore_index=True)
+    order = list(ends)
+    out = {
+        "setting": np.array(order),
+        "sample": np.arange(n_samples, dtype=np.int64),
+        "label": np.concatenate(labels),
+        "x1": np.stack([np.concatenate(ends[k]) for k in order]),
+    }
+    if images:
+        out["image"] = np.stack([np.concatenate(images[k]) for k in order])
+    return pd.concat(parts, ignore_index=True), out
+
+
+def setting_endpoints(endpoints: dict[str, np.ndarray], j: int) -> dict[str, np.ndarray]:
+    """The endpoints of setting ``j`` of :func:`integrate_settings`'s arrays, as a trajectory
+    shard holds its own (``sample``, ``label``, ``x1``, and ``image`` for a latent flow)."""
+    one = {"sample": endpoints["sample"], "label": endpoints["label"]}
+    return one | {k: endpoints[k][j] for k in ("x1", "image") if k in endpoints}

@@ -1,0 +1,105 @@
+"""Replication across training seeds (replicates.flow_seeds): one more flow per seed, the
+study's noise through each, scored as the study's samples are, and the spread of every ρ.
+"""
+
+
+rule replicate_flow:
+    input:
+        dataset=rules.prepare_data.output.dataset,
+    output:
+        checkpoint=out("replicates/seed_{replicate}/flow.pt"),
+        losses=out("replicates/seed_{replicate}/flow_losses.csv"),
+        metrics=out("replicates/seed_{replicate}/flow_metrics.json"),
+    log:
+        out("logs/replicate_flow/{replicate}.log"),
+    benchmark:
+        out("benchmarks/replicate_flow/{replicate}.tsv")
+    priority: 10
+    conda:
+        "../envs/enfopath.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        config=config_slice("seed", "flow", without=["flow.pretrained"]),
+        train_seed=lambda wc: int(wc.replicate),
+    script:
+        "../workflow_scripts/train_flow.py"
+
+
+rule replicate_samples:
+    input:
+        unpack(
+            lambda wc: with_models(
+                semantic_models() | space_models(SPACES),
+                checkpoint=out(f"replicates/seed_{wc.replicate}/flow.pt"),
+                dataset=rules.prepare_data.output.dataset,
+            )
+        ),
+        references=per_space("features/train_{space}.npz"),
+        indexes=per_space("index/{space}.faiss"),
+        radii=per_space("index/{space}_radii.npz"),
+    output:
+        table=out("replicates/seed_{replicate}/samples.parquet"),
+    log:
+        out("logs/replicate_samples/{replicate}.log"),
+    benchmark:
+        out("benchmarks/replicate_samples/{replicate}.tsv")
+    priority: 5
+    conda:
+        "../envs/enfopath.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        config=config_slice(
+            *GENERATION_KEYS,
+            *SEMANTICS_KEYS,
+            "density.spaces",
+            "density.k",
+            "clip.batch_size",
+            "replicates.n_samples",
+            *model_keys(space_models(SPACES)),
+        ),
+    script:
+        "../workflow_scripts/replicate_samples.py"
+
+
+rule replicates:
+    input:
+        table=out("samples.parquet"),
+        replicates=expand(
+            out("replicates/seed_{replicate}/samples.parquet"), replicate=FLOW_SEEDS
+        ),
+    output:
+        table=report(
+            out("statistics/replicates.csv"),
+            caption="../report/replicates.rst",
+            category="Study tables",
+            labels=verified_labels({"table": "correlations per training seed"}),
+        ),
+        spread=report(
+            out("statistics/replicates_spread.csv"),
+            caption="../report/replicates_spread.rst",
+            category="Study tables",
+            labels=verified_labels(
+                {"table": "spread of each ρ across training seeds"}
+            ),
+        ),
+    log:
+        out("logs/replicates.log"),
+    benchmark:
+        out("benchmarks/replicates.tsv")
+    priority: 3
+    conda:
+        "../envs/enfopath.yaml"
+    params:
+        config=config_slice(
+            "seed",
+            "density.spaces",
+            "statistics.bootstrap",
+            "statistics.confidence",
+            "replicates",
+        ),
+    script:
+        "../workflow_scripts/replicates.py"

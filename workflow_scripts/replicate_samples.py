@@ -1,0 +1,52 @@
+"""Rule replicate_samples: one replicate flow run from the study's noise, its endpoints scored
+by the study's own classifier / CLIP and reference sets: the replicate's per-sample table."""
+
+from _common import ProgressLog, setup
+
+from enfopath.io import read_npz, write_parquet
+from enfopath.measures.density import load_references
+from enfopath.measures.features import load_models
+from enfopath.measures.semantics import semantic_options
+from enfopath.models.flows import load_flow
+from enfopath.models.networks import pick_device
+from enfopath.study.replicates import replicate_samples
+from enfopath.study.scoring import Scorer
+from enfopath.study.shards import SamplingConfig
+
+sm = snakemake  # noqa: F821
+log = setup(sm)
+cfg = sm.params.config
+method, dc, n = cfg["semantics"]["method"], cfg["density"], cfg["replicates"]["n_samples"]
+device = pick_device()
+flow, info = load_flow(sm.input.checkpoint, device, cfg)
+names = read_npz(sm.input.dataset, ("class_names",))["class_names"] if method == "clip" else []
+scorer = Scorer(
+    method=method,
+    models=load_models(dict(sm.input.items()), cfg, device),
+    references=load_references(
+        dc["spaces"], sm.input.references, sm.input.indexes, sm.input.radii, dc["k"]
+    ),
+    options=semantic_options(method, cfg["clip"], names),
+    batch_size=cfg["clip"]["batch_size"],
+)
+sampling = SamplingConfig.from_config(cfg["sampling"])
+log.info(
+    "replicate flow of seed %s: samples 0…%d of %s on %s, %s",
+    sm.wildcards.replicate,
+    n - 1,
+    info["model"],
+    device,
+    sampling,
+)
+progress = ProgressLog(log, n, "samples")
+table = replicate_samples(
+    flow,
+    cfg["seed"],
+    n,
+    sampling,
+    device,
+    scorer,
+    progress=lambda k, nfe: progress.update(k, f"NFE {nfe}"),
+)
+log.info("mean KPE %.4f, non-finite %d", table.kpe.mean(), int(table.nonfinite.sum()))
+write_parquet(sm.output.table, table)

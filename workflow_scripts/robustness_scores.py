@@ -1,0 +1,37 @@
+"""Rule robustness_scores: the semantic and density measures of every solver setting's own
+endpoints (and the reference's), scored as the study scores its shards."""
+
+import pandas as pd
+from _common import setup
+
+from enfopath.io import read_npz, write_parquet
+from enfopath.measures.density import load_references
+from enfopath.measures.features import load_models
+from enfopath.measures.semantics import semantic_options
+from enfopath.models.networks import pick_device
+from enfopath.study.robustness import setting_endpoints
+from enfopath.study.scoring import Scorer, score_endpoints
+
+sm = snakemake  # noqa: F821
+log = setup(sm)
+cfg = sm.params.config
+method, dc = cfg["semantics"]["method"], cfg["density"]
+endpoints = read_npz(sm.input.endpoints, ("setting", "sample", "label", "x1"))
+names = read_npz(sm.input.dataset, ("class_names",))["class_names"] if method == "clip" else []
+clip = cfg.get("clip", {})
+scorer = Scorer(
+    method=method,
+    models=load_models(dict(sm.input.items()), cfg, pick_device()),
+    references=load_references(
+        dc["spaces"], sm.input.references, sm.input.indexes, sm.input.radii, dc["k"]
+    ),
+    options=semantic_options(method, clip, names),
+    batch_size=clip.get("batch_size", 256),
+)
+parts = []
+for j, setting in enumerate(endpoints["setting"]):
+    scores = score_endpoints(scorer, setting_endpoints(endpoints, j))
+    scores.insert(0, "setting", str(setting))
+    parts.append(scores)
+    log.info("%s: %d endpoints scored", setting, len(scores))
+write_parquet(sm.output.scores, pd.concat(parts, ignore_index=True))
