@@ -283,6 +283,23 @@ def test_plugin_velocity_of_a_class_conditional_model_needs_labels(user_module):
         plugin_velocity(spec, torch.nn.Identity())
 
 
+class _OneClassNet(torch.nn.Module):
+    """A class-conditional net with one class and an embedding of that class only (no null
+    row): any label but 0 is out of range, as it is for an nn.Embedding(num_classes, ...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = torch.nn.Embedding(1, 64)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x + self.embed(y).reshape(x.shape)
+
+
+def test_the_check_draws_labels_of_the_models_own_classes(user_module):
+    spec = PluginSpec.from_config({**SECTION, "convention": "x_t_y", "num_classes": 1})
+    check_network(spec, _OneClassNet(), None, torch.device("cpu"))  # labels 0, 0
+
+
 def write_weights(folder: Path) -> tuple[Path, str]:
     """The user's released weights: a dict with the state dict under ``ema``; its sha256."""
     sys.modules.pop("tiny_user_flow", None)

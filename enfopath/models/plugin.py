@@ -243,14 +243,16 @@ def check_network(
     image_shape: tuple[int, ...] | None = None,
 ) -> None:
     """Call the network once as the config says, on 2 samples of noise at t = 0.5 (and labels
-    0 and 1 for a class-conditional model), and the decoder on the state: the velocity must be
-    a finite floating tensor of the state's shape on its device, and the images (the decoder's
-    output, or the state itself without a decoder) of the data set's ``image_shape`` (C, H, W)
-    when given. Raises :class:`PluginError` naming the key."""
+    0 and 1 modulo num_classes for a class-conditional model: each a class of the model's),
+    and the decoder on the state: the velocity must be a finite floating tensor of the state's
+    shape on its device, and the images (the decoder's output, or the state itself without a
+    decoder) of the data set's ``image_shape`` (C, H, W) when given. Raises
+    :class:`PluginError` naming the key."""
     x = torch.randn((2, *spec.shape), generator=torch.Generator().manual_seed(0)).to(device)
     t = torch.tensor(0.5, device=device)
     call = CALLS[spec.convention]
-    velocity = plugin_velocity(spec, network, torch.tensor([0, 1], device=device) % 2)
+    labels = torch.arange(2, device=device) % spec.num_classes if spec.conditional else None
+    velocity = plugin_velocity(spec, network, labels)
     try:
         v = velocity(t, x)
     except OutputError as err:
