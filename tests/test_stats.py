@@ -332,7 +332,7 @@ def test_class_composition_of_a_small_group_takes_a_reproducible_monte_carlo_p_v
 
 
 def test_memorized_fraction_per_energy_bin_counts_ratios_below_a_third():
-    from enfopath.measures.stats import memorization
+    from enfopath.measures.stats import memorization, q_values
 
     rng = np.random.default_rng(0)
     energy = rng.uniform(0, 10, 2000)
@@ -353,6 +353,7 @@ def test_memorized_fraction_per_energy_bin_counts_ratios_below_a_third():
     assert table.loc[0, "ci_low"] == pytest.approx(f - half, abs=0.004)
     assert table.loc[0, "ci_high"] == pytest.approx(f + half, abs=0.004)
     assert table.loc[0, "spearman_rho"] > 0.3  # the ratio rises with the energy
+    np.testing.assert_array_equal(table.spearman_q, q_values(table.spearman_p.to_numpy()))
     assert (
         table.loc[1:, "energy_min"].to_numpy()[1:] >= table.loc[1:, "energy_max"].to_numpy()[:-1]
     ).all()

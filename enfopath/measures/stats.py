@@ -590,7 +590,8 @@ def memorization(
     the energy within each.
 
     Columns: bin (0 = all samples, then 1 = lowest energy …), n, energy_min, energy_max,
-    energy_mean, memorized, fraction, ci_low, ci_high, ratio_median, spearman_rho, spearman_p.
+    energy_mean, memorized, fraction, ci_low, ci_high, ratio_median, spearman_rho, spearman_p,
+    spearman_q (Benjamini–Hochberg over the bins and all samples).
     """
     x = df[energy].to_numpy(np.float64)
     r = df[ratio].to_numpy(np.float64)
@@ -621,7 +622,7 @@ def memorization(
                 "spearman_p": float(sp[1]),
             }
         )
-    return pd.DataFrame(rows)
+    return with_q_values(pd.DataFrame(rows))
 
 
 CHANGE_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
