@@ -465,13 +465,10 @@ def recorded_files(root: str | os.PathLike[str]) -> list[Path]:
     return sorted(p for p in paths if not p.name.startswith(".") and p.is_file())
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m enfopath.io results/<experiment> ...``: verify finished studies
-    (:func:`enfopath.inventory.main`)."""
-    from enfopath.inventory import main as verify_studies
-
-    return verify_studies(argv)
-
-
 if __name__ == "__main__":
+    # python -m enfopath.io results/<experiment> ...: verify finished studies. The entry point
+    # runs the inventory's check (enfopath.inventory.main, which builds on this module); run as
+    # a script this file is __main__, not enfopath.io, so the import makes no circle.
+    from enfopath.inventory import main
+
     sys.exit(main())

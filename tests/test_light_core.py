@@ -158,6 +158,55 @@ def test_imports_go_one_way_core_models_measures_study():
     assert not wrong, wrong
 
 
+def _is_main_block(node: ast.stmt) -> bool:
+    return (
+        isinstance(node, ast.If)
+        and isinstance(node.test, ast.Compare)
+        and isinstance(node.test.left, ast.Name)
+        and node.test.left.id == "__name__"
+    )
+
+
+def test_no_module_of_the_library_imports_itself_round_a_circle():
+    """Every import of one enfopath module by another, at the top or inside a function, forms
+    no cycle (a circle hides which module is the lower one). A module's ``if __name__ ==
+    "__main__":`` block is its command-line entry, run as a script, not part of the graph."""
+    package = ROOT / "enfopath"
+    modules = {
+        ".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+        for p in package.rglob("*.py")
+    }
+    edges: dict[str, set[str]] = {m: set() for m in modules}
+    for module, path in modules.items():
+        tree = ast.parse(path.read_text())
+        tree.body = [n for n in tree.body if not _is_main_block(n)]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            edges[module] |= {n for n in names if n in modules and n != module}
+    cycles, done, path = [], set(), []
+
+    def visit(m: str) -> None:
+        if m in path:
+            cycles.append(" → ".join([*path[path.index(m) :], m]))
+            return
+        if m in done:
+            return
+        path.append(m)
+        for n in sorted(edges[m]):
+            visit(n)
+        path.pop()
+        done.add(m)
+
+    for m in sorted(edges):
+        visit(m)
+    assert not cycles, cycles
+
+
 def test_the_library_cites_the_science_notes_of_this_repository():
     """Docstrings point at docs/science.md (in the repository), never at the team's notes."""
     notes = "SCIENCE" + ".md"

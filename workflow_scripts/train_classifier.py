@@ -8,7 +8,7 @@ from enfopath.models.checkpoint import save_checkpoint
 from enfopath.models.networks import build_model, pick_device
 from enfopath.models.training import accuracy, train_classifier
 from enfopath.seeding import derived_seed
-from enfopath.study.datasets import ImageDataset
+from enfopath.study.split import ImageDataset
 
 sm = snakemake  # noqa: F821
 log = setup(sm)

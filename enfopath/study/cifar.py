@@ -18,10 +18,8 @@ from typing import IO, Any
 import numpy as np
 
 from enfopath.io import CorruptFileError
-from enfopath.study.datasets import ImageDataset
+from enfopath.study.split import ImageDataset
 
-CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"
-"""Published md5 of cifar-10-python.tar.gz."""
 CLASSES = 10
 """Labels are 0–9, indexing ``batches.meta``'s ten label_names."""
 _ALLOWED = {

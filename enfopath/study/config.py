@@ -434,6 +434,11 @@ def load_config(*paths: str | Path) -> dict[str, Any]:
     return validate_config(merged)
 
 
+def n_shards(config: dict[str, Any]) -> int:
+    """Number of trajectory shards of a validated config."""
+    return config["sampling"]["n_samples"] // config["sampling"]["shard_size"]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m enfopath.study.config FILE ...``: check config files as ``snakemake --configfile
     FILE ...`` would read them (after the workflow's ``config.yaml`` when it is here)."""
@@ -455,8 +460,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def n_shards(config: dict[str, Any]) -> int:
-    """Number of trajectory shards of a validated config."""
-    return config["sampling"]["n_samples"] // config["sampling"]["shard_size"]

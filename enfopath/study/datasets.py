@@ -2,52 +2,22 @@
 
 The embedded dataset is scikit-learn's bundled digits (1,797 images of 8×8, 10 classes), scaled
 from [0, 16] to [-1, 1] and kept as (N, 1, 8, 8) float32; no download. CIFAR-10 lives in
-:mod:`enfopath.study.cifar`, image folders in :mod:`enfopath.study.imagefolder`.
+:mod:`enfopath.study.cifar`, image folders in :mod:`enfopath.study.imagefolder`; the
+split every array data set becomes is :class:`enfopath.study.split.ImageDataset`.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from enfopath.seeding import derived_seed
+from enfopath.study.cifar import load_cifar10_tarball
 from enfopath.study.imagefolder import list_image_folder, load_images
-
-
-@dataclass(frozen=True)
-class ImageDataset:
-    """A train/test split of images in [-1, 1], shape (N, C, H, W), with integer labels (or of
-    points in the plane, shape (N, 2), for a 2-D data set)."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    class_names: list[str]
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The split as named arrays (for an ``.npz``)."""
-        return {
-            "x_train": self.x_train,
-            "y_train": self.y_train,
-            "x_test": self.x_test,
-            "y_test": self.y_test,
-            "class_names": np.array(self.class_names),
-        }
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ImageDataset:
-        return cls(
-            x_train=arrays["x_train"],
-            y_train=arrays["y_train"],
-            x_test=arrays["x_test"],
-            y_test=arrays["y_test"],
-            class_names=[str(c) for c in arrays["class_names"]],
-        )
+from enfopath.study.split import ImageDataset
 
 
 def load_sklearn_digits(seed: int, test_fraction: float) -> ImageDataset:
@@ -133,8 +103,6 @@ def prepare_dataset(
     against their ``sha256``, when embedded). ImageNet
     class names (``data.class_names: imagenet``) are open_clip's, in the folders' sorted order."""
     if data["dataset"] == "cifar10":
-        from enfopath.study.cifar import load_cifar10_tarball
-
         if tarball is None:
             raise ValueError("data.source: cifar10 needs its downloaded tarball")
         return load_cifar10_tarball(tarball).arrays()
