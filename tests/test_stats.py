@@ -413,3 +413,24 @@ def test_a_comparison_gives_shares_exact_intervals_and_tests_zero_changes_by_pra
         10, n, 0.95
     )
     assert t.loc["memorized", "change_ci_low"] < 10 / n < t.loc["memorized", "change_ci_high"]
+
+
+def test_one_spearman_rule_for_every_table():
+    """ρ and p of the finite pairs, as scipy gives them; NaN below 3 pairs or for a constant
+    side, and no warning either way."""
+    import warnings
+
+    from scipy import stats as sps
+
+    from enfopath.measures.stats import spearman
+
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(size=50), rng.normal(size=50)
+    x[3], y[7] = np.nan, np.inf
+    keep = np.isfinite(x) & np.isfinite(y)
+    expected = sps.spearmanr(x[keep], y[keep])
+    assert spearman(x, y) == (expected[0], expected[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isnan(spearman(x[:2], y[:2])).all()
+        assert np.isnan(spearman(np.ones(10), y[10:20])).all()

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from enfopath.measures.stats import kpe_groups, percentile_interval, standard_ranks
+from enfopath.measures.stats import kpe_groups, percentile_interval, spearman, standard_ranks
 from enfopath.seeding import numpy_rng
 
 RUN_COLUMNS = (
@@ -132,9 +132,9 @@ def compare_settings(
         err, left_err = _rel_error(e, e_ref), _rel_error(left, e_ref)
         group = kpe_groups(pd.Series(e), quantile).to_numpy()
         ref_group = kpe_groups(pd.Series(e_ref), quantile).to_numpy()
+        rank_agreement = spearman(e, e_ref)[0]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            spearman = stats.spearmanr(e, e_ref)[0] if ok.sum() > 2 else np.nan
             kendall = stats.kendalltau(e, e_ref)[0] if ok.sum() > 2 else np.nan
         first = run.iloc[0]
         nfe = float(run.nfe.mean())
@@ -147,12 +147,11 @@ def compare_settings(
         for measure in own_m.columns:
             y, y_ref = own_m[measure].to_numpy(np.float64), ref_m[measure].to_numpy(np.float64)
             fine = np.isfinite(y) & np.isfinite(y_ref)
+            rho = spearman(e[fine], y[fine])[0]
+            rho_ref = spearman(e_ref[fine], y_ref[fine])[0]
+            rho_kpe = spearman(e[fine], y_ref[fine])[0]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                enough = fine.sum() > 2
-                rho = stats.spearmanr(e[fine], y[fine])[0] if enough else np.nan
-                rho_ref = stats.spearmanr(e_ref[fine], y_ref[fine])[0] if enough else np.nan
-                rho_kpe = stats.spearmanr(e[fine], y_ref[fine])[0] if enough else np.nan
                 if fine.all():
                     own, re = idx, ranks_e
                 else:  # a measure with non-finite values resamples the samples it keeps
@@ -213,7 +212,7 @@ def compare_settings(
                 "left_riemann_rel_error_mean": float(np.mean(left_err)),
                 "left_riemann_rel_error_max": float(np.max(left_err)),
                 "x1_rms_error_mean": float(run.x1_rms_error.to_numpy()[ok].mean()),
-                "spearman": float(spearman),
+                "spearman": rank_agreement,
                 "kendall": float(kendall),
                 "low_overlap": low,
                 "high_overlap": high,

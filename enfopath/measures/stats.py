@@ -152,6 +152,19 @@ def percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, 
     return float(lo), float(hi)
 
 
+def spearman(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Spearman's ρ of the pairs where both ``x`` and ``y`` are finite, and its p-value: the
+    one guard rule of every table here. Fewer than 3 such pairs give (NaN, NaN); a constant
+    side gives scipy's NaN, without its warning."""
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3:
+        return float("nan"), float("nan")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rho, p = stats.spearmanr(x[ok], y[ok])
+    return float(rho), float(p)
+
+
 def _estimate(
     column: str, value: float, p: float, samples: np.ndarray, confidence: float
 ) -> dict[str, float]:
@@ -196,9 +209,9 @@ def correlations(
             else:  # a pair with non-finite rows resamples the rows it keeps
                 own, _ = _own_bootstrap({e: x, m: y}, [(e, m)], seed, f"bootstrap:{e}:{m}", n_boot)
                 sp_boot, pe_boot = own["spearman"][e, m], own["pearson"][e, m]
+            sp = spearman(x[ok], y[ok])
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                sp = stats.spearmanr(x[ok], y[ok])
                 pe = stats.pearsonr(x[ok], y[ok]) if ok.sum() > 2 else (np.nan, np.nan)
             rows.append(
                 {
@@ -273,7 +286,7 @@ def partial_correlations(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             r = np.corrcoef(ranks) if n > 1 else np.full((3, 3), np.nan)
-            sp = stats.spearmanr(x[ok], y[ok])
+        sp = spearman(x[ok], y[ok])
         rho = float(_partial(r[0, 1], r[0, 2], r[1, 2]))
         partial = _partial(rxy, rxz, ryz)
         rows.append(
@@ -358,7 +371,7 @@ def early_prediction(
     predictors += [(b, 0.0, b) for b in baselines]
     # Spearman of every predictor with the final KPE and each measure in one table, so that
     # each column is resampled once (the same resamples as idx: same stream, same n).
-    spearman = correlations(
+    rhos = correlations(
         df,
         [col for *_, col in predictors],
         ["kpe", *measures],
@@ -386,7 +399,7 @@ def early_prediction(
                     "ci_high": hi,
                 }
             )
-        for r in spearman.loc[[col]].itertuples():
+        for r in rhos.loc[[col]].itertuples():
             rows.append(
                 {
                     "predictor": name,
@@ -603,9 +616,7 @@ def memorization(
         memorized = int((r[mask] < threshold).sum())
         frac = memorized / n if n else float("nan")
         lo, hi = share_interval(memorized, n, confidence)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sp = stats.spearmanr(x[mask], r[mask]) if n > 2 else (np.nan, np.nan)
+        sp = spearman(x[mask], r[mask])
         rows.append(
             {
                 "bin": bin_id,
@@ -682,7 +693,7 @@ def paired_comparison(
             wilcoxon_p = (
                 float(stats.wilcoxon(b, a, zero_method="pratt").pvalue) if moved else float("nan")
             )
-            rho = float(stats.spearmanr(a, b)[0]) if n > 2 else float("nan")
+            rho = spearman(a, b)[0]
         quantiles = np.quantile(change, CHANGE_QUANTILES) if n else [np.nan] * 5
         rows.append(
             {
