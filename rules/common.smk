@@ -176,8 +176,10 @@ ROBUSTNESS_KEYS = [
     "robustness.settings",
     "robustness.reference",
     *(["guidance"] if CONDITIONAL else []),
+    *(["vae.scale"] if LATENT else []),
 ]
-"""What re-integrating the robustness samples reads (the study's sampling, less its solver)."""
+"""What re-integrating the robustness samples reads (the study's sampling, less its solver),
+and decoding a latent flow's endpoints for their scoring."""
 SEMANTICS_KEYS = [
     "semantics.method",
     *(

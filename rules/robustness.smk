@@ -5,7 +5,9 @@ each setting's own endpoints scored as the study's are, and the comparison with 
 
 rule robustness_runs:
     input:
-        checkpoint=out("models/flow.pt"),
+        unpack(
+            lambda wc: with_models({"vae"} & NEEDS, checkpoint=out("models/flow.pt"))
+        ),
     output:
         runs=out("robustness/runs.parquet"),
         endpoints=out("robustness/endpoints.npz"),

@@ -44,7 +44,7 @@ COMMON = {
     "statistics": {"bins": 4},
     "figures": {"grid_samples": 4},
     "robustness": {
-        "settings": [{"solver": "euler", "steps": 2}],
+        "settings": [{"solver": "euler", "steps": 2}, {"solver": "euler", "steps": 4}],
         "reference": {"solver": "rk4", "steps": 4},
     },
 }
@@ -214,6 +214,14 @@ def test_imagenet256_dag_runs_sit_with_guidance_in_the_vae_latent(assets, tmp_pa
     assert float(summary["guidance_scale"]) == 1.5
     assert summary["guided_channels"] == "3"
     assert summary["kpe_space"] == "SD-VAE latent (scaled)"
+    # the robustness setting of the study's own solver (euler 4) is scored as the study is:
+    # CLIP on the decoded images, the latent space on the latents
+    from enfopath.study.tables import measure_columns
+
+    scores = pd.read_parquet(out / "robustness/scores.parquet")
+    measures = measure_columns(table, ["clip", "latent"])
+    mine = scores[scores.setting == "euler 4"].set_index("sample")[measures]
+    pd.testing.assert_frame_equal(mine, table.set_index("sample")[measures].loc[mine.index])
     log = (out / "logs/generate_shard/0.log").read_text()
     assert "guidance scale 1.5 on 3 channels" in log
     assert (out / "figures/grid_low_kpe.png").stat().st_size > 0

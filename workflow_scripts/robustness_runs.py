@@ -5,6 +5,7 @@ from _common import ProgressLog, setup
 
 from enfopath.io import write_npz, write_parquet
 from enfopath.models.flows import load_flow
+from enfopath.models.hub import read_manifest
 from enfopath.models.networks import pick_device
 from enfopath.study.robustness import SolverSetting, integrate_settings
 from enfopath.velocity import KineticShaping
@@ -14,7 +15,8 @@ log = setup(sm)
 cfg = sm.params.config
 sc, rc = cfg["sampling"], cfg["robustness"]
 device = pick_device()
-flow, info = load_flow(sm.input.checkpoint, device, cfg)
+vae = read_manifest(sm.input.vae)["directory"] if hasattr(sm.input, "vae") else None
+flow, info = load_flow(sm.input.checkpoint, device, cfg, vae)  # a latent flow's decoder too
 settings = [SolverSetting.from_config(s) for s in rc["settings"]]
 reference = SolverSetting.from_config(rc["reference"])
 log.info(
