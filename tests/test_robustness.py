@@ -108,6 +108,15 @@ def _same_scores(runs: pd.DataFrame, measure: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([measure.assign(setting=k) for k in labels], ignore_index=True)
 
 
+def _compare(
+    runs: pd.DataFrame, scores: pd.DataFrame, bound: float, **options: object
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`compare_settings` with the shipped stability rule (20 % groups, 90 % overlap,
+    1 % KPE error) and one Δρ ``bound`` for the measure ``m``; ``options`` override."""
+    rule = {"quantile": 0.2, "stable_overlap": 0.9, "stable_kpe_error": 0.01}
+    return compare_settings(runs, scores, delta_rho_bounds={"m": bound}, **{**rule, **options})
+
+
 def test_compare_settings_scores_a_copy_a_small_error_and_a_shuffle():
     rng = np.random.default_rng(0)
     ref = rng.gamma(4.0, size=500) + 1.0
@@ -117,16 +126,7 @@ def test_compare_settings_scores_a_copy_a_small_error_and_a_shuffle():
     broken = ref.copy()
     broken[:5] = np.nan
     runs = _runs(ref, copy=ref.copy(), noisy=noisy, shuffled=shuffled, broken=broken)
-    table, corr = compare_settings(
-        runs,
-        _same_scores(runs, measure),
-        quantile=0.2,
-        stable_overlap=0.9,
-        stable_kpe_error=0.01,
-        delta_rho_bounds={"m": 0.02},
-        n_boot=200,
-        seed=0,
-    )
+    table, corr = _compare(runs, _same_scores(runs, measure), 0.02, n_boot=200, seed=0)
     t = table.set_index("setting")
     assert table.setting.iloc[0] == "ref" and table.reference.iloc[0]
     assert t.loc["copy", "kpe_rel_error_max"] == 0 and t.loc["copy", "spearman"] == 1
@@ -162,14 +162,7 @@ def test_a_setting_with_a_large_kpe_error_is_not_stable_even_with_its_ranks_kept
     measure = pd.DataFrame({"sample": np.arange(300), "m": ref + rng.normal(0, 2, 300)})
     runs = _runs(ref, scaled=ref * 1.03)
     for bound, stable in ((0.01, False), (0.05, True)):
-        table, _ = compare_settings(
-            runs,
-            _same_scores(runs, measure),
-            quantile=0.2,
-            stable_overlap=0.9,
-            stable_kpe_error=bound,
-            delta_rho_bounds={"m": 0.02},
-        )
+        table, _ = _compare(runs, _same_scores(runs, measure), 0.02, stable_kpe_error=bound)
         row = table.set_index("setting").loc["scaled"]
         assert row.spearman == 1.0 and row.max_abs_delta_rho == 0.0
         assert row.kpe_rel_error_mean == pytest.approx(0.03) and row.stable == stable
@@ -191,16 +184,7 @@ def test_each_setting_is_judged_on_its_own_endpoints_scores():
             "m": np.concatenate([m_ref, rng.permutation(m_ref), m_ref]),
         }
     )
-    table, corr = compare_settings(
-        runs,
-        scores,
-        quantile=0.2,
-        stable_overlap=0.9,
-        stable_kpe_error=0.01,
-        delta_rho_bounds={"m": 0.03},
-        n_boot=200,
-        seed=0,
-    )
+    table, corr = _compare(runs, scores, 0.03, n_boot=200, seed=0)
     rows = corr.set_index("setting")
     rho_ref = pd.Series(ref).corr(pd.Series(m_ref), method="spearman")
     assert rows.loc["blurred", "reference_rho"] == pytest.approx(rho_ref)
@@ -211,14 +195,7 @@ def test_each_setting_is_judged_on_its_own_endpoints_scores():
     stable = table.set_index("setting").stable
     assert not stable["blurred"] and stable["same"]
     with pytest.raises(ValueError, match=r"no endpoints of the settings \['same'\]"):
-        compare_settings(
-            runs,
-            scores[scores.setting != "same"],
-            quantile=0.2,
-            stable_overlap=0.9,
-            stable_kpe_error=0.01,
-            delta_rho_bounds={"m": 0.03},
-        )
+        _compare(runs, scores[scores.setting != "same"], 0.03)
 
 
 def test_delta_rho_bounds_are_half_the_studys_own_interval_or_one_number():
