@@ -25,6 +25,7 @@ from enfopath.models.flows import Flow
 from enfopath.models.networks import VelocityMLP, build_model
 from enfopath.study.config import load_config
 from enfopath.study.shards import SamplingConfig, generate_shard
+from enfopath.velocity import FlowSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,7 +67,7 @@ def cuda_vs_cpu(device: torch.device) -> None:
     cfg = SamplingConfig("dopri5", 100, "uniform", 1e-5, 1e-5, 0.6, 11, 512)
     out = {}
     for dev in (torch.device("cpu"), device):
-        flow = Flow(net.to(dev), (1, 8, 8))
+        flow = Flow(net.to(dev), FlowSpec((1, 8, 8)))
         out[dev.type] = generate_shard(flow, 0, range(0, 1024), cfg, dev)
     a, b = out["cpu"]["kpe"], out[device.type]["kpe"]
     rel = abs(a - b).max() / abs(a).max()

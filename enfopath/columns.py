@@ -19,6 +19,11 @@ copied into the KPE table."""
 DENSITY_SUFFIX = r"(d\d+|knn_logdens\d+|naeem\d+|nn_dist|d1_d2|kde_logdens)"
 """Column names of the measures of :func:`enfopath.measures.density.density_measures` after
 their ``{space}_`` prefix."""
+SPACE_MODEL = {"pixels": None, "classifier": "classifier", "clip": "clip", "latent": "vae"}
+"""The density spaces (``density.spaces``; the ``{space}_`` prefix of their columns) and the
+auxiliary model that embeds into each (pixels needs none)."""
+SPACES = tuple(SPACE_MODEL)
+"""Every density space."""
 PROJECTED_PIXELS = "projected_pixels"
 """The prefix of the pixel-space d₁ and d₁ / d₂ columns of the projected endpoints x̂₁ of a study
 stopped at t_end < 1, measured against the pixel space's training points (memorization where

@@ -133,8 +133,6 @@ class EnergyResult:
     """Model evaluations of the main integration (shared by the whole batch)."""
     nfe_total: int
     """Model evaluations including the τ / profile side steps and the profile itself."""
-    solver: str
-    tau: float
     t_end: float = 1.0
     """Where the integration stopped: 1, or 1 − ε for a field that diverges at t = 1."""
 
@@ -430,8 +428,6 @@ def sample_with_energy(
         nonfinite=nonfinite,
         nfe=nfe,
         nfe_total=f.calls,
-        solver=solver,
-        tau=tau,
         t_end=t_end,
     )
 

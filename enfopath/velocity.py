@@ -178,6 +178,60 @@ class GuidedVelocity:
 
 
 @dataclass(frozen=True)
+class FlowSpec:
+    """What a flow is, to the solver: one sample's state ``shape``, how its network is
+    ``call``-ed (:data:`CALLS`), its ``time`` convention, and for a class-conditional flow
+    (``x_t_y``) its ``num_classes`` (its null class is this index). Every flow has one: the
+    registered models' from :data:`enfopath.models.networks.REGISTERED`, the user's from its
+    ``flow.plugin`` section; :meth:`velocity` is the one route from a network to
+    ``velocity(t, x)``."""
+
+    shape: tuple[int, ...]
+    call: str = "t_x"
+    time: TimeConvention = TimeConvention()
+    num_classes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.call not in CALLS:
+            raise ValueError(f"convention {self.call!r}: expected one of {CONVENTIONS}")
+        if (self.call == "x_t_y") != (self.num_classes is not None):
+            raise ValueError(
+                f"convention {self.call!r} with num_classes {self.num_classes}: a "
+                "class-conditional network (x_t_y) has classes, an unconditional one has none"
+            )
+        if not self.shape or any(int(s) < 1 for s in self.shape):
+            raise ValueError(f"state shape {list(self.shape)}: expected sizes ≥ 1")
+
+    @property
+    def conditional(self) -> bool:
+        return self.num_classes is not None
+
+    def velocity(
+        self,
+        network: nn.Module,
+        labels: torch.Tensor | None = None,
+        guidance_scale: float = 1.0,
+        guided_channels: int | None = None,
+        precision: str = "fp32",
+    ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+        """``network`` as ``velocity(t, x)`` in our conventions; a class-conditional one for
+        the batch's ``labels`` (B,), guided with the null class ``num_classes``."""
+        if not self.conditional:
+            return NetworkVelocity(network, precision, self.call, self.time)
+        if labels is None:
+            raise ValueError("a class-conditional flow needs the labels of the batch")
+        return GuidedVelocity(
+            network,
+            labels,
+            guidance_scale,
+            null_class=int(self.num_classes),  # type: ignore[arg-type]
+            guided_channels=guided_channels,
+            precision=precision,
+            time=self.time,
+        )
+
+
+@dataclass(frozen=True)
 class KineticShaping:
     """Kinetic Trajectory Shaping (docs/science.md §7): integrate dx/dt = η(t) v(x, t), the
     model still queried at the nominal t, so the energy carried in the state is the shaped
@@ -191,8 +245,10 @@ class KineticShaping:
 
     alpha0: float = 0.0
     beta0: float = 0.0
-    tau: float = 0.6
-    k: float = 3.0
+    switch_time: float = 0.6
+    """τ: where the launch ends and the landing starts."""
+    landing_sharpness: float = 3.0
+    """k: the sharpness of the exponential landing."""
     gain: str = "shaped"
 
     def __post_init__(self) -> None:
@@ -211,15 +267,16 @@ class KineticShaping:
     @property
     def mean_eta(self) -> float:
         """∫₀¹η dt (:func:`enfopath.shaping.mean_gain`)."""
-        return mean_gain(self.alpha0, self.beta0, self.tau, self.k)
+        return mean_gain(self.alpha0, self.beta0, self.switch_time, self.landing_sharpness)
 
     def eta(self, t: torch.Tensor) -> torch.Tensor:
         """η(t), same shape and dtype as t (the constant :attr:`mean_eta` for the control)."""
         if self.gain == "constant":
             return torch.full_like(t, self.mean_eta)
-        launch = 1.0 + self.alpha0 * (1.0 - t / self.tau)
-        landing = 1.0 - self.beta0 * (torch.exp(self.k * (t - self.tau) / (1.0 - self.tau)) - 1.0)
-        return torch.where(t < self.tau, launch, landing)
+        tau, k = self.switch_time, self.landing_sharpness
+        launch = 1.0 + self.alpha0 * (1.0 - t / tau)
+        landing = 1.0 - self.beta0 * (torch.exp(k * (t - tau) / (1.0 - tau)) - 1.0)
+        return torch.where(t < tau, launch, landing)
 
     def shape(self, velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> Any:
         """The shaped velocity η(t) v(x, t) (``velocity`` itself when off)."""

@@ -12,7 +12,7 @@ rule merge_samples:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice("sampling.n_samples"),
+        config=job_params("merge_samples"),
     script:
         "../workflow_scripts/merge_samples.py"
 
@@ -36,7 +36,7 @@ rule summary:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice(*SUMMARY_KEYS),
+        config=job_params("summary"),
     script:
         "../workflow_scripts/summary.py"
 
@@ -81,7 +81,7 @@ rule statistics:
         "../envs/enfopath.yaml"
     threads: 1
     params:
-        config=config_slice("seed", "statistics", "density.spaces"),
+        config=job_params("statistics"),
     script:
         "../workflow_scripts/statistics.py"
 
@@ -104,13 +104,7 @@ rule partial_correlations:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice(
-            "seed",
-            "statistics.bootstrap",
-            "statistics.confidence",
-            "statistics.partial_controls",
-            "density.spaces",
-        ),
+        config=job_params("partial_correlations"),
     script:
         "../workflow_scripts/partial_correlations.py"
 
@@ -133,13 +127,7 @@ rule early_prediction:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice(
-            "seed",
-            "statistics.bootstrap",
-            "statistics.confidence",
-            "statistics.group_quantile",
-            "density.spaces",
-        ),
+        config=job_params("early_prediction"),
     script:
         "../workflow_scripts/early_prediction.py"
 
@@ -161,7 +149,7 @@ rule memorization:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice("statistics.confidence", "statistics.bins"),
+        config=job_params("memorization"),
     script:
         "../workflow_scripts/memorization.py"
 
@@ -189,14 +177,7 @@ rule prdc:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice(
-            "seed",
-            "density.spaces",
-            "density.k",
-            "statistics.group_quantile",
-            "statistics.bootstrap",
-            "statistics.confidence",
-        ),
+        config=job_params("prdc"),
     script:
         "../workflow_scripts/prdc.py"
 
@@ -221,14 +202,7 @@ rule comparison:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice(
-            "seed",
-            "compare.baseline",
-            "compare.control",
-            "density.spaces",
-            "statistics.bootstrap",
-            "statistics.confidence",
-        ),
+        config=job_params("comparison"),
     script:
         "../workflow_scripts/comparison.py"
 
@@ -250,7 +224,7 @@ rule figure:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=lambda wc: config_slice(*figure_keys(wc.name)),
+        config=job_params("figure"),
     script:
         "../workflow_scripts/figure.py"
 

@@ -1,7 +1,5 @@
 """Helpers shared by the rules: the validated config, output paths and input functions."""
 
-import copy
-import json
 import sys
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from enfopath.study.config import (
     needed_models,
     validate_config,
 )
+from enfopath.study.jobs import asset_key, job_config, space_models
 from enfopath.study.figure_names import (
     FIGURE_NAMES,
     IMAGE_FIGURES,
@@ -47,11 +46,6 @@ CONDITIONAL = is_conditional(config)
 """The flow is class-conditional: generation reads the guidance keys."""
 FLOW_SEEDS = config["replicates"]["flow_seeds"]
 """The training seeds of the replicate flows ([]: no replication)."""
-ASSET_KEYS = {
-    "data": "data.source",
-    "flow": "flow.plugin.checkpoint" if PLUGIN else "flow.pretrained.checkpoint",
-}
-"""The config key of each fetched file."""
 ASSETS = {
     name: section
     for name, section in (
@@ -74,36 +68,12 @@ wildcard_constraints:
     replicate=r"\d+",
 
 
-def config_slice(*keys, without=()):
-    """The parts of the config at the dotted ``keys`` (less those at ``without``), as one nested
-    dict with sorted keys: a rule's ``params:``, so that editing any of them reruns its jobs.
-
-    A job's script reads only this slice (``snakemake.params.config``), never the whole config.
+def job_params(rule):
+    """A rule's ``params: config=``: the slice of the config its job reads, as declared once in
+    :data:`enfopath.study.jobs.JOB_KEYS` (with the job's wildcards), so that editing any of
+    its keys reruns its jobs. A job's script reads only this slice, never the whole config.
     """
-    part = {}
-    for key in keys:
-        *parents, leaf = key.split(".")
-        src, dst = config, part
-        for name in parents:
-            src, dst = src[name], dst.setdefault(name, {})
-        dst[leaf] = copy.deepcopy(src[leaf])
-    for key in without:
-        *parents, leaf = key.split(".")
-        dst = part
-        for name in parents:
-            dst = dst[name]
-        del dst[leaf]
-    return json.loads(json.dumps(part, sort_keys=True))
-
-
-def model_keys(models):
-    """The config keys that loading the auxiliary ``models`` reads (CLIP, VAE)."""
-    keys = []
-    if "clip" in models:
-        keys += ["clip.interpolation", "sampling.precision"]
-    if "vae" in models:
-        keys += ["vae.scale"]
-    return keys
+    return lambda wildcards: job_config(rule, config, dict(wildcards))
 
 
 def out(path):
@@ -126,7 +96,6 @@ MODEL_FILES = {
     "clip": "downloads/clip.json",
     "vae": "downloads/vae.json",
 }
-SPACE_MODEL = {"classifier": "classifier", "clip": "clip", "latent": "vae"}
 
 
 def with_models(models, **inputs):
@@ -134,11 +103,6 @@ def with_models(models, **inputs):
     for model in sorted(set(models)):
         inputs[model] = out(MODEL_FILES[model])
     return inputs
-
-
-def space_models(spaces):
-    """The auxiliary models that embed into ``spaces``."""
-    return {SPACE_MODEL[s] for s in spaces if s in SPACE_MODEL}
 
 
 def gpu_for(models):
@@ -149,96 +113,6 @@ def gpu_for(models):
 def semantic_models():
     """The model that scores semantics (classifier or clip)."""
     return {config["semantics"]["method"]}
-
-
-HUB_KEYS = {
-    "clip": ["clip.model", "clip.pretrained", "clip.model_config"],
-    "vae": ["vae.source"],
-}
-"""The config keys of each model resolved from the hub."""
-GENERATION_KEYS = [
-    "seed",
-    "sampling",
-    *(["guidance"] if CONDITIONAL else []),
-    *(["vae.scale"] if LATENT else []),
-]
-"""What generating a shard reads (less sampling.n_samples, which no shard depends on)."""
-ROBUSTNESS_KEYS = [
-    "seed",
-    "sampling.batch_size",
-    "sampling.grid",
-    "sampling.tau",
-    "sampling.profile_points",
-    "sampling.t_end",
-    "sampling.kts",
-    "sampling.precision",
-    "robustness.n_samples",
-    "robustness.settings",
-    "robustness.reference",
-    *(["guidance"] if CONDITIONAL else []),
-    *(["vae.scale"] if LATENT else []),
-]
-"""What re-integrating the robustness samples reads (the study's sampling, less its solver),
-and decoding a latent flow's endpoints for their scoring."""
-SEMANTICS_KEYS = [
-    "semantics.method",
-    *(
-        ["clip.model", "clip.template", "clip.batch_size", *model_keys({"clip"})]
-        if config["semantics"]["method"] == "clip"
-        else []
-    ),
-]
-"""What scoring a shard's semantics reads."""
-SUMMARY_KEYS = [
-    "experiment",
-    "seed",
-    "data.dataset",
-    "statistics",
-    "sampling",
-    "semantics.method",
-    "density.spaces",
-    "density.k",
-    "flow.pretrained",
-    "flow.plugin",
-    *(
-        ["clip.model", "clip.pretrained", "clip.template", "clip.interpolation"]
-        if "clip" in NEEDS
-        else []
-    ),
-    *(["guidance"] if CONDITIONAL else []),
-    *(["vae.source", "vae.scale"] if LATENT else []),
-]
-"""What the summary reads."""
-
-
-def reference_keys(space):
-    """What building the reference index of ``space`` reads."""
-    batch = {"clip": ["clip.batch_size"], "latent": ["vae.batch_size"]}.get(space, [])
-    return [
-        "seed",
-        "density.k",
-        "density.kde_bandwidth_scale",
-        *batch,
-        *model_keys(space_models([space])),
-    ]
-
-
-def figure_keys(name):
-    """What drawing the figure ``name`` reads: the sample grids alone read figures.grid_samples,
-    the rank-agreement figure its stability bound."""
-    keys = [
-        "density.spaces",
-        "density.k",
-        "statistics.group_quantile",
-        "statistics.confidence",
-        "sampling.t_end",
-        "sampling.kts",
-    ]
-    if name == "comparison":
-        keys += ["compare.baseline", "compare.control"]
-    if name == "plane_trajectories":
-        keys.append("figures.plane_paths")
-    return keys + (["figures.grid_samples"] if name in IMAGE_FIGURES else [])
 
 
 def baseline_inputs(wildcards):

@@ -9,8 +9,8 @@ rule fetch_asset:
     conda:
         "../envs/enfopath.yaml"
     params:
-        key=lambda wc: ASSET_KEYS[wc.asset],
-        config=lambda wc: config_slice(ASSET_KEYS[wc.asset]),
+        key=lambda wc: asset_key(config, wc.asset),
+        config=job_params("fetch_asset"),
     script:
         "../workflow_scripts/fetch_asset.py"
 
@@ -26,7 +26,7 @@ rule fetch_hub:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=lambda wc: config_slice(*HUB_KEYS[wc.hub]),
+        config=job_params("fetch_hub"),
     script:
         "../workflow_scripts/fetch_hub.py"
 
@@ -43,6 +43,6 @@ rule prepare_data:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice("seed", "data"),
+        config=job_params("prepare_data"),
     script:
         "../workflow_scripts/prepare_data.py"

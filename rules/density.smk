@@ -18,7 +18,7 @@ rule reference_index:
     resources:
         gpu=lambda wc: gpu_for(space_models([wc.space])),
     params:
-        config=lambda wc: config_slice(*reference_keys(wc.space)),
+        config=job_params("reference_index"),
     script:
         "../workflow_scripts/reference_index.py"
 
@@ -41,9 +41,7 @@ rule features_shard:
     resources:
         gpu=gpu_for(space_models(SPACES)),
     params:
-        config=config_slice(
-            "density.spaces", "clip.batch_size", *model_keys(space_models(SPACES))
-        ),
+        config=job_params("features_shard"),
     script:
         "../workflow_scripts/features_shard.py"
 
@@ -63,6 +61,6 @@ rule density_shard:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice("density.spaces", "density.k"),
+        config=job_params("density_shard"),
     script:
         "../workflow_scripts/density_shard.py"

@@ -12,7 +12,7 @@ if PRETRAINED:
         conda:
             "../envs/enfopath.yaml"
         params:
-            config=config_slice("flow.pretrained"),
+            config=job_params("import_flow"),
         script:
             "../workflow_scripts/import_flow.py"
 
@@ -37,7 +37,7 @@ elif PLUGIN:
         conda:
             "../envs/enfopath.yaml"
         params:
-            config=config_slice("flow.plugin"),
+            config=job_params("plugin_flow"),
         script:
             "../workflow_scripts/plugin_flow.py"
 
@@ -54,8 +54,6 @@ elif EMPIRICAL:
             out("benchmarks/empirical_flow.tsv")
         conda:
             "../envs/enfopath.yaml"
-        params:
-            config=config_slice("flow.model"),
         script:
             "../workflow_scripts/empirical_flow.py"
 
@@ -90,7 +88,7 @@ else:
         resources:
             gpu=1,
         params:
-            config=config_slice("seed", "flow", without=["flow.pretrained"]),
+            config=job_params("train_flow"),
             train_seed=config["seed"],
         script:
             "../workflow_scripts/train_flow.py"
@@ -117,6 +115,6 @@ rule train_classifier:
     resources:
         gpu=1,
     params:
-        config=config_slice("seed", "classifier"),
+        config=job_params("train_classifier"),
     script:
         "../workflow_scripts/train_classifier.py"

@@ -21,7 +21,7 @@ rule replicate_flow:
     resources:
         gpu=1,
     params:
-        config=config_slice("seed", "flow", without=["flow.pretrained"]),
+        config=job_params("replicate_flow"),
         train_seed=lambda wc: int(wc.replicate),
     script:
         "../workflow_scripts/train_flow.py"
@@ -52,15 +52,7 @@ rule replicate_samples:
     resources:
         gpu=1,
     params:
-        config=config_slice(
-            *GENERATION_KEYS,
-            *SEMANTICS_KEYS,
-            "density.spaces",
-            "density.k",
-            "clip.batch_size",
-            "replicates.n_samples",
-            *model_keys(space_models(SPACES)),
-        ),
+        config=job_params("replicate_samples"),
     script:
         "../workflow_scripts/replicate_samples.py"
 
@@ -94,12 +86,6 @@ rule replicates:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice(
-            "seed",
-            "density.spaces",
-            "statistics.bootstrap",
-            "statistics.confidence",
-            "replicates",
-        ),
+        config=job_params("replicates"),
     script:
         "../workflow_scripts/replicates.py"

@@ -23,7 +23,7 @@ rule robustness_runs:
     resources:
         gpu=1,
     params:
-        config=config_slice(*ROBUSTNESS_KEYS),
+        config=job_params("robustness_runs"),
     script:
         "../workflow_scripts/robustness_runs.py"
 
@@ -51,13 +51,7 @@ rule robustness_scores:
     resources:
         gpu=gpu_for(semantic_models() | space_models(SPACES)),
     params:
-        config=config_slice(
-            *SEMANTICS_KEYS,
-            "density.spaces",
-            "density.k",
-            "clip.batch_size",
-            *model_keys(space_models(SPACES)),
-        ),
+        config=job_params("robustness_scores"),
     script:
         "../workflow_scripts/robustness_scores.py"
 
@@ -89,15 +83,6 @@ rule robustness:
     conda:
         "../envs/enfopath.yaml"
     params:
-        config=config_slice(
-            "seed",
-            "density.spaces",
-            "statistics.group_quantile",
-            "statistics.bootstrap",
-            "statistics.confidence",
-            "robustness.stable_overlap",
-            "robustness.stable_kpe_error",
-            "robustness.stable_delta_rho",
-        ),
+        config=job_params("robustness"),
     script:
         "../workflow_scripts/robustness.py"

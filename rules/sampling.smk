@@ -17,7 +17,7 @@ rule generate_shard:
     resources:
         gpu=1,
     params:
-        config=config_slice(*GENERATION_KEYS, without=["sampling.n_samples"]),
+        config=job_params("generate_shard"),
     script:
         "../workflow_scripts/generate_shard.py"
 
@@ -54,6 +54,6 @@ if PLANE:
         resources:
             gpu=1,
         params:
-            config=config_slice(*GENERATION_KEYS, "figures.plane_paths"),
+            config=job_params("plane"),
         script:
             "../workflow_scripts/plane.py"

@@ -18,6 +18,6 @@ rule semantics_shard:
     resources:
         gpu=gpu_for(semantic_models()),
     params:
-        config=config_slice(*SEMANTICS_KEYS),
+        config=job_params("semantics_shard"),
     script:
         "../workflow_scripts/semantics_shard.py"

@@ -84,6 +84,34 @@ def job_counts(stdout: str) -> dict[str, int]:
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
+def shipped_study_files(name: str) -> list[Path]:
+    """The config files of the shipped study ``configs/<name>`` as the README runs it: an
+    overlay of config.yaml (the I-CFM one over cifar10.yaml, the empirical flow's eps variants
+    over digits_empirical.yaml)."""
+    files = [ROOT / "config.yaml"]
+    if name == "cifar10_icfm.yaml":
+        files.append(ROOT / "configs/cifar10.yaml")
+    if name.startswith("digits_empirical_eps"):
+        files.append(ROOT / "configs/digits_empirical.yaml")
+    return [*files, ROOT / "configs" / name]
+
+
+SHIPPED_STUDIES = sorted(p.name for p in (ROOT / "configs").glob("*.yaml"))
+"""The study files of configs/."""
+
+
+def assert_declared_keys_read(workdir: Path) -> int:
+    """Every job of the finished study in ``workdir`` read every config key its entry in
+    ``enfopath/study/jobs.py`` declares (it can read no other: the slice holds only those): no
+    job log lists a key declared but not read. Returns the number of jobs that read a slice."""
+    logs = sorted(Path(workdir).glob("results/*/logs/**/*.log"))
+    assert logs, f"no job logs under {workdir}"
+    for log in logs:
+        text = log.read_text()
+        assert "config keys declared but not read" not in text, f"{log}: {text[-1500:]}"
+    return sum("config keys read: all" in log.read_text() for log in logs)
+
+
 def assert_report_renders(html: str) -> None:
     """A Snakemake report with no docutils error box (System Message, ERROR/n)."""
     for bad in ("System Message", "ERROR/"):

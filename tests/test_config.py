@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
+from conftest import ROOT, SHIPPED_STUDIES, shipped_study_files
 
 from enfopath.study.config import ConfigError, load_config, n_shards, validate_config
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_default_config_is_valid_and_complete():
@@ -176,19 +173,14 @@ def test_robustness_settings_say_how_to_write_them_and_a_small_study_reintegrate
     assert not cfg["statistics"]["memorization"]
 
 
-@pytest.mark.parametrize("study", sorted(p.name for p in (ROOT / "configs").glob("*.yaml")))
+@pytest.mark.parametrize("study", SHIPPED_STUDIES)
 def test_every_shipped_study_config_is_valid_over_config_yaml(study, monkeypatch):
-    """Each file of configs/ (an overlay of config.yaml; the I-CFM one goes over cifar10.yaml,
-    the empirical flow's eps variants over digits_empirical.yaml; the own-model example needs
-    its folder on the path, as the README runs it)."""
+    """Each file of configs/ (:func:`shipped_study_files`; the own-model example needs its
+    folder on the path, as the README runs it)."""
     monkeypatch.syspath_prepend(str(ROOT / "examples" / "own_model"))
-    files = [ROOT / "config.yaml"]
-    if study == "cifar10_icfm.yaml":
-        files.append(ROOT / "configs/cifar10.yaml")
+    config = load_config(*shipped_study_files(study))
     if study.startswith("digits_empirical_eps"):
-        files.append(ROOT / "configs/digits_empirical.yaml")
-        assert load_config(*files, ROOT / "configs" / study)["flow"]["model"] == "empirical"
-    config = load_config(*files, ROOT / "configs" / study)
+        assert config["flow"]["model"] == "empirical"
     assert config["experiment"] != "digits_default"
 
 

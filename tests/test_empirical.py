@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY, snakemake, write_config
+from conftest import TINY, assert_declared_keys_read, snakemake, write_config
 
 from enfopath import sample_with_energy
 from enfopath.analytic import gaussian_velocity
@@ -112,6 +112,7 @@ def test_the_empirical_flow_memorizes_through_the_whole_dag(tmp_path):
     run = snakemake(tmp_path, "--cores", "2", "results/empirical/statistics/memorization.csv")
     assert run.returncode == 0, run.stderr[-5000:]
     assert "rule train_flow" not in run.stderr and "rule empirical_flow" in run.stderr
+    assert assert_declared_keys_read(tmp_path) > 10
     out = tmp_path / "results" / "empirical"
     mem = pd.read_csv(out / "statistics/memorization.csv")
     overall = mem[mem.endpoint == "endpoint"].set_index("bin").loc[0]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import copy
 import math
+import re
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY
+from conftest import TINY, assert_declared_keys_read
 from scipy.integrate import quad, solve_ivp
 
 from enfopath import sample_with_energy
@@ -20,19 +21,20 @@ from enfopath.shaping import SHAPING_GAINS, mean_gain
 from enfopath.study.config import ConfigError, validate_config
 from enfopath.study.shards import SamplingConfig, generate_shard
 from enfopath.study.summary import kpe_definition
-from enfopath.velocity import NO_SHAPING, KineticShaping
+from enfopath.velocity import NO_SHAPING, FlowSpec, KineticShaping
 
 MU = np.array([1.0, -0.5, 2.0])
 S = 0.7
-SHAPING = KineticShaping(alpha0=0.3, beta0=0.02, tau=0.6, k=3.0)
+SHAPING = KineticShaping(alpha0=0.3, beta0=0.02, switch_time=0.6, landing_sharpness=3.0)
 
 
 def eta(t: float) -> float:
     """η(t) from its definition (docs/science.md §7), in plain floats."""
     s = SHAPING
-    if t < s.tau:
-        return 1.0 + s.alpha0 * (1.0 - t / s.tau)
-    return 1.0 - s.beta0 * (math.exp(s.k * (t - s.tau) / (1.0 - s.tau)) - 1.0)
+    tau, k = s.switch_time, s.landing_sharpness
+    if t < tau:
+        return 1.0 + s.alpha0 * (1.0 - t / tau)
+    return 1.0 - s.beta0 * (math.exp(k * (t - tau) / (1.0 - tau)) - 1.0)
 
 
 def v(t: float, x: np.ndarray) -> np.ndarray:
@@ -52,8 +54,8 @@ def shaped_energy(x0: np.ndarray) -> float:
         dense_output=True,
     )
     integrand = lambda t: 0.5 * eta(t) ** 2 * float(np.sum(v(t, sol.sol(t)) ** 2))  # noqa: E731
-    head, _ = quad(integrand, 0.0, SHAPING.tau, epsabs=0.0, epsrel=1e-11, limit=200)
-    tail, _ = quad(integrand, SHAPING.tau, 1.0, epsabs=0.0, epsrel=1e-11, limit=200)
+    head, _ = quad(integrand, 0.0, SHAPING.switch_time, epsabs=0.0, epsrel=1e-11, limit=200)
+    tail, _ = quad(integrand, SHAPING.switch_time, 1.0, epsabs=0.0, epsrel=1e-11, limit=200)
     return head + tail
 
 
@@ -80,10 +82,12 @@ def test_eta_launches_and_lands():
 def test_off_is_bit_identical():
     """α₀ = β₀ = 0: the velocity is not wrapped, and a shard is the same bits."""
     velocity = gaussian_velocity(torch.tensor(MU), S)
-    assert KineticShaping(tau=0.3, k=5.0).shape(velocity) is velocity
+    assert KineticShaping(switch_time=0.3, landing_sharpness=5.0).shape(velocity) is velocity
     from enfopath.models.flows import Flow
 
-    flow = Flow(VelocityMLP([1, 4, 4], hidden=16, depth=1, time_features=8).eval(), (1, 4, 4))
+    flow = Flow(
+        VelocityMLP([1, 4, 4], hidden=16, depth=1, time_features=8).eval(), FlowSpec((1, 4, 4))
+    )
     base = {
         "solver": "dopri5",
         "steps": 10,
@@ -94,17 +98,24 @@ def test_off_is_bit_identical():
         "profile_points": 5,
         "batch_size": 8,
         "t_end": 1.0,
+        "kts": {},  # the defaults: off
     }
     plain = generate_shard(
         flow, 0, range(16), SamplingConfig.from_config(base), torch.device("cpu")
     )
-    kts_off = {**base, "kts": {"alpha0": 0.0, "beta0": 0.0, "tau": 0.4, "k": 2.0}}
+    kts_off = {
+        **base,
+        "kts": {"alpha0": 0.0, "beta0": 0.0, "switch_time": 0.4, "landing_sharpness": 2.0},
+    }
     off = generate_shard(
         flow, 0, range(16), SamplingConfig.from_config(kts_off), torch.device("cpu")
     )
     for key in plain:
         assert np.array_equal(plain[key], off[key], equal_nan=True), key
-    kts_on = {**base, "kts": {"alpha0": 0.2, "beta0": 0.01, "tau": 0.6, "k": 3.0}}
+    kts_on = {
+        **base,
+        "kts": {"alpha0": 0.2, "beta0": 0.01, "switch_time": 0.6, "landing_sharpness": 3.0},
+    }
     on = generate_shard(flow, 0, range(16), SamplingConfig.from_config(kts_on), torch.device("cpu"))
     assert not np.array_equal(plain["kpe"], on["kpe"])
     assert (
@@ -144,7 +155,9 @@ def test_the_control_gain_is_the_mean_of_eta(alpha0, beta0, tau, k):
 def test_the_constant_gain_energy_is_the_quadrature_along_its_trajectory():
     """dx/dt = c v(x, t) with c = ∫η: the energy in the state is ½∫c²‖v‖² along that
     trajectory (scipy's DOP853 and quad), and differs from the shaped one."""
-    control = KineticShaping(SHAPING.alpha0, SHAPING.beta0, SHAPING.tau, SHAPING.k, "constant")
+    control = KineticShaping(
+        SHAPING.alpha0, SHAPING.beta0, SHAPING.switch_time, SHAPING.landing_sharpness, "constant"
+    )
     c = control.mean_eta
     x0 = np.random.default_rng(1).normal(size=(3, 3))
     sols = [
@@ -335,6 +348,7 @@ def test_a_shaped_study_is_compared_with_its_baseline_through_the_dag(study, tmp
     ]
     run = snakemake(workdir, "--cores", "2", *targets, "--configfile", str(workdir / "kts.yaml"))
     assert run.returncode == 0, run.stderr[-5000:]
+    assert assert_declared_keys_read(workdir) > 10
     every = pd.read_csv(workdir / targets[0])
     assert list(every.contrast.unique()) == [
         "study_vs_baseline",
@@ -376,3 +390,16 @@ def test_a_shaped_study_is_compared_with_its_baseline_through_the_dag(study, tmp
     said = missing.stdout + missing.stderr
     assert missing.returncode != 0 and "compare.control" in said
     assert "results/tiny_kts_control/samples.parquet" in said and "run the control study" in said
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [("tau", "sampling.kts.switch_time"), ("k", "sampling.kts.landing_sharpness")],
+)
+def test_the_old_names_of_ktss_tau_and_k_are_refused_with_their_new_names(old, new):
+    """KTS's τ and k were sampling.kts.tau and .k, the names of two other keys' leaves
+    (sampling.tau, density.k); a study file that still uses them is told the new name."""
+    cfg = copy.deepcopy(TINY)
+    cfg["sampling"] = {**cfg["sampling"], "kts": {"alpha0": 0.01, old: 0.5}}
+    with pytest.raises(ConfigError, match=rf"'sampling\.kts\.{old}' is now '{re.escape(new)}'"):
+        validate_config(cfg)

@@ -21,7 +21,14 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ROOT, assert_report_renders, job_counts, snakemake, write_config
+from conftest import (
+    ROOT,
+    assert_declared_keys_read,
+    assert_report_renders,
+    job_counts,
+    snakemake,
+    write_config,
+)
 from tiny_models import (
     TINY_SIT,
     TINY_UNET,
@@ -105,6 +112,7 @@ def _run(tmp_path: Path, config: dict) -> Path:
     write_config(tmp_path / "config.yaml", config)
     run = snakemake(tmp_path, "--cores", "2")
     assert run.returncode == 0, run.stderr[-6000:]
+    assert assert_declared_keys_read(tmp_path) > 10
     return tmp_path / "results" / config["experiment"]
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ROOT, TINY, snakemake, write_config
+from conftest import ROOT, TINY, assert_declared_keys_read, snakemake, write_config
 
 from enfopath import sample_with_energy
 from enfopath.analytic import gaussian_energy, gaussian_velocity
@@ -29,7 +29,6 @@ from enfopath.models.plugin import (
     build_network,
     check_network,
     load_weights,
-    plugin_velocity,
 )
 from enfopath.seeding import initial_noise
 from enfopath.study.config import ConfigError, validate_config
@@ -280,7 +279,7 @@ def test_weights_load_weights_only_and_a_mismatch_names_the_keys(user_module, tm
 def test_plugin_velocity_of_a_class_conditional_model_needs_labels(user_module):
     spec = PluginSpec.from_config({**SECTION, "convention": "x_t_y", "num_classes": 3})
     with pytest.raises(ValueError, match="labels"):
-        plugin_velocity(spec, torch.nn.Identity())
+        spec.flow_spec.velocity(torch.nn.Identity())
 
 
 class _OneClassNet(torch.nn.Module):
@@ -326,6 +325,7 @@ def test_a_users_model_runs_through_the_dag_with_the_library_kpe(user_module, tm
     out = workdir / "results" / "own_model"
     run = snakemake(workdir, "--cores", "2", "results/own_model/samples.parquet")
     assert run.returncode == 0, run.stderr[-5000:]
+    assert assert_declared_keys_read(workdir) > 10
     assert "rule train_flow" not in run.stderr and "rule plugin_flow" in run.stderr
     assert "tiny_user_flow:build" in (out / "logs" / "plugin_flow.log").read_text()
     table = pd.read_parquet(out / "samples.parquet").sort_values("sample")
@@ -418,10 +418,10 @@ def test_a_latent_models_decoder_makes_the_images(user_module):
     spec = PluginSpec.from_config({**SECTION, "decoder": "tiny_user_flow:upsample"})
     network, decoder = build_network(spec), build_decoder(spec)
     check_network(spec, network, decoder, torch.device("cpu"))
-    flow = Flow(network, spec.shape, decoder=decoder, plugin=spec)
+    flow = Flow(network, spec.flow_spec, decoder=decoder)
     images = flow.images(torch.randn(3, 1, 8, 8))
     assert images.shape == (3, 1, 16, 16) and images.abs().max() <= 1
-    assert Flow(network, spec.shape, plugin=spec).images(torch.randn(3, 1, 8, 8)) is None
+    assert Flow(network, spec.flow_spec).images(torch.randn(3, 1, 8, 8)) is None
     flat = PluginSpec.from_config({**SECTION, "decoder": "tiny_user_flow:flat_decoder"})
     with pytest.raises(PluginError, match=r"flow\.plugin\.decoder: expected floating images"):
         check_network(flat, network, build_decoder(flat), torch.device("cpu"))

@@ -7,7 +7,15 @@ import copy
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import OUT, TINY, copy_of, job_counts, snakemake, write_config
+from conftest import (
+    OUT,
+    TINY,
+    assert_declared_keys_read,
+    copy_of,
+    job_counts,
+    snakemake,
+    write_config,
+)
 
 from enfopath.study.config import ConfigError, validate_config
 from enfopath.study.replicates import replicate_spread
@@ -114,6 +122,7 @@ def test_replicate_flows_run_the_studys_noise_and_their_spread_is_reported(study
     }
     run = snakemake(work, "--cores", "2", "--configfile", *files)
     assert run.returncode == 0, run.stderr[-5000:]
+    assert assert_declared_keys_read(work) > 10
     out = work / OUT
     per_flow = pd.read_csv(out / "statistics/replicates.csv")
     assert sorted(set(per_flow.flow_seed)) == [1, 2, 3]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -18,8 +19,11 @@ from enfopath.measures.robustness import (
     smallest_stable,
 )
 from enfopath.study.robustness import SolverSetting, rerun_batch
+from enfopath.study.shards import SamplingConfig
+from enfopath.velocity import KineticShaping
 
-COMMON = {"grid": "uniform", "tau": 0.6, "profile_points": 3}
+STUDY = SamplingConfig("dopri5", 100, "uniform", 1e-5, 1e-5, 0.6, 3, 64)
+"""The study's sampling that the settings replace the solver of."""
 STEPS = {"euler": (20, 40, 80), "heun": (10, 20, 40), "rk4": (8, 16, 32)}
 
 
@@ -32,7 +36,7 @@ def gaussian_runs():
     x0 = torch.randn(64, 8, generator=g, dtype=torch.float64)
     settings = [SolverSetting(solver, steps=n) for solver, ns in STEPS.items() for n in ns]
     reference = SolverSetting("dopri5", rtol=1e-10, atol=1e-10)
-    runs, ends = rerun_batch(gaussian_velocity(mu, s), x0, range(64), settings, reference, COMMON)
+    runs, ends = rerun_batch(gaussian_velocity(mu, s), x0, range(64), settings, reference, STUDY)
     assert list(ends) == [reference.label, *(x.label for x in settings)]
     return runs, gaussian_energy(x0, mu, s).numpy()
 
@@ -217,5 +221,8 @@ def test_setting_labels_and_solver_arguments():
     rk4 = SolverSetting.from_config({"solver": "rk4", "steps": 20})
     dopri = SolverSetting.from_config({"solver": "dopri5", "rtol": 1e-3, "atol": 1e-4})
     assert (rk4.label, dopri.label) == ("rk4 20", "dopri5 rtol 1e-03 atol 1e-04")
-    assert rk4.solver_kwargs(COMMON) == {**COMMON, "solver": "rk4", "steps": 20}
-    assert dopri.solver_kwargs(COMMON) == {**COMMON, "solver": "dopri5", "rtol": 1e-3, "atol": 1e-4}
+    assert rk4.applied_to(STUDY) == replace(STUDY, solver="rk4", steps=20)
+    assert dopri.applied_to(STUDY) == replace(STUDY, rtol=1e-3, atol=1e-4)
+    shaped = replace(STUDY, t_end=0.9, kts=KineticShaping(alpha0=0.5), batch_size=8)
+    applied = rk4.applied_to(shaped)  # all but the solver is the study's own
+    assert (applied.t_end, applied.kts, applied.batch_size) == (0.9, shaped.kts, 8)

@@ -10,6 +10,7 @@ from enfopath.models.flows import Flow
 from enfopath.models.networks import VelocityMLP
 from enfopath.seeding import derived_seed, initial_noise, sample_labels
 from enfopath.study.shards import SamplingConfig, batches, generate_shard, shard_indices
+from enfopath.velocity import FlowSpec
 
 SHAPE = (1, 4, 4)
 
@@ -17,7 +18,9 @@ SHAPE = (1, 4, 4)
 @pytest.fixture(scope="module")
 def model() -> Flow:
     torch.manual_seed(0)
-    return Flow(VelocityMLP(list(SHAPE), hidden=16, depth=1, time_features=8).eval(), SHAPE)
+    return Flow(
+        VelocityMLP(list(SHAPE), hidden=16, depth=1, time_features=8).eval(), FlowSpec(SHAPE)
+    )
 
 
 def _cfg(solver: str, batch_size: int) -> SamplingConfig:
@@ -141,7 +144,7 @@ def test_a_non_finite_decoded_image_flags_its_sample_like_a_non_finite_trajector
         images[z[:, 0, 0, 0] > 0] = float("nan")
         return images
 
-    latent = Flow(model.model, SHAPE, decoder=decoder)
+    latent = Flow(model.model, FlowSpec(SHAPE), decoder=decoder)
     arrays = generate_shard(latent, 7, range(0, 16), _cfg("euler", 8), torch.device("cpu"))
     bad = arrays["x1"][:, 0, 0, 0] > 0
     assert 0 < bad.sum() < 16

@@ -9,10 +9,10 @@ from tiny_models import TINY_SIT
 
 from enfopath.energy import sample_with_energy
 from enfopath.models.flows import Flow
-from enfopath.models.networks import build_model, state_shape
+from enfopath.models.networks import build_model, flow_spec
 from enfopath.models.sit import SIT_XL_2, SiT
 from enfopath.study.config import load_config
-from enfopath.velocity import GuidedVelocity, NetworkVelocity
+from enfopath.velocity import FlowSpec, GuidedVelocity, NetworkVelocity
 
 
 def test_sit_xl_2_has_the_published_parameter_count():
@@ -25,7 +25,8 @@ def test_sit_xl_2_has_the_published_parameter_count():
     assert state["y_embedder.embedding_table.weight"].shape == (1001, 1152)  # + null class
     assert state["pos_embed"].shape == (1, 256, 1152)
     assert "blocks.27.adaLN_modulation.1.weight" in state
-    assert state_shape("sit", SIT_XL_2) == (4, 32, 32)
+    spec = flow_spec("sit", SIT_XL_2)
+    assert (spec.shape, spec.call, spec.num_classes) == ((4, 32, 32), "x_t_y", 1000)
     config = load_config(ROOT / "configs/imagenet256.yaml")["flow"]["pretrained"]
     assert config["model"] == "sit" and config["arch"] == SIT_XL_2
 
@@ -75,7 +76,7 @@ class _Recorder(torch.nn.Module):
 
 def test_conditional_adapter_passes_t_in_zero_one_per_sample_and_integrates_noise_to_data():
     rec = _Recorder()
-    flow = Flow(rec, (4, 2, 2), num_classes=5, guidance_scale=1.0)
+    flow = Flow(rec, FlowSpec((4, 2, 2), "x_t_y", num_classes=5), guidance_scale=1.0)
     labels = torch.tensor([1, 4])
     res = sample_with_energy(
         flow.velocity(labels), torch.zeros(2, 4, 2, 2), solver="euler", steps=4, tau=0.5

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, snakemake
+from conftest import ROOT, assert_declared_keys_read, snakemake
 
 from enfopath.io import read_npz
 from enfopath.study.config import load_config
@@ -31,6 +31,7 @@ def test_the_2d_study_runs_end_to_end_with_its_plane_figures(tmp_path):
     configfile = ROOT / "configs" / "toy2d.yaml"
     run = snakemake(tmp_path, "--cores", "2", "--configfile", str(configfile))
     assert run.returncode == 0, run.stderr[-5000:]
+    assert assert_declared_keys_read(tmp_path) > 10
     cfg = load_config(ROOT / "config.yaml", configfile)
     out = tmp_path / "results" / "toy2d"
     figures = {p.stem for p in (out / "figures").glob("*.png")}

@@ -19,6 +19,7 @@ from conftest import (
     ROOT,
     SNAKEMAKE,
     TINY,
+    assert_declared_keys_read,
     assert_report_renders,
     copy_of,
     copy_with_record,
@@ -283,6 +284,12 @@ def test_no_workflow_script_reads_the_whole_config():
     for script in (ROOT / "workflow_scripts").glob("*.py"):
         text = script.read_text()
         assert not re.search(r"\b(sm|snakemake)\.config\b", text), script.name
+
+
+def test_every_job_reads_exactly_the_config_keys_it_declares(study):
+    """No job's slice holds a key it does not read (which would rerun it needlessly); reading
+    one it lacks stops the job (tests/test_jobs.py)."""
+    assert assert_declared_keys_read(study) >= 20
 
 
 def test_one_figure_is_rebuilt_alone(study):

@@ -43,6 +43,7 @@ def setup(snakemake: Any, network: bool = False) -> logging.Logger:
     def excepthook(kind: type[BaseException], err: BaseException, tb: Any) -> None:
         from enfopath.io import ExplainedError
 
+        _FAILED.append(err)
         trace = None if isinstance(err, ExplainedError) else (kind, err, tb)
         logger.critical("rule %s failed: %s", snakemake.rule, err, exc_info=trace)
 
@@ -70,6 +71,33 @@ def setup(snakemake: Any, network: bool = False) -> logging.Logger:
         dict(snakemake.wildcards),
     )
     return logger
+
+
+def job_config(snakemake: Any) -> Any:
+    """The job's config slice (``params.config``) as an :class:`enfopath.study.jobs.JobConfig`
+    that records each key read: a key its entry in ``enfopath/study/jobs.py`` does not declare
+    stops the job naming it, and the keys declared but never read are logged at a successful
+    exit (``config keys declared but not read: ...``; the test suite requires none)."""
+    from enfopath.study.jobs import JobConfig
+
+    cfg = JobConfig(snakemake.params.config, snakemake.rule)
+    logger = logging.getLogger(f"enfopath.{snakemake.rule}")
+
+    def report_unread() -> None:
+        if _FAILED:
+            return
+        unread = cfg.unread()
+        if unread:
+            logger.info("config keys declared but not read: %s", ", ".join(unread))
+        else:
+            logger.info("config keys read: all %d declared", len(cfg.reads))
+
+    atexit.register(report_unread)
+    return cfg
+
+
+_FAILED: list[BaseException] = []
+"""The job's uncaught error, once it has one (nothing is reported for a failed job)."""
 
 
 def limit_threads(threads: int) -> None:

@@ -2,14 +2,14 @@
 and with a control study (compare.control) the control against the baseline and this study
 against the control, measure by measure and sample by sample."""
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_json, read_parquet, write_csv, write_parquet
 from enfopath.study.relations import check_same_samples, study_comparison
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 summary = read_json(sm.input.summary)
 control = None
 for role in ("baseline", "control"):

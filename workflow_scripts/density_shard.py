@@ -2,7 +2,7 @@
 pixel-space d₁ and d₁ / d₂ of their projected endpoints x̂₁ when the shard has them."""
 
 import pandas as pd
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.columns import PROJECTED_PIXELS
 from enfopath.io import check_shard_samples, read_npz, write_parquet
@@ -10,7 +10,8 @@ from enfopath.measures.density import density_measures, load_references, neighbo
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-spaces, ks = sm.params.config["density"]["spaces"], sm.params.config["density"]["k"]
+dc = job_config(sm)["density"]
+spaces, ks = dc["spaces"], dc["k"]
 generated = read_npz(sm.input.features, ("sample", *spaces))
 check_shard_samples(generated["sample"], sm.input.features)
 references = load_references(spaces, sm.input.references, sm.input.indexes, sm.input.radii, ks)

@@ -2,7 +2,7 @@
 energy E(s) at each profile time and the free baselines against the final KPE, its groups, the
 quality groups and every measure."""
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_parquet, write_csv
 from enfopath.measures.stats import early_prediction
@@ -18,7 +18,7 @@ from enfopath.study.tables import (
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 st = cfg["statistics"]
 analysed = analysed_samples(read_parquet(sm.input.table))
 columns, times = profile_columns(analysed, ENERGY_PROFILE_PREFIX)

@@ -1,7 +1,7 @@
 """Rule features_shard: features of one shard's generated samples in every density space, and
 the pixels of their projected endpoints x̂₁ when the study stops at t_end < 1 (memorization)."""
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.columns import PROJECTED_PIXELS
 from enfopath.io import check_shard_samples, read_npz, write_npz
@@ -11,13 +11,12 @@ from enfopath.models.networks import pick_device
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 device = pick_device()
 models = load_models(dict(sm.input.items()), cfg, device)
 shard = read_npz(sm.input.shard, ("sample", "x1"))
 check_shard_samples(shard["sample"], sm.input.shard)
-batch = cfg["clip"]["batch_size"]
-features = {s: sample_features(s, shard, models, batch) for s in cfg["density"]["spaces"]}
+features = {s: sample_features(s, shard, models) for s in cfg["density"]["spaces"]}
 if "x1_projected" in shard and "pixels" in features:
     images = projected_images(shard)
     features[PROJECTED_PIXELS] = images.reshape(len(images), -1)

@@ -9,7 +9,7 @@ itself has ``retries: 0``, so a profile's job retries never repeat a download (a
 mismatch or an HTTP 4xx is not fixed by trying again).
 """
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import file_digest, write_json
 from enfopath.study.download import Asset, cache_path, cache_root, fetch
@@ -17,7 +17,7 @@ from enfopath.study.download import Asset, cache_path, cache_root, fetch
 sm = snakemake  # noqa: F821
 log = setup(sm, network=True)
 key = sm.params.key
-section = sm.params.config
+section = job_config(sm)
 for part in key.split("."):
     section = section[part]
 asset = Asset(name=f"{key} ({sm.wildcards.asset})", **section)

@@ -1,6 +1,6 @@
 """Rule fetch_hub: resolve the CLIP weights or the VAE (hub, cache or local) and record them."""
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import write_json
 from enfopath.models.clip import ClipSpec, resolve_clip
@@ -9,7 +9,7 @@ from enfopath.models.latent import VAE_FILES
 
 sm = snakemake  # noqa: F821
 log = setup(sm, network=True)
-cfg = sm.params.config
+cfg = job_config(sm)
 if sm.wildcards.hub == "clip":
     record = resolve_clip(ClipSpec.from_config(cfg["clip"]))
 else:

@@ -4,18 +4,18 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import atomic_path, check_shard_samples, read_csv, read_npz, read_parquet
 from enfopath.measures.images import shard_images
 from enfopath.study.figure_names import IMAGE_FIGURES, PLANE_FIGURES, STAGE_FIGURES
 from enfopath.study.figures import FIGURES, FigureContext
-from enfopath.study.summary import kpe_definition
+from enfopath.study.summary import kpe_footnote
 from enfopath.study.tables import analysed_samples
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 name = sm.wildcards.name
 df = read_parquet(sm.input.table)
 analysed = analysed_samples(df)
@@ -51,10 +51,9 @@ ctx = FigureContext(
 )
 fig = FIGURES[name](analysed, ctx)
 fig.tight_layout()
-sampling = cfg["sampling"]
-if sampling["t_end"] != 1.0 or sampling["kts"]["alpha0"] or sampling["kts"]["beta0"]:
-    # the axes say E = ½∫₀¹‖v‖²dt; this study's KPE is another one: say which
-    fig.text(0.005, 0.005, f"KPE here: {kpe_definition(sampling)}", fontsize=7, color="0.3")
+footnote = kpe_footnote(cfg["sampling"])  # the axes say E = ½∫₀¹‖v‖²dt; is this KPE another?
+if footnote:
+    fig.text(0.005, 0.005, footnote, fontsize=7, color="0.3")
 with atomic_path(sm.output.figure) as tmp:
     fig.savefig(tmp, dpi=120, format="png")
 plt.close(fig)

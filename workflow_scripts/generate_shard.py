@@ -1,6 +1,6 @@
 """Rule generate_shard: integrate one shard of trajectories with their energies."""
 
-from _common import ProgressLog, setup
+from _common import ProgressLog, job_config, setup
 
 from enfopath.io import write_npz
 from enfopath.models.flows import load_flow
@@ -10,7 +10,7 @@ from enfopath.study.shards import SamplingConfig, generate_shard, shard_indices
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 sc = cfg["sampling"]
 device = pick_device()
 vae = read_manifest(sm.input.vae)["directory"] if hasattr(sm.input, "vae") else None

@@ -1,6 +1,6 @@
 """Rule import_flow: a released flow checkpoint rebuilt, checked and saved in our format."""
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_json
 from enfopath.models.checkpoint import load_release_checkpoint, save_checkpoint
@@ -8,7 +8,7 @@ from enfopath.study.download import fetched
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-pc = sm.params.config["flow"]["pretrained"]
+pc = job_config(sm)["flow"]["pretrained"]
 source = read_json(sm.input.manifest)
 with fetched(sm.input.manifest) as checkpoint:
     model = load_release_checkpoint(checkpoint, pc["model"], pc["arch"], key=pc["key"])

@@ -3,7 +3,7 @@ per KPE quantile bin, with exact Clopper–Pearson intervals: of the endpoints, 
 stopped at t_end < 1, of the projected endpoints x̂₁ = x + (1 − t_end) v as well."""
 
 import pandas as pd
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_parquet, write_csv
 from enfopath.measures.stats import memorization
@@ -11,7 +11,7 @@ from enfopath.study.tables import MEMORIZATION_ENDPOINTS, analysed_samples
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-st = sm.params.config["statistics"]
+st = job_config(sm)["statistics"]
 analysed = analysed_samples(read_parquet(sm.input.table))
 parts = []
 for endpoint, ratio in MEMORIZATION_ENDPOINTS.items():

@@ -1,14 +1,14 @@
 """Rule merge_samples: one row per sample, joining KPE, semantic and density tables."""
 
 import pandas as pd
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import check_shard_samples, read_parquet, write_parquet
 from enfopath.study.tables import merge_on_sample
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-expected = sm.params.config["sampling"]["n_samples"]
+expected = job_config(sm)["sampling"]["n_samples"]
 
 
 def read_shard_table(path: str, shard_size: int) -> pd.DataFrame:

@@ -1,7 +1,7 @@
 """Rule partial_correlations: is KPE more than the size of the noise? Raw and partial Spearman
 correlations of each energy with each measure, controlling for ‖x0‖² and for the chord energy."""
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_parquet, write_csv
 from enfopath.measures.stats import partial_correlations
@@ -9,7 +9,7 @@ from enfopath.study.tables import CONFOUND_ENERGIES, analysed_samples, measure_c
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 st = cfg["statistics"]
 analysed = analysed_samples(read_parquet(sm.input.table))
 measures = measure_columns(analysed, cfg["density"]["spaces"])

@@ -4,7 +4,7 @@ and saved as the study's checkpoint."""
 
 import dataclasses
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_json, read_npz
 from enfopath.models.checkpoint import save_checkpoint
@@ -22,7 +22,7 @@ from enfopath.study.download import fetched
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-section = sm.params.config["flow"]["plugin"]
+section = job_config(sm)["flow"]["plugin"]
 spec = PluginSpec.from_config(section)
 network = build_network(spec)
 source = None

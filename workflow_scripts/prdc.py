@@ -3,7 +3,7 @@ high KPE groups against the training set, in every density space, from the FAISS
 intervals from resampling each group's samples."""
 
 import pandas as pd
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_npz, read_parquet, write_csv
 from enfopath.measures.density import load_index
@@ -12,7 +12,7 @@ from enfopath.study.tables import analysed_samples
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 spaces, ks = cfg["density"]["spaces"], cfg["density"]["k"]
 analysed = analysed_samples(read_parquet(sm.input.table))
 bands = kpe_bands(analysed["kpe"], cfg["statistics"]["group_quantile"])

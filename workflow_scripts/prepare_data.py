@@ -2,7 +2,7 @@
 
 import contextlib
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import write_npz
 from enfopath.study.datasets import prepare_dataset
@@ -10,10 +10,10 @@ from enfopath.study.download import fetched
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 with contextlib.ExitStack() as stack:
     tarball = stack.enter_context(fetched(sm.input.source)) if hasattr(sm.input, "source") else None
-    arrays = prepare_dataset(cfg["data"], cfg["seed"], tarball)
+    arrays = prepare_dataset(cfg, tarball)
 if "paths" in arrays:
     log.info("%d reference images of %d classes", len(arrays["paths"]), len(arrays["class_names"]))
 else:

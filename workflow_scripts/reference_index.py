@@ -2,7 +2,7 @@
 Naeem radii NND_k and the KDE bandwidth (a multiple of the median NND_k, smallest k)."""
 
 import numpy as np
-from _common import ProgressLog, setup
+from _common import ProgressLog, job_config, setup
 
 from enfopath.io import read_npz, write_npz
 from enfopath.measures.density import build_index, local_bandwidth, reference_radii, save_index
@@ -12,16 +12,16 @@ from enfopath.study.datasets import n_reference, reference_batches
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 dc = cfg["density"]
 space = sm.wildcards.space
 device = pick_device()
 models = load_models(dict(sm.input.items()), cfg, device)
 dataset = read_npz(sm.input.dataset)
-network = {"latent": "vae", "clip": "clip"}.get(space)  # pixels / classifier: cheap, any batch
-batch = cfg[network]["batch_size"] if network else 1024
 progress = ProgressLog(log, n_reference(dataset), f"{space} features", every_s=10)
-features = embed_batches(space, progress.over(reference_batches(dataset, batch)), models)
+features = embed_batches(
+    space, progress.over(reference_batches(dataset, models.batch(space))), models
+)
 if len(features) <= max(dc["k"]):
     raise ValueError(
         f"density.k = {dc['k']} needs more than {max(dc['k'])} reference points; "

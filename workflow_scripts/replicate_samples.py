@@ -1,7 +1,7 @@
 """Rule replicate_samples: one replicate flow run from the study's noise, its endpoints scored
 by the study's own classifier / CLIP and reference sets: the replicate's per-sample table."""
 
-from _common import ProgressLog, setup
+from _common import ProgressLog, job_config, setup
 
 from enfopath.io import read_npz, write_parquet
 from enfopath.measures.density import load_references
@@ -15,7 +15,7 @@ from enfopath.study.shards import SamplingConfig
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 method, dc, n = cfg["semantics"]["method"], cfg["density"], cfg["replicates"]["n_samples"]
 device = pick_device()
 flow, info = load_flow(sm.input.checkpoint, device, cfg)
@@ -26,8 +26,7 @@ scorer = Scorer(
     references=load_references(
         dc["spaces"], sm.input.references, sm.input.indexes, sm.input.radii, dc["k"]
     ),
-    options=semantic_options(method, cfg["clip"], names),
-    batch_size=cfg["clip"]["batch_size"],
+    options=semantic_options(cfg, names),
 )
 sampling = SamplingConfig.from_config(cfg["sampling"])
 log.info(

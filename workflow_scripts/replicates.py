@@ -1,14 +1,14 @@
 """Rule replicates: the Spearman ρ of every energy with every measure under the study's flow and
 each replicate flow, and the spread of each ρ across the flows."""
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_parquet, write_csv
 from enfopath.study.replicates import replicate_correlations, replicate_spread
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 seeds, n = cfg["replicates"]["flow_seeds"], cfg["replicates"]["n_samples"]
 study = read_parquet(sm.input.table)
 tables = {cfg["seed"]: study[study["sample"] < n].reset_index(drop=True)}

@@ -2,7 +2,7 @@
 each setting's headline correlations on its own re-scored endpoints, and the smallest NFE from
 which the KPE groups, the energy and the headline correlations are stable."""
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_csv, read_parquet, write_csv
 from enfopath.measures.robustness import compare_settings, delta_rho_bounds, smallest_stable
@@ -10,7 +10,7 @@ from enfopath.study.tables import measure_columns
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 rc = cfg["robustness"]
 runs = read_parquet(sm.input.runs)
 scores = read_parquet(sm.input.scores)

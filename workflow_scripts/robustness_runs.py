@@ -1,18 +1,18 @@
 """Rule robustness_runs: the study's first samples re-integrated under every solver setting of
 ``robustness.settings`` and under the tight reference: the per-sample runs and the endpoints."""
 
-from _common import ProgressLog, setup
+from _common import ProgressLog, job_config, setup
 
 from enfopath.io import write_npz, write_parquet
 from enfopath.models.flows import load_flow
 from enfopath.models.hub import read_manifest
 from enfopath.models.networks import pick_device
 from enfopath.study.robustness import SolverSetting, integrate_settings
-from enfopath.velocity import KineticShaping
+from enfopath.study.shards import SamplingConfig
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 sc, rc = cfg["sampling"], cfg["robustness"]
 device = pick_device()
 vae = read_manifest(sm.input.vae)["directory"] if hasattr(sm.input, "vae") else None
@@ -34,11 +34,9 @@ runs, endpoints = integrate_settings(
     rc["n_samples"],
     settings,
     reference,
-    {k: sc[k] for k in ("grid", "tau", "profile_points", "t_end")},
-    sc["batch_size"],
+    SamplingConfig.from_config(sc),
     device,
     progress=progress.update,
-    shaping=KineticShaping.from_config(sc["kts"]),
 )
 for label, run in runs.groupby("setting", sort=False):
     log.info("%s: mean NFE %.1f, mean KPE %.5f", label, run.nfe.mean(), run.kpe.mean())

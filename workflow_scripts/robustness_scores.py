@@ -2,7 +2,7 @@
 endpoints (and the reference's), scored as the study scores its shards."""
 
 import pandas as pd
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_npz, write_parquet
 from enfopath.measures.density import load_references
@@ -14,19 +14,17 @@ from enfopath.study.scoring import Scorer, score_endpoints
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 method, dc = cfg["semantics"]["method"], cfg["density"]
 endpoints = read_npz(sm.input.endpoints, ("setting", "sample", "label", "x1"))
 names = read_npz(sm.input.dataset, ("class_names",))["class_names"] if method == "clip" else []
-clip = cfg.get("clip", {})
 scorer = Scorer(
     method=method,
     models=load_models(dict(sm.input.items()), cfg, pick_device()),
     references=load_references(
         dc["spaces"], sm.input.references, sm.input.indexes, sm.input.radii, dc["k"]
     ),
-    options=semantic_options(method, clip, names),
-    batch_size=clip.get("batch_size", 256),
+    options=semantic_options(cfg, names),
 )
 parts = []
 for j, setting in enumerate(endpoints["setting"]):

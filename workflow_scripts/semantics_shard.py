@@ -1,6 +1,6 @@
 """Rule semantics_shard: semantic scores of one shard's samples (classifier or CLIP)."""
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import check_shard_samples, read_npz, write_parquet
 from enfopath.measures.features import load_models
@@ -10,13 +10,13 @@ from enfopath.models.networks import pick_device
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 method = cfg["semantics"]["method"]
 models = load_models(dict(sm.input.items()), cfg, pick_device())
 shard = read_npz(sm.input.shard, ("sample", "x1", "label"))
 check_shard_samples(shard["sample"], sm.input.shard)
 names = read_npz(sm.input.dataset, ("class_names",))["class_names"] if method == "clip" else []
-options = semantic_options(method, cfg.get("clip", {}), names)
+options = semantic_options(cfg, names)
 # flagged (non-finite) samples: scores computed, never analysed
 scores = sample_semantics(method, shard_images(shard), shard["label"], models, **options)
 if method == "classifier":

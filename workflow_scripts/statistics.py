@@ -1,14 +1,14 @@
 """Rule statistics: correlations with bootstrap intervals, KPE groups, their class composition
 and quantile curves; statistics.json gathers them with the summary."""
 
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_json, read_parquet, write_csv, write_json
 from enfopath.study.relations import relations
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 df = read_parquet(sm.input.table)
 tables = relations(df, cfg["density"]["spaces"], cfg["statistics"], cfg["seed"])
 log.info("%d of %d samples analysed, %d measures", tables.n_analysed, len(df), len(tables.measures))

@@ -3,7 +3,7 @@ provenance) in statistics/summary.csv and .json. It needs no finite sample, so a
 samples all diverged still records what happened."""
 
 import pandas as pd
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import (
     check_shard_samples,
@@ -17,7 +17,7 @@ from enfopath.study.summary import models_used, samples_identity, study_summary
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 df = read_parquet(sm.input.table)
 if df.nonfinite.all():
     log.error("all %d samples are non-finite: nothing is left to analyse", len(df))

@@ -1,7 +1,7 @@
 """Rule train_classifier: the semantic scorer, with its test accuracy checked and written."""
 
 import torch
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_npz, write_json
 from enfopath.models.checkpoint import save_checkpoint
@@ -12,7 +12,7 @@ from enfopath.study.split import ImageDataset
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 cc = cfg["classifier"]
 data = ImageDataset.from_arrays(read_npz(sm.input.dataset, ("x_train", "y_train")))
 device = pick_device()

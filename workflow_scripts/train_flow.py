@@ -4,7 +4,7 @@ flow trains from its own seed (``params.train_seed``; the study's flow from the 
 the held-out loss draws from the study's seed for every flow, so their losses compare."""
 
 import torch
-from _common import setup
+from _common import job_config, setup
 
 from enfopath.io import read_npz, write_csv, write_json
 from enfopath.models.checkpoint import save_checkpoint
@@ -15,7 +15,7 @@ from enfopath.study.split import ImageDataset
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
-cfg = sm.params.config
+cfg = job_config(sm)
 fc = cfg["flow"]
 data = ImageDataset.from_arrays(read_npz(sm.input.dataset, ("x_train", "x_test")))
 device = pick_device()

@@ -4,42 +4,52 @@
 layer; ``clip``: CLIP image embeddings (unnormalized); ``latent``: the scaled SD-VAE latent
 (posterior mean for reference images; the ODE endpoint itself for a latent model's samples).
 All features are float32 of shape (N, D).
+
+Images are embedded in batches of the space's model's configured size (``clip.batch_size``,
+``vae.batch_size``: :attr:`FeatureModels.batch_sizes`), and of :data:`CHEAP_BATCH` in the
+spaces whose embedding is cheap (pixels, the small classifier).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
 
+from enfopath.columns import SPACE_MODEL, SPACES
 from enfopath.measures.images import shard_images
 from enfopath.models.clip import Clip
 from enfopath.models.latent import SD_VAE_SCALE, encode
 
-SPACES = ("pixels", "classifier", "clip", "latent")
-NEEDS = {"classifier": "classifier", "clip": "clip", "latent": "vae"}
-"""The model each space needs, by space (pixels needs none)."""
+CHEAP_BATCH = 1024
+"""Images per batch in a space whose model has no configured batch size (pixels, classifier)."""
 
 
 @dataclass
 class FeatureModels:
-    """The models that embed images, those not needed left None."""
+    """The models that embed images, those not needed left None, and the batch size of each
+    model that has one configured (``batch_sizes``, by model: clip, vae)."""
 
     device: torch.device
     classifier: nn.Module | None = None
     clip: Clip | None = None
     vae: nn.Module | None = None
     vae_scale: float = SD_VAE_SCALE
+    batch_sizes: dict[str, int] = field(default_factory=dict)
+
+    def batch(self, space: str) -> int:
+        """Images per batch embedded into ``space``."""
+        return self.batch_sizes.get(SPACE_MODEL[space] or "", CHEAP_BATCH)
 
 
 def embedder(space: str, models: FeatureModels) -> Callable[[torch.Tensor], torch.Tensor]:
     """The map from a batch of images in [-1, 1] (B, C, H, W) to features (B, D) in ``space``."""
     if space not in SPACES:
         raise ValueError(f"unknown feature space {space!r}; expected one of {SPACES}")
-    need = NEEDS.get(space)
+    need = SPACE_MODEL[space]
     if need is not None and getattr(models, need) is None:
         raise ValueError(f"the {space} feature space needs the {need} model")
     if space == "pixels":
@@ -72,20 +82,20 @@ def embed(
     return embed_batches(space, chunks(images, batch_size), models)
 
 
-def sample_features(
-    space: str, shard: dict[str, np.ndarray], models: FeatureModels, batch_size: int = 256
-) -> np.ndarray:
-    """Features of a trajectory shard's samples; a latent model's own endpoint is its latent."""
+def sample_features(space: str, shard: dict[str, np.ndarray], models: FeatureModels) -> np.ndarray:
+    """Features of a trajectory shard's samples (in batches of ``models.batch(space)``); a
+    latent model's own endpoint is its latent."""
     if space == "latent" and "image" in shard:
         x1 = np.nan_to_num(shard["x1"], nan=0.0, posinf=0.0, neginf=0.0)
         return np.ascontiguousarray(x1.reshape(len(x1), -1), dtype=np.float32)
-    return embed(space, shard_images(shard), models, batch_size)
+    return embed(space, shard_images(shard), models, models.batch(space))
 
 
 def load_models(inputs: dict[str, str], config: dict, device: torch.device) -> FeatureModels:
     """The feature models named in a rule's inputs: ``classifier`` (checkpoint), ``clip`` and
-    ``vae`` (download manifests). ``config`` needs only ``clip.interpolation`` and
-    ``sampling.precision`` when CLIP is loaded and ``vae.scale`` when the VAE is."""
+    ``vae`` (download manifests). ``config`` needs only ``clip.interpolation``,
+    ``clip.batch_size`` and ``sampling.precision`` when CLIP is loaded and ``vae.scale`` and
+    ``vae.batch_size`` when the VAE is."""
     from enfopath.models.checkpoint import load_checkpoint
     from enfopath.models.clip import load_clip
     from enfopath.models.hub import read_manifest
@@ -99,7 +109,9 @@ def load_models(inputs: dict[str, str], config: dict, device: torch.device) -> F
         models.clip = load_clip(
             record, config["clip"]["interpolation"], device, config["sampling"]["precision"]
         )
+        models.batch_sizes["clip"] = config["clip"]["batch_size"]
     if "vae" in inputs:
         models.vae = load_vae(read_manifest(inputs["vae"])["directory"], device)
         models.vae_scale = config["vae"]["scale"]
+        models.batch_sizes["vae"] = config["vae"]["batch_size"]
     return models

@@ -75,7 +75,6 @@ def sample_semantics(
     *,
     class_names: list[str] | None = None,
     template: str = "a photo of a {}.",
-    batch_size: int = 256,
 ) -> pd.DataFrame:
     """The semantic scores of generated ``images`` (N, C, H, W) in [-1, 1] (clamped), by
     ``method``: ``classifier`` (:func:`classifier_scores` of the study's classifier) or
@@ -93,19 +92,19 @@ def sample_semantics(
     if conditioned and int(labels.max()) >= len(names):
         raise ValueError(f"class label {int(labels.max())} has no name ({len(names)} classes)")
     text = models.clip.text_features(names, template)
-    feats = embed("clip", images, models, batch_size)
+    feats = embed("clip", images, models, models.batch("clip"))
     return clip_scores(
         torch.from_numpy(feats), text, torch.from_numpy(labels) if conditioned else None
     )
 
 
-def semantic_options(method: str, clip: dict[str, Any], class_names: Sequence[str]) -> dict:
-    """The options of :func:`sample_semantics` for ``method``: for CLIP the class names, the
-    prompt template and the batch size of the config's ``clip`` section; none otherwise."""
-    if method != "clip":
+def semantic_options(config: dict[str, Any], class_names: Sequence[str]) -> dict:
+    """The options of :func:`sample_semantics` for the config's ``semantics.method``: for CLIP
+    the class names and the prompt template (``clip.template``, read only then); none for the
+    classifier."""
+    if config["semantics"]["method"] != "clip":
         return {}
     return {
         "class_names": [str(n) for n in class_names],
-        "template": clip["template"],
-        "batch_size": clip["batch_size"],
+        "template": config["clip"]["template"],
     }

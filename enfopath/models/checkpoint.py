@@ -19,6 +19,15 @@ class ReleaseMismatch(ExplainedError, ValueError):
     weights of another architecture): the config's problem, so a download of it is kept."""
 
 
+def _plain(value: Any) -> Any:
+    """``value`` with every dict (of any dict type) a plain dict, recursively."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_plain(item) for item in value)
+    return value
+
+
 def save_checkpoint(
     path: str | os.PathLike[str],
     name: str,
@@ -26,13 +35,15 @@ def save_checkpoint(
     model: nn.Module,
     meta: dict[str, Any],
 ) -> None:
-    """Save ``model``'s weights, what rebuilds it (registered name, arch kwargs) and ``meta``."""
+    """Save ``model``'s weights, what rebuilds it (registered name, arch kwargs) and ``meta``
+    (a mapping of another type, such as a job's config slice, is stored as a plain dict, which
+    a weights-only load accepts)."""
     payload = {
         "format": FORMAT,
         "model": name,
-        "arch": arch,
+        "arch": _plain(arch),
         "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "meta": meta,
+        "meta": _plain(meta),
     }
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)

@@ -21,9 +21,9 @@ from torch import nn
 from enfopath.energy import Velocity
 from enfopath.models.checkpoint import load_checkpoint
 from enfopath.models.latent import decode, load_vae
-from enfopath.models.networks import CONDITIONAL, state_shape
-from enfopath.models.plugin import PluginSpec, build_decoder, plugin_velocity
-from enfopath.velocity import GuidedVelocity, NetworkVelocity
+from enfopath.models.networks import flow_spec
+from enfopath.models.plugin import PluginSpec, build_decoder
+from enfopath.velocity import FlowSpec
 
 Decoder = Callable[[torch.Tensor], torch.Tensor]
 """States (B, *shape) → images (B, C, H, W), nominally in [−1, 1] and not clamped."""
@@ -34,57 +34,33 @@ class Flow:
     """A loaded flow model (eval mode, on its device)."""
 
     model: nn.Module
-    shape: tuple[int, ...]
-    """Shape of one sample's state (C, H, W): pixels, or the latent of a latent model."""
-    num_classes: int | None = None
-    """Classes of a class-conditional model (its null class is this index); None: unconditional."""
+    spec: FlowSpec
+    """How the network is called, its time, its state shape and classes."""
     guidance_scale: float = 1.0
     guided_channels: int | None = None
     precision: str = "fp32"
     decoder: Decoder | None = None
     """Decodes the endpoints of a latent flow into images; None for a pixel flow."""
-    plugin: PluginSpec | None = None
-    """The user's model: how it is called (None: a registered model)."""
 
-    @classmethod
-    def from_checkpoint(
-        cls, model: nn.Module, name: str, arch: dict[str, Any], **options: Any
-    ) -> Flow:
-        """Wrap a registered (or the user's) model rebuilt from its checkpoint (name, arch)."""
-        if name == "plugin":
-            spec = PluginSpec.from_config(arch)
-            return cls(
-                model=model, shape=spec.shape, num_classes=spec.num_classes, plugin=spec, **options
-            )
-        num_classes = arch.get("num_classes", 1000) if name in CONDITIONAL else None
-        return cls(model=model, shape=state_shape(name, arch), num_classes=num_classes, **options)
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """Shape of one sample's state (C, H, W): pixels, or the latent of a latent model."""
+        return self.spec.shape
+
+    @property
+    def num_classes(self) -> int | None:
+        """Classes of a class-conditional model (its null class is this index); None:
+        unconditional."""
+        return self.spec.num_classes
 
     @property
     def conditional(self) -> bool:
-        return self.num_classes is not None
+        return self.spec.conditional
 
     def velocity(self, labels: torch.Tensor | None) -> Velocity:
         """The velocity integrated for a batch (its class labels for a conditional model)."""
-        if self.plugin is not None:
-            return plugin_velocity(
-                self.plugin,
-                self.model,
-                labels,
-                self.guidance_scale,
-                self.guided_channels,
-                self.precision,
-            )
-        if not self.conditional:
-            return NetworkVelocity(self.model, self.precision)
-        if labels is None:
-            raise ValueError("a class-conditional flow needs the labels of the batch")
-        return GuidedVelocity(
-            self.model,
-            labels,
-            self.guidance_scale,
-            null_class=int(self.num_classes),  # type: ignore[arg-type]
-            guided_channels=self.guided_channels,
-            precision=self.precision,
+        return self.spec.velocity(
+            self.model, labels, self.guidance_scale, self.guided_channels, self.precision
         )
 
     @torch.no_grad()
@@ -106,8 +82,9 @@ def load_flow(
     ``vae``: the directory of the SD-VAE that decodes a SiT flow's endpoints (None: not
     decoded). The user's model brings its own decoder (``flow.plugin.decoder``)."""
     model, info = load_checkpoint(checkpoint, device)
+    spec = flow_spec(info["model"], info["arch"])
     options: dict[str, Any] = {"precision": cfg["sampling"]["precision"]}
-    if "guidance" in cfg:  # in the config slice of a class-conditional flow only
+    if spec.conditional:  # the config slice of a class-conditional flow has its guidance
         options.update(
             guidance_scale=cfg["guidance"]["scale"],
             guided_channels=cfg["guidance"]["guided_channels"],
@@ -119,4 +96,4 @@ def load_flow(
     elif info["model"] == "plugin":
         decoder = build_decoder(PluginSpec.from_config(info["arch"]))
         options["decoder"] = None if decoder is None else decoder.to(device).eval()
-    return Flow.from_checkpoint(model, info["model"], info["arch"], **options), info
+    return Flow(model, spec, **options), info

@@ -14,6 +14,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from enfopath.velocity import FlowSpec
+
 
 def sinusoidal_embedding(t: torch.Tensor, features: int) -> torch.Tensor:
     """Sinusoidal features of times t ∈ [0, 1], shape (B,) → (B, features) (features even).
@@ -131,22 +133,38 @@ MODELS: dict[str, Callable[[], Callable[..., nn.Module]]] = {
 """Registered models by name: each entry returns the class (or factory) when called, importing
 its library (torchcfm, timm, the user's module) only then, so a job that builds an MLP never
 loads them."""
-CONDITIONAL = ("sit",)
-"""Registered models that are class-conditional and called as ``model(x, t, y)``."""
 
 
-def state_shape(name: str, arch: dict[str, Any]) -> tuple[int, ...]:
-    """Shape of one sample's ODE state (C, H, W) for a registered model's architecture."""
-    if name == "velocity_mlp":
-        return tuple(arch["shape"])
-    if name == "torchcfm_unet":
-        return tuple(arch["dim"])
-    if name == "sit":
-        size = arch.get("input_size", 32)
-        return (arch.get("in_channels", 4), size, size)
-    if name in ("plugin", "empirical"):
-        return tuple(arch["shape"])
-    raise ValueError(f"model {name!r} generates no samples")
+def _sit_spec(arch: dict[str, Any]) -> FlowSpec:
+    size = arch.get("input_size", 32)
+    return FlowSpec(
+        (arch.get("in_channels", 4), size, size), "x_t_y", num_classes=arch.get("num_classes", 1000)
+    )
+
+
+def _plugin_spec(arch: dict[str, Any]) -> FlowSpec:
+    from enfopath.models.plugin import PluginSpec
+
+    return PluginSpec.from_config(arch).flow_spec
+
+
+REGISTERED: dict[str, Callable[[dict[str, Any]], FlowSpec]] = {
+    "velocity_mlp": lambda arch: FlowSpec(tuple(arch["shape"])),
+    "torchcfm_unet": lambda arch: FlowSpec(tuple(arch["dim"])),  # model(t, x), t in [0, 1]
+    "empirical": lambda arch: FlowSpec(tuple(arch["shape"])),
+    "sit": _sit_spec,  # model(x, t, y) in the SD-VAE latent, null class = num_classes
+    "plugin": _plugin_spec,  # what the user's flow.plugin section states
+}
+"""The flow models that generate samples, by registered name: the :class:`FlowSpec` (state
+shape, call, time, classes) of a checkpoint's arch. A new family is one entry here (and its
+class in :data:`MODELS`)."""
+
+
+def flow_spec(name: str, arch: dict[str, Any]) -> FlowSpec:
+    """The :class:`FlowSpec` of the registered model ``name`` with architecture ``arch``."""
+    if name not in REGISTERED:
+        raise ValueError(f"model {name!r} generates no samples; flows: {sorted(REGISTERED)}")
+    return REGISTERED[name](arch)
 
 
 def build_model(name: str, arch: dict[str, Any], seed: int | None = None) -> nn.Module:

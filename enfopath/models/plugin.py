@@ -24,23 +24,14 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from torch import nn
 
 from enfopath.io import CorruptFileError, ExplainedError, file_digest
 from enfopath.user_code import check_factory, check_module_name
-from enfopath.velocity import (
-    CALLS,
-    GuidedVelocity,
-    NetworkVelocity,
-    OutputError,
-    TimeConvention,
-)
-
-if TYPE_CHECKING:
-    from enfopath.energy import Velocity
+from enfopath.velocity import CALLS, FlowSpec, OutputError, TimeConvention
 
 
 class PluginError(ExplainedError, ValueError):
@@ -113,6 +104,11 @@ class PluginSpec:
     @property
     def conditional(self) -> bool:
         return self.convention == "x_t_y"
+
+    @property
+    def flow_spec(self) -> FlowSpec:
+        """What the solver needs of this flow (its state, call, time and classes)."""
+        return FlowSpec(self.shape, self.convention, self.time, self.num_classes)
 
 
 def import_object(
@@ -252,7 +248,7 @@ def check_network(
     t = torch.tensor(0.5, device=device)
     call = CALLS[spec.convention]
     labels = torch.arange(2, device=device) % spec.num_classes if spec.conditional else None
-    velocity = plugin_velocity(spec, network, labels)
+    velocity = spec.flow_spec.velocity(network, labels)
     try:
         v = velocity(t, x)
     except OutputError as err:
@@ -312,28 +308,3 @@ def _decoded(decoder: nn.Module, x: torch.Tensor) -> torch.Tensor:
     if not bool(torch.isfinite(images).all()):
         raise PluginError("flow.plugin.decoder: the decoder's images of noise are not finite")
     return images
-
-
-def plugin_velocity(
-    spec: PluginSpec,
-    network: nn.Module,
-    labels: torch.Tensor | None = None,
-    guidance_scale: float = 1.0,
-    guided_channels: int | None = None,
-    precision: str = "fp32",
-) -> Velocity:
-    """The user's network as ``velocity(t, x)`` in our conventions; a class-conditional one
-    (``x_t_y``) for the batch's ``labels``, guided with the null class ``num_classes``."""
-    if not spec.conditional:
-        return NetworkVelocity(network, precision, spec.convention, spec.time)
-    if labels is None:
-        raise ValueError("a class-conditional flow needs the labels of the batch")
-    return GuidedVelocity(
-        network,
-        labels,
-        guidance_scale,
-        null_class=int(spec.num_classes),  # type: ignore[arg-type]
-        guided_channels=guided_channels,
-        precision=precision,
-        time=spec.time,
-    )

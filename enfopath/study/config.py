@@ -137,11 +137,30 @@ def _message(error: jsonschema.ValidationError) -> str:
     return f"invalid config key '{key}': {error.message}"
 
 
+RENAMED = {
+    "sampling.kts.tau": "sampling.kts.switch_time",
+    "sampling.kts.k": "sampling.kts.landing_sharpness",
+}
+"""Config keys renamed, old → new (KTS's τ and k had the names of sampling.tau and density.k)."""
+
+
+def _refuse_renamed(config: dict[str, Any]) -> None:
+    for old, new in RENAMED.items():
+        *parents, leaf = old.split(".")
+        part: Any = config
+        for name in parents:
+            part = part.get(name) if isinstance(part, dict) else None
+        if isinstance(part, dict) and leaf in part:
+            raise ConfigError(f"config key '{old}' is now '{new}': rename it in the study file")
+
+
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validate ``config`` in place (numbers coerced, defaults filled in) and return it.
 
-    Raises :class:`ConfigError` naming the first offending key.
+    Raises :class:`ConfigError` naming the first offending key (and the new name of a renamed
+    one, :data:`RENAMED`).
     """
+    _refuse_renamed(config)
     _refuse_non_finite(config)
     _coerce_numbers(config)
     error = jsonschema.exceptions.best_match(_Validator(schema()).iter_errors(config))
@@ -306,11 +325,12 @@ def _check_sources(config: dict[str, Any]) -> None:
     if control is not None and control in (config["experiment"], config["compare"]["baseline"]):
         _fail("compare.control", "the control is a third experiment, not this study or baseline")
     kts = config["sampling"]["kts"]
-    if kts["beta0"] * math.expm1(kts["k"]) >= 1.0:
+    k = kts["landing_sharpness"]
+    if kts["beta0"] * math.expm1(k) >= 1.0:
         _fail(
             "sampling.kts.beta0",
             f"the landing reverses the flow: eta(1) = 1 - beta0 (e^k - 1) = "
-            f"{1 - kts['beta0'] * math.expm1(kts['k']):.3g} must stay above 0",
+            f"{1 - kts['beta0'] * math.expm1(k):.3g} must stay above 0 (k: landing_sharpness)",
         )
     if not config["sampling"]["tau"] < config["sampling"]["t_end"]:
         _fail("sampling.tau", "the early / late split must lie below sampling.t_end")

@@ -94,21 +94,23 @@ def n_reference(dataset: dict[str, np.ndarray]) -> int:
 
 
 def prepare_dataset(
-    data: dict[str, Any], seed: int, tarball: str | os.PathLike[str] | None = None
+    config: dict[str, Any], tarball: str | os.PathLike[str] | None = None
 ) -> dict[str, np.ndarray]:
-    """The arrays of ``data/dataset.npz`` for the config's ``data`` section: a data set's
+    """The arrays of ``data/dataset.npz`` for the config's ``data`` section (and ``seed``, read
+    only by the data sets drawn with it): a data set's
     train / test images in [-1, 1] with labels and class names (:class:`ImageDataset`, CIFAR-10
     from its downloaded ``tarball``), or an image folder's file list (``paths``, ``y_train``,
     ``sha256``, ``folders``, ``class_names``, ``image_size``; its images are read, and checked
     against their ``sha256``, when embedded). ImageNet
     class names (``data.class_names: imagenet``) are open_clip's, in the folders' sorted order."""
+    data = config["data"]
     if data["dataset"] == "cifar10":
         if tarball is None:
             raise ValueError("data.source: cifar10 needs its downloaded tarball")
         return load_cifar10_tarball(tarball).arrays()
     if data["dataset"] != "image_folder":
-        return DATASETS[data["dataset"]](seed, data["test_fraction"]).arrays()
-    listing = list_image_folder(data["folder"], data["per_class"], seed)
+        return DATASETS[data["dataset"]](config["seed"], data["test_fraction"]).arrays()
+    listing = list_image_folder(data["folder"], data["per_class"], config["seed"])
     names = listing["folders"]
     if data["class_names"] == "imagenet":
         from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES

@@ -43,6 +43,11 @@ def plane_paths(
     }
 
 
+def field_times(t_end: float, n: int = 5) -> list[float]:
+    """The ``n`` times of [0, t_end] at which the figures draw the field: 0, t_end/4, …, t_end."""
+    return [t_end * k / (n - 1) for k in range(n)]
+
+
 @torch.no_grad()
 def plane_field(
     flow: Flow,

@@ -15,7 +15,7 @@ agreement of each setting.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -23,8 +23,13 @@ import pandas as pd
 import torch
 
 from enfopath.energy import ADAPTIVE_SOLVERS, EnergyResult, sample_with_energy
-from enfopath.study.shards import batch_labels, batch_problem, batches, to_uint8
-from enfopath.velocity import NO_SHAPING, KineticShaping
+from enfopath.study.shards import (
+    SamplingConfig,
+    batch_labels,
+    batch_problem,
+    batches,
+    to_uint8,
+)
 
 if TYPE_CHECKING:
     from enfopath.models.flows import Flow
@@ -55,11 +60,11 @@ class SolverSetting:
             return f"{self.solver} rtol {self.rtol:.0e} atol {self.atol:.0e}"
         return f"{self.solver} {self.steps}"
 
-    def solver_kwargs(self, common: dict[str, Any]) -> dict[str, Any]:
-        """``sample_with_energy`` arguments: this solver with the study's ``common`` ones
-        (grid, tau, profile_points)."""
+    def applied_to(self, sampling: SamplingConfig) -> SamplingConfig:
+        """The study's ``sampling`` with this solver (and its steps or tolerances) instead of
+        its own: everything else (grid, τ, profile, t_end, shaping, batch) is the study's."""
         own = {k: v for k in ("steps", "rtol", "atol") if (v := getattr(self, k)) is not None}
-        return {**common, "solver": self.solver, **own}
+        return replace(sampling, solver=self.solver, **own)
 
 
 def _rows(
@@ -91,15 +96,15 @@ def rerun_batch(
     batch: range,
     settings: Sequence[SolverSetting],
     reference: SolverSetting,
-    common: dict[str, Any],
+    sampling: SamplingConfig,
 ) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
     """One batch (global indices ``batch``, noise ``x0``) integrated with the reference, then
-    with each setting: rows of :data:`RUN_COLUMNS`, the reference's first, and each run's
-    endpoints x1 (N, *x0.shape[1:]) by setting label."""
-    ref = sample_with_energy(velocity, x0, **reference.solver_kwargs(common))
+    with each setting, each applied to the study's ``sampling``: rows of :data:`RUN_COLUMNS`,
+    the reference's first, and each run's endpoints x1 (N, *x0.shape[1:]) by setting label."""
+    ref = sample_with_energy(velocity, x0, **reference.applied_to(sampling).solver_kwargs())
     parts, endpoints = [_rows(reference, True, batch, ref, ref.x1)], {reference.label: ref.x1}
     for setting in settings:
-        res = sample_with_energy(velocity, x0, **setting.solver_kwargs(common))
+        res = sample_with_energy(velocity, x0, **setting.applied_to(sampling).solver_kwargs())
         parts.append(_rows(setting, False, batch, res, ref.x1))
         endpoints[setting.label] = res.x1
     return pd.concat(parts, ignore_index=True), endpoints
@@ -111,17 +116,14 @@ def integrate_settings(
     n_samples: int,
     settings: Sequence[SolverSetting],
     reference: SolverSetting,
-    common: dict[str, Any],
-    batch_size: int,
+    sampling: SamplingConfig,
     device: torch.device,
     progress: Callable[[int], None] | None = None,
-    shaping: KineticShaping = NO_SHAPING,
 ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """The study's samples 0 … n_samples − 1 re-integrated under the reference and every
-    setting, in the study's batches (``batch_size``, aligned to the global index as in the
-    study) and under the study's trajectory ``shaping``. ``common``: the other arguments of
-    ``sample_with_energy`` (grid, tau, profile_points, t_end). ``progress(n)`` is called after
-    each batch.
+    setting, each applied to the study's ``sampling`` (:meth:`SolverSetting.applied_to`: its
+    grid, τ, profile points, t_end and trajectory shaping), in the study's batches (aligned to
+    the global index as in the study). ``progress(n)`` is called after each batch.
 
     Returns the per-sample runs table (:data:`RUN_COLUMNS`) and the endpoints, arrays like a
     trajectory shard's with a leading setting axis, to be scored as the study's are:
@@ -133,9 +135,9 @@ def integrate_settings(
     ends: dict[str, list[np.ndarray]] = {}
     images: dict[str, list[np.ndarray]] = {}
     labels = []
-    for batch in batches(range(n_samples), batch_size):
-        x0, velocity = batch_problem(flow, seed, batch, device, shaping)
-        runs, endpoints = rerun_batch(velocity, x0, batch, settings, reference, common)
+    for batch in batches(range(n_samples), sampling.batch_size):
+        x0, velocity = batch_problem(flow, seed, batch, device, sampling.kts)
+        runs, endpoints = rerun_batch(velocity, x0, batch, settings, reference, sampling)
         parts.append(runs)
         labels.append(batch_labels(flow, seed, batch))
         for label, x1 in endpoints.items():

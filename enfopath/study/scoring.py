@@ -25,14 +25,13 @@ from enfopath.measures.semantics import sample_semantics
 @dataclass(frozen=True)
 class Scorer:
     """What scoring reads: the semantic ``method`` with its options (CLIP's class names,
-    template and batch size), the feature ``models``, and each density space's reference set
-    in the config's order."""
+    template and batch size), the feature ``models`` (with their batch sizes), and each density
+    space's reference set in the config's order."""
 
     method: str
     models: FeatureModels
     references: dict[str, Reference]
     options: dict[str, Any] = field(default_factory=dict)
-    batch_size: int = 256
 
     def semantics(self, endpoints: dict[str, np.ndarray]) -> pd.DataFrame:
         """The semantic scores (N rows; flagged samples scored too, never analysed)."""
@@ -49,9 +48,7 @@ class Scorer:
 
     def features(self, endpoints: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The endpoints' features in every density space."""
-        return {
-            s: sample_features(s, endpoints, self.models, self.batch_size) for s in self.references
-        }
+        return {s: sample_features(s, endpoints, self.models) for s in self.references}
 
 
 def score_endpoints(scorer: Scorer, endpoints: dict[str, np.ndarray]) -> pd.DataFrame:

@@ -43,7 +43,7 @@ class SamplingConfig:
     def from_config(cls, sampling: dict[str, Any]) -> SamplingConfig:
         """Take the fields from a validated config's ``sampling`` section."""
         plain = {f.name: sampling[f.name] for f in fields(cls) if f.name != "kts"}
-        return cls(**plain, kts=KineticShaping.from_config(sampling.get("kts")))
+        return cls(**plain, kts=KineticShaping.from_config(sampling["kts"]))
 
     def solver_kwargs(self) -> dict[str, object]:
         """The arguments of :func:`sample_with_energy` (all but the batch size and shaping)."""

@@ -103,20 +103,30 @@ def samples_identity(first_shard: dict[str, np.ndarray], dataset: dict[str, np.n
 def kpe_definition(sampling: dict[str, Any]) -> str:
     """What a study's ``kpe`` is: the plain energy, or under Kinetic Trajectory Shaping the
     shaped one (the velocity integrated is η v), with the span it covers."""
-    kts, t_end = sampling.get("kts") or {}, sampling.get("t_end", 1.0)
+    kts, t_end = sampling["kts"], sampling["t_end"]
     span = "₀¹" if t_end == 1.0 else f"₀^{t_end:g}"
-    if not (kts.get("alpha0") or kts.get("beta0")):
+    if not (kts["alpha0"] or kts["beta0"]):
         return f"E = ½∫{span}‖v‖²dt (no trajectory shaping)"
-    if kts.get("gain") == "constant":
-        c = mean_gain(kts["alpha0"], kts["beta0"], kts["tau"], kts["k"])
+    tau, k = kts["switch_time"], kts["landing_sharpness"]
+    if kts["gain"] == "constant":
+        c = mean_gain(kts["alpha0"], kts["beta0"], tau, k)
         return (
             f"E = ½∫{span}c²‖v‖²dt, constant gain c = ∫η dt = {c:.4f} (the control of KTS "
-            f"α₀ = {kts['alpha0']}, β₀ = {kts['beta0']}, τ = {kts['tau']}, k = {kts['k']})"
+            f"α₀ = {kts['alpha0']}, β₀ = {kts['beta0']}, τ = {tau}, k = {k})"
         )
     return (
         f"shaped E = ½∫{span}η²‖v‖²dt (KTS α₀ = {kts['alpha0']}, β₀ = {kts['beta0']}, "
-        f"τ = {kts['tau']}, k = {kts['k']})"
+        f"τ = {tau}, k = {k})"
     )
+
+
+def kpe_footnote(sampling: dict[str, Any]) -> str | None:
+    """The footnote of a figure whose KPE is not the axes' E = ½∫₀¹‖v‖²dt (a study stopped at
+    t_end < 1, or under trajectory shaping), None for the plain energy."""
+    kts = sampling["kts"]
+    if sampling["t_end"] == 1.0 and not (kts["alpha0"] or kts["beta0"]):
+        return None
+    return f"KPE here: {kpe_definition(sampling)}"
 
 
 def _guidance(cfg: dict[str, Any]) -> dict[str, Any]:
@@ -212,7 +222,7 @@ def study_summary(
         "batch_size": sc["batch_size"],
         "nfe_mean": float(table.nfe.mean()),
         "tau": sc["tau"],
-        "t_end": sc.get("t_end", 1.0),
+        "t_end": sc["t_end"],
         "kpe_definition": kpe_definition(sc),
         "kpe_mean": float(analysed.kpe.mean()),
         "kpe_per_dim_mean": float(analysed.kpe_per_dim.mean()),
