@@ -15,13 +15,7 @@ from enfopath.study.config import (
     validate_config,
 )
 from enfopath.study.jobs import asset_key, job_config, space_models
-from enfopath.study.figure_names import (
-    FIGURE_NAMES,
-    IMAGE_FIGURES,
-    PLANE_FIGURES,
-    RELATION_FIGURES,
-    STAGE_FIGURES,
-)
+from enfopath.study.figure_names import FIGURE, FIGURE_NAMES
 
 try:
     validate_config(config)
@@ -158,20 +152,18 @@ def summary_inputs(wildcards):
 
 
 def figure_inputs(wildcards):
-    """The merged table, plus the trajectory shards and class names for the figures that show
-    samples, and the statistics tables for those that show relations."""
+    """The merged table, plus what the figure's spec (enfopath.study.figure_names) reads: the
+    trajectory shards and the data set for the figures that show samples (and a 2-D study's
+    paths and field), and its statistics tables, each under its context field's name."""
+    spec = FIGURE[wildcards.name]
     inputs = {"table": out("samples.parquet")}
-    if wildcards.name in (*IMAGE_FIGURES, *PLANE_FIGURES):
+    if spec.samples is not None:
         inputs["shards"] = per_shard("trajectories/shard_{shard}.npz")
         inputs["dataset"] = out("data/dataset.npz")
-    if wildcards.name in PLANE_FIGURES:
+    if spec.samples == "plane":
         inputs["paths"] = out("plane/paths.npz")
         inputs["field"] = out("plane/field.npz")
-    if wildcards.name in RELATION_FIGURES:
-        inputs["correlations"] = out("statistics/correlations.csv")
-        inputs["curves"] = out("statistics/quantile_curves.csv")
-    if wildcards.name in STAGE_FIGURES:
-        field, table = STAGE_FIGURES[wildcards.name]
+    for field, table in spec.tables:
         inputs[field] = out(f"statistics/{table}.csv")
     return inputs
 
@@ -188,9 +180,9 @@ STAGES = {
 """The optional analysis stages (a table statistics/<stage>.csv each) and whether they run."""
 STUDY_FIGURES = [
     f
-    for f in FIGURE_NAMES
-    if (f not in STAGE_FIGURES or STAGES[STAGE_FIGURES[f][1]])
-    and f not in (IMAGE_FIGURES if PLANE else PLANE_FIGURES)
+    for f, spec in FIGURE.items()
+    if (spec.stage is None or STAGES[spec.stage])
+    and spec.samples != ("images" if PLANE else "plane")
 ]
 """The figures of this study."""
 

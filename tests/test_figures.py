@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from enfopath.measures.stats import correlations, quantile_curves
 from enfopath.study.figures import FIGURES, FigureContext, describe, rho_text
@@ -364,3 +365,19 @@ def test_the_replicates_figure_draws_every_flows_rho_with_its_interval(table):
         describe("pixels_nn_dist"),
     ]
     plt.close(fig)
+
+
+def test_each_figure_is_one_spec_whose_tables_are_context_fields_and_which_has_a_caption():
+    """A figure's inputs, keys and loading are derived from its spec (figure_names); the spec
+    must name fields FigureContext has, and report/figure.rst must caption the figure."""
+    import dataclasses
+
+    from enfopath.study.figure_names import FIGURE, FIGURE_NAMES
+
+    assert tuple(FIGURES) == FIGURE_NAMES
+    fields = {f.name for f in dataclasses.fields(FigureContext)}
+    captions = (ROOT / "report" / "figure.rst").read_text()
+    for name, spec in FIGURE.items():
+        assert {f for f, _ in spec.tables} <= fields, name
+        assert spec.stage is None or spec.stage in {t for _, t in spec.tables}, name
+        assert f'name == "{name}"' in captions, f"report/figure.rst has no caption for {name}"

@@ -8,7 +8,7 @@ from _common import job_config, setup
 
 from enfopath.io import atomic_path, check_shard_samples, read_csv, read_npz, read_parquet
 from enfopath.measures.images import shard_images
-from enfopath.study.figure_names import IMAGE_FIGURES, PLANE_FIGURES, STAGE_FIGURES
+from enfopath.study.figure_names import FIGURE
 from enfopath.study.figures import FIGURES, FigureContext
 from enfopath.study.summary import kpe_footnote
 from enfopath.study.tables import analysed_samples
@@ -17,10 +17,11 @@ sm = snakemake  # noqa: F821
 log = setup(sm)
 cfg = job_config(sm)
 name = sm.wildcards.name
+spec = FIGURE[name]
 df = read_parquet(sm.input.table)
 analysed = analysed_samples(df)
 extra = {}
-if name in (*IMAGE_FIGURES, *PLANE_FIGURES):  # the generated images (2-D: the endpoints)
+if spec.samples is not None:  # the generated images (2-D: the endpoints)
     images = {}
     for path in sm.input.shards:
         shard = read_npz(path, ("sample", "x1"))
@@ -28,20 +29,16 @@ if name in (*IMAGE_FIGURES, *PLANE_FIGURES):  # the generated images (2-D: the e
         images.update(zip(shard["sample"].tolist(), shard_images(shard), strict=True))
     names = read_npz(sm.input.dataset, ("class_names",))["class_names"]
     extra = {"images": images, "class_names": [str(n) for n in names]}
-if name in IMAGE_FIGURES:
+if spec.samples == "images":
     extra["grid_samples"] = cfg["figures"]["grid_samples"]
-if name in PLANE_FIGURES:  # the plane's data, paths and field
+if spec.samples == "plane":  # the plane's data, paths and field
     extra["plane"] = {
         **read_npz(sm.input.dataset, ("x_train",)),
         **{f"paths_{k}": v for k, v in read_npz(sm.input.paths, ("sample", "t", "x")).items()},
         **{f"field_{k}": v for k, v in read_npz(sm.input.field, ("t", "grid", "v")).items()},
     }
-for stage_field, _ in STAGE_FIGURES.values():  # the optional stages' tables
-    if hasattr(sm.input, stage_field):
-        extra[stage_field] = read_csv(sm.input[stage_field])
-if hasattr(sm.input, "correlations"):
-    extra["correlations"] = read_csv(sm.input.correlations)
-    extra["curves"] = read_csv(sm.input.curves)
+for table_field, _ in spec.tables:  # the statistics tables it reads
+    extra[table_field] = read_csv(sm.input[table_field])
 ctx = FigureContext(
     spaces=cfg["density"]["spaces"],
     k=cfg["density"]["k"],

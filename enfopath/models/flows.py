@@ -42,6 +42,14 @@ class Flow:
     decoder: Decoder | None = None
     """Decodes the endpoints of a latent flow into images; None for a pixel flow."""
 
+    @classmethod
+    def from_checkpoint(
+        cls, model: nn.Module, name: str, arch: dict[str, Any], **options: Any
+    ) -> Flow:
+        """Wrap a registered (or the user's) model rebuilt from its checkpoint (name, arch):
+        its spec is the family's (:func:`enfopath.models.networks.flow_spec`)."""
+        return cls(model, flow_spec(name, arch), **options)
+
     @property
     def shape(self) -> tuple[int, ...]:
         """Shape of one sample's state (C, H, W): pixels, or the latent of a latent model."""
@@ -96,4 +104,4 @@ def load_flow(
     elif info["model"] == "plugin":
         decoder = build_decoder(PluginSpec.from_config(info["arch"]))
         options["decoder"] = None if decoder is None else decoder.to(device).eval()
-    return Flow(model, spec, **options), info
+    return Flow(model, spec, **options), info  # spec: Flow.from_checkpoint's, read once

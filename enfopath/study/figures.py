@@ -116,7 +116,8 @@ class FigureContext:
     replicates: pd.DataFrame | None = None
     """``statistics/replicates.csv`` (the correlations of each flow's training seed)."""
     images: dict[int, np.ndarray] = field(default_factory=dict)
-    """Generated images by global sample index, each (C, H, W) in [-1, 1] (grids only)."""
+    """The generated samples by global sample index: images (C, H, W) in [-1, 1] for the
+    grids, a 2-D study's endpoints (2,) for its plane figures."""
     class_names: list[str] = field(default_factory=list)
     """Names of the dataset's classes, by index (grids only)."""
 

@@ -475,13 +475,7 @@ def _replicate_samples(config: dict[str, Any], replicate: str | None = None) -> 
 
 @_job("figure")
 def _figure(config: dict[str, Any], name: str) -> Keys:
-    from enfopath.study.figure_names import IMAGE_FIGURES
+    from enfopath.study.figure_names import FIGURE
 
-    keys = [
-        "density.spaces",
-        "density.k",
-        "statistics.group_quantile",
-        "statistics.confidence",
-        *kpe_keys(config),
-    ]
-    return Keys(tuple(keys + (["figures.grid_samples"] if name in IMAGE_FIGURES else [])))
+    every = ("density.spaces", "density.k", "statistics.group_quantile", "statistics.confidence")
+    return Keys(_names(every, kpe_keys(config), FIGURE[name].keys))
