@@ -12,10 +12,11 @@ from enfopath.study.config import (
     is_plane,
     n_shards,
     needed_models,
+    optional_stages,
     validate_config,
 )
 from enfopath.study.jobs import asset_key, job_config, space_models
-from enfopath.study.figure_names import FIGURE, FIGURE_NAMES
+from enfopath.study.figure_names import FIGURE, FIGURE_NAMES, study_figures
 
 try:
     validate_config(config)
@@ -168,22 +169,9 @@ def figure_inputs(wildcards):
     return inputs
 
 
-STAGES = {
-    "partial_correlations": bool(config["statistics"]["partial_controls"]),
-    "early_prediction": config["statistics"]["early_prediction"],
-    "memorization": config["statistics"]["memorization"],
-    "prdc": config["statistics"]["prdc"],
-    "robustness": config["robustness"]["enabled"],
-    "replicates": bool(FLOW_SEEDS),
-    "comparison": bool(config["compare"]["baseline"]),
-}
+STAGES = optional_stages(config)
 """The optional analysis stages (a table statistics/<stage>.csv each) and whether they run."""
-STUDY_FIGURES = [
-    f
-    for f, spec in FIGURE.items()
-    if (spec.stage is None or STAGES[spec.stage])
-    and spec.samples != ("images" if PLANE else "plane")
-]
+STUDY_FIGURES = study_figures(STAGES, PLANE)
 """The figures of this study."""
 
 

@@ -221,7 +221,7 @@ def test_the_band_sizes_the_config_check_counts_are_the_fidelity_stages():
 def test_quantile_bins_of_too_few_samples_name_the_key():
     import pandas as pd
 
-    from enfopath.measures.stats import quantile_bins
+    from enfopath.measures.groups import quantile_bins
 
     assert quantile_bins(pd.Series([3.0, 1.0, 2.0]), 3).tolist() == [3, 1, 2]
     with pytest.raises(ValueError, match=r"2 analysed samples cannot fill statistics\.bins = 3"):

@@ -9,10 +9,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ROOT
+from conftest import ROOT, SHIPPED_STUDIES, shipped_study_files
 
-from enfopath.measures.stats import correlations, quantile_curves
-from enfopath.study.figures import FIGURES, FigureContext, describe, rho_text
+from enfopath.measures.correlation import correlations
+from enfopath.measures.groups import quantile_curves
+from enfopath.study.figures import FIGURES, FigureContext, ImageSamples, describe, rho_text
 from enfopath.study.tables import ENERGIES, measure_columns
 
 SPACES = ["pixels", "classifier"]
@@ -53,11 +54,11 @@ def ctx(table) -> FigureContext:
         spaces=SPACES,
         k=[2],
         group_quantile=0.2,
-        grid_samples=4,
         correlations=correlations(table, list(ENERGIES), measures, n_boot=200, seed=0),
         curves=quantile_curves(table, "kpe", measures, 10),
-        images={i: np.zeros((1, 4, 4), np.float32) for i in range(200)},
-        class_names=["zero", "one", "two"],
+        samples=ImageSamples(
+            {i: np.zeros((1, 4, 4), np.float32) for i in range(200)}, ["zero", "one", "two"], 4
+        ),
     )
 
 
@@ -81,7 +82,7 @@ def test_relation_figures_show_the_tables_numbers(table, ctx, name):
         row = ctx.correlations.query("energy == 'kpe' and measure == @measure").iloc[0]
         title = ax.get_title()
         assert title == rho_text(ctx, "kpe", measure)
-        assert f"{row.spearman_rho:.2f}" in title and f"[{row.spearman_ci_low:.2f}," in title
+        assert f"{row.spearman_rho:.2f}" in title and f"[{row.spearman_rho_ci_low:.2f}," in title
         assert f"n = {int(row.n)}" in title
         curve = ctx.curves[ctx.curves.measure == measure]
         line = next(ln for ln in ax.get_lines() if len(ln.get_xdata()) == len(curve))
@@ -115,14 +116,14 @@ def test_grids_show_kpe_class_and_margin(table, ctx):
     fig = FIGURES["grid_low_kpe"](table, ctx)
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
     lowest = table.sort_values("kpe").iloc[0]
-    name = ctx.class_names[int(lowest.clf_class)]
+    name = ctx.image_samples().class_names[int(lowest.clf_class)]
     assert titles[0] == f"E {lowest.kpe:.1f}\n{name} m {lowest.clf_margin:.2f}"
     assert len(titles) == 4
     plt.close(fig)
 
 
 def test_confound_forest_plot_shows_raw_and_partial_rho_per_measure(table):
-    from enfopath.measures.stats import partial_correlations
+    from enfopath.measures.correlation import partial_correlations
 
     noise = np.random.default_rng(1).normal(size=(3, len(table)))
     df = table.assign(
@@ -152,7 +153,7 @@ def test_confound_forest_plot_shows_raw_and_partial_rho_per_measure(table):
 
 
 def test_early_prediction_figure_draws_the_table_against_s_and_the_nfe_share(table):
-    from enfopath.measures.stats import early_prediction
+    from enfopath.measures.early import early_prediction
 
     times = np.array([0.0, 0.5, 1.0])
     noise = np.random.default_rng(2).gamma(4.0, size=len(table))
@@ -196,7 +197,7 @@ def test_early_prediction_figure_draws_the_table_against_s_and_the_nfe_share(tab
 
 
 def test_memorization_figure_draws_each_bins_fraction_and_the_overall_share(table):
-    from enfopath.measures.stats import memorization
+    from enfopath.measures.memorization import memorization
 
     table_m = memorization(table, "pixels_d1_d2", "kpe", 5).assign(endpoint="endpoint")
     fig = FIGURES["memorization"](table, FigureContext(SPACES, [2], 0.2, memorization=table_m))
@@ -299,7 +300,7 @@ def test_robustness_ranking_figure_marks_stable_settings_and_the_bound(table):
 
 
 def test_the_comparison_figure_shows_each_measures_change(table):
-    from enfopath.measures.stats import paired_comparison
+    from enfopath.measures.paired import paired_comparison
 
     shifted = table.assign(kpe=table.kpe * 0.9, memorized=(table.index % 3 == 0).astype(float))
     base = table.assign(memorized=(table.index % 4 == 0).astype(float))
@@ -343,8 +344,8 @@ def test_the_replicates_figure_draws_every_flows_rho_with_its_interval(table):
             "energy": energy,
             "measure": measure,
             "spearman_rho": rho,
-            "spearman_ci_low": rho - 0.05,
-            "spearman_ci_high": rho + 0.05,
+            "spearman_rho_ci_low": rho - 0.05,
+            "spearman_rho_ci_high": rho + 0.05,
         }
         for seed, shift in ((0, 0.0), (1, 0.1), (2, -0.2))
         for energy in ("kpe", "kpe_early")
@@ -367,17 +368,64 @@ def test_the_replicates_figure_draws_every_flows_rho_with_its_interval(table):
     plt.close(fig)
 
 
-def test_each_figure_is_one_spec_whose_tables_are_context_fields_and_which_has_a_caption():
-    """A figure's inputs, keys and loading are derived from its spec (figure_names); the spec
-    must name fields FigureContext has, and report/figure.rst must caption the figure."""
+def test_each_figure_is_one_spec_whose_tables_are_context_fields_and_whose_function_draws_it():
+    """A figure's inputs, keys, loading and caption are derived from its spec (figure_names);
+    the spec must name fields FigureContext has, and its function is named as the figure."""
     import dataclasses
 
+    from enfopath.study import figures
     from enfopath.study.figure_names import FIGURE, FIGURE_NAMES
 
     assert tuple(FIGURES) == FIGURE_NAMES
     fields = {f.name for f in dataclasses.fields(FigureContext)}
-    captions = (ROOT / "report" / "figure.rst").read_text()
     for name, spec in FIGURE.items():
         assert {f for f, _ in spec.tables} <= fields, name
         assert spec.stage is None or spec.stage in {t for _, t in spec.tables}, name
-        assert f'name == "{name}"' in captions, f"report/figure.rst has no caption for {name}"
+        assert FIGURES[name] is getattr(figures, name) and FIGURES[name].__doc__, name
+
+
+def test_the_caption_file_is_the_one_derived_from_the_figure_specs():
+    from enfopath.study.figure_names import caption_file
+
+    assert (ROOT / "report" / "figure.rst").read_text() == caption_file(), (
+        "report/figure.rst is stale: python -m enfopath.study.figure_names > report/figure.rst"
+    )
+
+
+@pytest.mark.parametrize("study", SHIPPED_STUDIES)
+def test_every_figure_a_shipped_study_draws_has_its_own_caption_rendered(study, monkeypatch):
+    """The caption file renders, as Snakemake's report renders it (its Jinja options, every
+    config key a caption names defined), to each figure's own caption for each figure the
+    study draws."""
+    from types import SimpleNamespace
+
+    from jinja2 import Environment, StrictUndefined
+
+    from enfopath.study.config import is_plane, load_config, optional_stages
+    from enfopath.study.figure_names import FIGURE, caption_file, study_figures
+
+    monkeypatch.syspath_prepend(str(ROOT / "examples" / "own_model"))  # its flow.plugin module
+    config = load_config(*shipped_study_files(study))
+    template = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
+    template = template.from_string(caption_file())
+    names = study_figures(optional_stages(config), is_plane(config))
+    assert names and set(names) <= set(FIGURE)
+    texts = {}
+    for name in names:
+        job = SimpleNamespace(wildcards=SimpleNamespace(name=name), config=config)
+        texts[name] = template.render(snakemake=job).strip()
+        assert len(texts[name]) > 60 and "{" not in texts[name], (name, texts[name])
+    assert len(set(texts.values())) == len(texts)  # each figure its own caption
+
+
+def test_a_study_draws_the_figures_of_its_stages_and_of_its_kind_of_samples():
+    from enfopath.study.figure_names import IMAGE_FIGURES, PLANE_FIGURES, study_figures
+
+    off = dict.fromkeys(["partial_correlations", "early_prediction", "memorization"], False)
+    off |= dict.fromkeys(["prdc", "robustness", "replicates", "comparison"], False)
+    images = study_figures(off, plane=False)
+    assert set(IMAGE_FIGURES) <= set(images) and not set(PLANE_FIGURES) & set(images)
+    assert "kpe_confounds" not in images and "kpe_hist" in images
+    plane = study_figures(off | {"partial_correlations": True}, plane=True)
+    assert set(PLANE_FIGURES) <= set(plane) and not set(IMAGE_FIGURES) & set(plane)
+    assert "kpe_confounds" in plane and plane.index("kpe_hist") < plane.index("kpe_confounds")

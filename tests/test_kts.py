@@ -224,7 +224,7 @@ def test_the_control_is_configured_named_and_checked():
 
 
 def test_paired_comparison_finds_a_known_change_and_none():
-    from enfopath.measures.stats import paired_comparison
+    from enfopath.measures.paired import paired_comparison
 
     rng = np.random.default_rng(3)
     base = pd.DataFrame(
@@ -240,22 +240,25 @@ def test_paired_comparison_finds_a_known_change_and_none():
         seed=0,
     )
     a = table.set_index("measure").loc["a"]
-    assert a.change_mean == pytest.approx(0.5) and a.change_ci_low == pytest.approx(0.5)
+    assert a.change_mean == pytest.approx(0.5) and a.change_mean_ci_low == pytest.approx(0.5)
     assert a.spearman_rho == pytest.approx(1.0) and a.wilcoxon_p < 1e-10
     # the effect size: 0.5 over the base's SD, its interval from resampling both
     assert a.effect_size == pytest.approx(0.5 / base.a.std(ddof=0))
-    assert a.effect_ci_low < a.effect_size < a.effect_ci_high
+    assert a.effect_size_ci_low < a.effect_size < a.effect_size_ci_high
     sds = [
         base.a.to_numpy()[i].std() for i in np.random.default_rng(9).integers(0, 500, (200, 500))
     ]
     spread = np.quantile(0.5 / np.array(sds), [0.025, 0.975])
-    assert a.effect_ci_high - a.effect_ci_low == pytest.approx(spread[1] - spread[0], rel=0.3)
+    assert a.effect_size_ci_high - a.effect_size_ci_low == pytest.approx(
+        spread[1] - spread[0], rel=0.3
+    )
     m = table.set_index("measure").loc["memorized"]
     expected = (base.memorized | (base["sample"] < 50)).mean() - base.memorized.mean()
     assert (
-        m.change_mean == pytest.approx(expected) and m.change_ci_low < expected < m.change_ci_high
+        m.change_mean == pytest.approx(expected)
+        and m.change_mean_ci_low < expected < m.change_mean_ci_high
     )
-    assert m.base_ci_low < base.memorized.mean() < m.base_ci_high
+    assert m.base_mean_ci_low < base.memorized.mean() < m.base_mean_ci_high
     assert list(per_sample.columns[:4]) == ["sample", "a_base", "a", "a_change"]
     np.testing.assert_allclose(per_sample.a_change, 0.5)
     same, _ = paired_comparison(base, base, ["a"], n_boot=50, seed=0)

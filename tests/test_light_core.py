@@ -216,4 +216,4 @@ def test_the_library_cites_the_science_notes_of_this_repository():
         assert notes not in text, f"{path} cites {notes}, which is not in the repository"
         citing += [path.name] if "docs/science.md" in text else []
     assert (ROOT / "docs" / "science.md").is_file()
-    assert {"energy.py", "density.py", "stats.py", "analytic.py"} <= set(citing)
+    assert {"energy.py", "density.py", "correlation.py", "analytic.py"} <= set(citing)

@@ -87,8 +87,8 @@ def test_each_interval_resamples_the_points_its_measure_averages_over():
     resampled fakes (duplicates included); recall and coverage of a resample of the reals are
     the brute-force per-real indicators averaged over it; the intervals are their
     percentiles."""
+    from enfopath.measures.inference import percentile_interval
     from enfopath.measures.prdc import ball_pairs_of, prdc_intervals
-    from enfopath.measures.stats import percentile_interval
 
     rng = np.random.default_rng(2)
     real = rng.standard_normal((150, 4)).astype(np.float32)

@@ -33,8 +33,8 @@ def _per_flow(rhos: dict[int, list[float]], half: float = 0.05) -> pd.DataFrame:
                     "energy": "kpe",
                     "measure": measure,
                     "spearman_rho": rho,
-                    "spearman_ci_low": rho - half,
-                    "spearman_ci_high": rho + half,
+                    "spearman_rho_ci_low": rho - half,
+                    "spearman_rho_ci_high": rho + half,
                 }
             )
     return pd.DataFrame(rows)

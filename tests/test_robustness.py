@@ -147,9 +147,17 @@ def test_compare_settings_scores_a_copy_a_small_error_and_a_shuffle():
     )
     # intervals: the copy's are degenerate at 0; the noisy setting's error interval holds its
     # mean, and the shuffle's Δρ interval holds its Δρ, far from 0
-    assert t.loc["copy", "kpe_rel_error_ci_low"] == t.loc["copy", "kpe_rel_error_ci_high"] == 0
+    assert (
+        t.loc["copy", "kpe_rel_error_mean_ci_low"]
+        == t.loc["copy", "kpe_rel_error_mean_ci_high"]
+        == 0
+    )
     noisy = t.loc["noisy"]
-    assert noisy.kpe_rel_error_ci_low < noisy.kpe_rel_error_mean < noisy.kpe_rel_error_ci_high
+    assert (
+        noisy.kpe_rel_error_mean_ci_low
+        < noisy.kpe_rel_error_mean
+        < noisy.kpe_rel_error_mean_ci_high
+    )
     assert row.delta_rho_ci_low < row.delta_rho < row.delta_rho_ci_high < -0.3
     assert row.bound == 0.02 and row.beyond and t.loc["shuffled", "n_delta_rho_beyond"] == 1
     assert t.loc["shuffled", "max_delta_rho_share"] == pytest.approx(abs(row.delta_rho) / 0.02)
@@ -207,8 +215,8 @@ def test_delta_rho_bounds_are_half_the_studys_own_interval_or_one_number():
         {
             "energy": ["kpe", "kpe", "kpe_early"],
             "measure": ["a", "b", "a"],
-            "spearman_ci_low": [0.1, np.nan, 0.0],
-            "spearman_ci_high": [0.16, np.nan, 1.0],
+            "spearman_rho_ci_low": [0.1, np.nan, 0.0],
+            "spearman_rho_ci_high": [0.16, np.nan, 1.0],
         }
     )
     assert delta_rho_bounds(corr, ["a", "b"], None) == {"a": pytest.approx(0.03), "b": 0.0}

@@ -7,14 +7,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from enfopath.measures.stats import (
-    correlations,
-    group_comparison,
-    kpe_groups,
-    q_values,
-    quantile_curves,
-    resampled_ranks,
-)
+from enfopath.measures.correlation import correlations
+from enfopath.measures.groups import group_comparison, kpe_groups, quantile_curves
+from enfopath.measures.inference import q_values, resampled_ranks
 
 
 @pytest.fixture(scope="module")
@@ -43,18 +38,22 @@ def test_correlations_match_scipy_and_bracket_the_estimate(df):
     res = correlations(df, ["kpe"], ["mono", "noisy", "indep", "ties"], n_boot=1000, seed=0)
     r = res.set_index("measure")
     assert r.loc["mono", "spearman_rho"] == pytest.approx(-1.0)
-    assert r.loc["mono", "spearman_ci_low"] == pytest.approx(-1.0)
-    assert r.loc["mono", "spearman_ci_high"] == pytest.approx(-1.0)
+    assert r.loc["mono", "spearman_rho_ci_low"] == pytest.approx(-1.0)
+    assert r.loc["mono", "spearman_rho_ci_high"] == pytest.approx(-1.0)
     for m in ("noisy", "ties", "indep"):
         sp = stats.spearmanr(df.kpe, df[m])
         pe = stats.pearsonr(df.kpe, df[m])
         assert r.loc[m, "spearman_rho"] == pytest.approx(sp.statistic)
         assert r.loc[m, "spearman_p"] == pytest.approx(sp.pvalue)
         assert r.loc[m, "pearson_r"] == pytest.approx(pe.statistic)
-        assert r.loc[m, "spearman_ci_low"] < r.loc[m, "spearman_rho"] < r.loc[m, "spearman_ci_high"]
-        assert r.loc[m, "pearson_ci_low"] < r.loc[m, "pearson_r"] < r.loc[m, "pearson_ci_high"]
-    assert r.loc["noisy", "spearman_ci_high"] < -0.3
-    assert r.loc["indep", "spearman_ci_low"] < 0 < r.loc["indep", "spearman_ci_high"]
+        assert (
+            r.loc[m, "spearman_rho_ci_low"]
+            < r.loc[m, "spearman_rho"]
+            < r.loc[m, "spearman_rho_ci_high"]
+        )
+        assert r.loc[m, "pearson_r_ci_low"] < r.loc[m, "pearson_r"] < r.loc[m, "pearson_r_ci_high"]
+    assert r.loc["noisy", "spearman_rho_ci_high"] < -0.3
+    assert r.loc["indep", "spearman_rho_ci_low"] < 0 < r.loc["indep", "spearman_rho_ci_high"]
 
 
 def test_bootstrap_is_seeded(df):
@@ -62,7 +61,7 @@ def test_bootstrap_is_seeded(df):
     b = correlations(df, ["kpe"], ["noisy"], n_boot=1000, seed=4)
     c = correlations(df, ["kpe"], ["noisy"], n_boot=1000, seed=5)
     pd.testing.assert_frame_equal(a, b)
-    assert a.spearman_ci_low[0] != c.spearman_ci_low[0]
+    assert a.spearman_rho_ci_low[0] != c.spearman_rho_ci_low[0]
 
 
 def test_non_finite_rows_are_left_out_of_the_pair(df):
@@ -155,7 +154,7 @@ def _confounded(n: int = 2000) -> pd.DataFrame:
 
 
 def test_partial_correlation_removes_a_pure_confounder_and_keeps_a_real_relation():
-    from enfopath.measures.stats import partial_correlations
+    from enfopath.measures.correlation import partial_correlations
 
     df = _confounded()
     table = partial_correlations(
@@ -163,16 +162,16 @@ def test_partial_correlation_removes_a_pure_confounder_and_keeps_a_real_relation
     ).set_index("measure")
     size, excess = table.loc["by_size"], table.loc["by_excess"]
     assert size.spearman_rho > 0.5 and abs(size.partial_rho) < 0.05
-    assert size.partial_ci_low < 0 < size.partial_ci_high and size.partial_p > 0.01
+    assert size.partial_rho_ci_low < 0 < size.partial_rho_ci_high and size.partial_p > 0.01
     assert excess.partial_rho > 0.6 and excess.partial_p < 1e-10
-    assert excess.partial_ci_low < excess.partial_rho < excess.partial_ci_high
+    assert excess.partial_rho_ci_low < excess.partial_rho < excess.partial_rho_ci_high
     assert list(table.columns).index("partial_q") == list(table.columns).index("partial_p") + 1
 
 
 def test_partial_correlation_equals_rank_residuals_and_the_regression_t_test():
     """Two independent computations: residuals of a least-squares fit on the control's ranks,
     and the t statistic of the measure's coefficient in x ~ 1 + y + z (on ranks)."""
-    from enfopath.measures.stats import partial_correlations
+    from enfopath.measures.correlation import partial_correlations
 
     df = _confounded(500)
     row = partial_correlations(df, ["kpe"], ["by_excess"], ["x0_norm_sq"], n_boot=0, seed=0)
@@ -188,13 +187,13 @@ def test_partial_correlation_equals_rank_residuals_and_the_regression_t_test():
     cov = res[0] / dof * np.linalg.inv(full.T @ full)
     t = beta[1] / np.sqrt(cov[1, 1])
     assert row.partial_p == pytest.approx(2 * stats.t.sf(abs(t), dof), rel=1e-9)
-    assert np.isnan(row.partial_ci_low)  # n_boot = 0: no interval
+    assert np.isnan(row.partial_rho_ci_low)  # n_boot = 0: no interval
 
 
 def test_auroc_equals_scikit_learn_with_ties():
     from sklearn.metrics import roc_auc_score
 
-    from enfopath.measures.stats import auroc
+    from enfopath.measures.early import auroc
 
     rng = np.random.default_rng(3)
     score = rng.integers(0, 5, 300).astype(float)  # many ties
@@ -205,7 +204,7 @@ def test_auroc_equals_scikit_learn_with_ties():
 
 def test_early_prediction_grows_to_certainty_at_the_end():
     """E(s) = s·KPE + (1 − s)·noise: at s = 0 it knows nothing (AUROC ½), at s = 1 everything."""
-    from enfopath.measures.stats import early_prediction
+    from enfopath.measures.early import early_prediction
 
     rng = np.random.default_rng(4)
     n = 400
@@ -227,14 +226,14 @@ def test_early_prediction_grows_to_certainty_at_the_end():
     assert table.loc[(1.0, "kpe"), "value"] == pytest.approx(1.0)
     assert table.loc[(1.0, "margin"), "value"] < -0.8
     row = table.loc[(0.5, "low_kpe_group")]
-    assert row.ci_low < row.value < row.ci_high
+    assert row.value_ci_low < row.value < row.value_ci_high
 
 
 def test_early_prediction_sets_free_baselines_and_quality_groups_beside_the_partial_energy():
     """A baseline equal to E(1) has exactly E(1)'s rows (same resamples), at s = 0; a quality
     measure q = −KPE puts the low-q group on the high energies (AUROC 1 for +E(1)) and the
     high-q group on the low ones (AUROC 0); pure noise as a baseline is near ½."""
-    from enfopath.measures.stats import early_prediction
+    from enfopath.measures.early import early_prediction
 
     rng = np.random.default_rng(5)
     n = 300
@@ -261,7 +260,7 @@ def test_early_prediction_sets_free_baselines_and_quality_groups_beside_the_part
     assert (table[table.predictor != "partial_kpe"].s == 0.0).all()
     end = table[(table.predictor == "partial_kpe") & (table.s == 1.0)].set_index("target")
     copy = table[table.predictor == "copy"].set_index("target")
-    values = ["value", "ci_low", "ci_high", "n"]
+    values = ["value", "value_ci_low", "value_ci_high", "n"]
     pd.testing.assert_frame_equal(end[values], copy[values])
     assert end.loc["low_q_group", "value"] == 1.0 and end.loc["high_q_group", "value"] == 0.0
     noise = table[table.predictor == "noise"].set_index("target")
@@ -276,7 +275,7 @@ def test_early_prediction_sets_free_baselines_and_quality_groups_beside_the_part
 
 
 def test_early_prediction_refuses_a_quality_measure_that_is_not_finite():
-    from enfopath.measures.stats import early_prediction
+    from enfopath.measures.early import early_prediction
 
     df = pd.DataFrame({"kpe": np.arange(20.0), "q": np.r_[np.nan, np.arange(19.0)]})
     df["kpe_t1.000"] = df.kpe
@@ -290,7 +289,7 @@ def test_class_composition_finds_a_class_that_sits_in_a_group():
     """Class 0 makes up the low-KPE group: its Fisher test and the group's chi-square reject,
     with scipy's values; classes drawn at random leave every group's composition alone; the
     classes' counts add up to each group."""
-    from enfopath.measures.stats import class_composition
+    from enfopath.measures.groups import class_composition
 
     rng = np.random.default_rng(6)
     n = 1000
@@ -300,7 +299,7 @@ def test_class_composition_finds_a_class_that_sits_in_a_group():
     cls[low] = 0
     df = pd.DataFrame({"kpe": kpe, "clf_class": cls})
     table = class_composition(df, ["kpe"], ["clf_class"], 0.2, seed=0)
-    assert set(table.group) == {"low", "mid", "high"}
+    assert set(table.group) == {"low", "between", "high"}
     chi = table[table["class"].isna()].set_index("group")
     assert chi.loc["low", "p"] < 1e-50 and chi.loc["low", "p_method"] == "asymptotic"
     at_random = class_composition(
@@ -319,7 +318,7 @@ def test_class_composition_finds_a_class_that_sits_in_a_group():
 
 
 def test_class_composition_of_a_small_group_takes_a_reproducible_monte_carlo_p_value():
-    from enfopath.measures.stats import class_composition
+    from enfopath.measures.groups import class_composition
 
     rng = np.random.default_rng(7)
     df = pd.DataFrame({"kpe": rng.gamma(4.0, size=40), "clf_class": rng.integers(0, 5, 40)})
@@ -332,7 +331,8 @@ def test_class_composition_of_a_small_group_takes_a_reproducible_monte_carlo_p_v
 
 
 def test_memorized_fraction_per_energy_bin_counts_ratios_below_a_third():
-    from enfopath.measures.stats import memorization, q_values
+    from enfopath.measures.inference import q_values
+    from enfopath.measures.memorization import memorization
 
     rng = np.random.default_rng(0)
     energy = rng.uniform(0, 10, 2000)
@@ -350,8 +350,8 @@ def test_memorized_fraction_per_energy_bin_counts_ratios_below_a_third():
     # the exact interval of a fraction: about ± 1.96 sqrt(p (1 − p) / n) at this n
     f, n = table.loc[0, "fraction"], 2000
     half = 1.96 * np.sqrt(f * (1 - f) / n)
-    assert table.loc[0, "ci_low"] == pytest.approx(f - half, abs=0.004)
-    assert table.loc[0, "ci_high"] == pytest.approx(f + half, abs=0.004)
+    assert table.loc[0, "fraction_ci_low"] == pytest.approx(f - half, abs=0.004)
+    assert table.loc[0, "fraction_ci_high"] == pytest.approx(f + half, abs=0.004)
     assert table.loc[0, "spearman_rho"] > 0.3  # the ratio rises with the energy
     np.testing.assert_array_equal(table.spearman_q, q_values(table.spearman_p.to_numpy()))
     assert (
@@ -364,7 +364,8 @@ def test_the_interval_of_a_share_is_exact_and_never_degenerate():
     bounds are the beta quantiles: for 0 of n the upper bound is 1 − (α / 2)^(1/n)."""
     from scipy.stats import beta
 
-    from enfopath.measures.stats import memorization, share_interval
+    from enfopath.measures.inference import share_interval
+    from enfopath.measures.memorization import memorization
 
     n = 4096
     assert share_interval(0, n, 0.95) == (0.0, pytest.approx(1 - 0.025 ** (1 / n), rel=1e-9))
@@ -376,7 +377,7 @@ def test_the_interval_of_a_share_is_exact_and_never_degenerate():
     assert np.isnan(share_interval(0, 0, 0.95)).all()
     none = pd.DataFrame({"kpe": np.arange(n, dtype=float), "pixels_d1_d2": np.full(n, 0.9)})
     row = memorization(none, "pixels_d1_d2", "kpe", 4).iloc[0]
-    assert row.memorized == 0 and row.ci_low == 0 and 0.0008 < row.ci_high < 0.001
+    assert row.memorized == 0 and row.fraction_ci_low == 0 and 0.0008 < row.fraction_ci_high < 0.001
 
 
 def test_a_comparison_gives_shares_exact_intervals_and_tests_zero_changes_by_pratt():
@@ -384,7 +385,8 @@ def test_a_comparison_gives_shares_exact_intervals_and_tests_zero_changes_by_pra
     a share's means carry Clopper–Pearson intervals while its change keeps the bootstrap."""
     from scipy import stats as sps
 
-    from enfopath.measures.stats import paired_comparison, share_interval
+    from enfopath.measures.inference import share_interval
+    from enfopath.measures.paired import paired_comparison
 
     rng = np.random.default_rng(4)
     n = 400
@@ -406,13 +408,18 @@ def test_a_comparison_gives_shares_exact_intervals_and_tests_zero_changes_by_pra
     want = sps.wilcoxon(other["count"], base["count"], zero_method="pratt").pvalue
     assert t.loc["count", "wilcoxon_p"] == pytest.approx(want, rel=1e-12)
     assert want != pytest.approx(sps.wilcoxon(other["count"], base["count"]).pvalue, rel=1e-3)
-    assert (t.loc["memorized", "base_ci_low"], t.loc["memorized", "base_ci_high"]) == (
+    assert (t.loc["memorized", "base_mean_ci_low"], t.loc["memorized", "base_mean_ci_high"]) == (
         share_interval(0, n, 0.95)
     )
-    assert (t.loc["memorized", "ci_low"], t.loc["memorized", "ci_high"]) == share_interval(
-        10, n, 0.95
+    assert (
+        t.loc["memorized", "mean_ci_low"],
+        t.loc["memorized", "mean_ci_high"],
+    ) == share_interval(10, n, 0.95)
+    assert (
+        t.loc["memorized", "change_mean_ci_low"]
+        < 10 / n
+        < t.loc["memorized", "change_mean_ci_high"]
     )
-    assert t.loc["memorized", "change_ci_low"] < 10 / n < t.loc["memorized", "change_ci_high"]
 
 
 def test_one_spearman_rule_for_every_table():
@@ -422,7 +429,7 @@ def test_one_spearman_rule_for_every_table():
 
     from scipy import stats as sps
 
-    from enfopath.measures.stats import spearman
+    from enfopath.measures.inference import spearman
 
     rng = np.random.default_rng(5)
     x, y = rng.normal(size=50), rng.normal(size=50)

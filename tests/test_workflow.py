@@ -31,7 +31,7 @@ from conftest import (
 
 import enfopath
 from enfopath.io import read_npz, sha256, write_npz, write_parquet
-from enfopath.measures.stats import kpe_groups
+from enfopath.measures.groups import kpe_groups
 from enfopath.study.config import load_config
 from enfopath.study.figure_names import PLANE_FIGURES
 from enfopath.study.figures import FIGURES
@@ -131,7 +131,7 @@ def test_merged_table_and_statistics(study):
     constant = [m for m in corr.measure.unique() if df.loc[~df.nonfinite, m].nunique() == 1]
     defined = ~corr.measure.isin(constant)  # a constant measure has no correlation (NaN)
     assert corr.spearman_rho[~defined].isna().all()
-    assert corr[defined].spearman_ci_low.le(corr[defined].spearman_ci_high).all()
+    assert corr[defined].spearman_rho_ci_low.le(corr[defined].spearman_rho_ci_high).all()
     summary = pd.read_csv(study / OUT / "statistics/summary.csv").set_index("key").value
     assert summary["n_nonfinite_excluded"] == "0"
     assert float(summary["classifier_test_accuracy"]) >= 0.95

@@ -96,6 +96,48 @@ def job_config(snakemake: Any) -> Any:
     return cfg
 
 
+def flow_options(snakemake: Any, cfg: Any, decoded: bool = False) -> dict[str, Any]:
+    """:func:`enfopath.models.flows.load_flow`'s options of a job: the precision, the guidance
+    when the job's entry declares it (a class-conditional flow's jobs only:
+    ``enfopath/study/jobs.py``) and, where ``decoded``, the SD-VAE of the rule's ``vae`` input
+    that decodes a latent flow's endpoints (a pixel flow's rule has no such input)."""
+    from enfopath.models.flows import Guidance
+    from enfopath.models.hub import read_manifest
+    from enfopath.models.latent import VaeSetup
+
+    options: dict[str, Any] = {"precision": cfg["sampling"]["precision"]}
+    if "guidance" in cfg:  # presence of a declared section, not of a study key (JobConfig)
+        g = cfg["guidance"]
+        options["guidance"] = Guidance(g["scale"], g["guided_channels"])
+    if decoded and hasattr(snakemake.input, "vae"):
+        directory = read_manifest(snakemake.input.vae)["directory"]
+        options["vae"] = VaeSetup(directory, cfg["vae"]["scale"])
+    return options
+
+
+def feature_models(snakemake: Any, cfg: Any, device: Any) -> Any:
+    """The :class:`enfopath.measures.features.FeatureModels` of the rule's model inputs
+    (``classifier``: its checkpoint; ``clip``, ``vae``: their download manifests), with the
+    batch sizes and precision of the job's config."""
+    from enfopath.measures.features import load_models
+    from enfopath.models.clip import ClipSetup
+    from enfopath.models.hub import read_manifest
+    from enfopath.models.latent import VaeSetup
+
+    inputs = snakemake.input
+    clip = vae = None
+    if hasattr(inputs, "clip"):
+        c = cfg["clip"]
+        clip = ClipSetup(
+            inputs.clip, c["interpolation"], c["batch_size"], cfg["sampling"]["precision"]
+        )
+    if hasattr(inputs, "vae"):
+        v = cfg["vae"]
+        vae = VaeSetup(read_manifest(inputs.vae)["directory"], v["scale"], v["batch_size"])
+    classifier = inputs.classifier if hasattr(inputs, "classifier") else None
+    return load_models(device, classifier=classifier, clip=clip, vae=vae)
+
+
 _FAILED: list[BaseException] = []
 """The job's uncaught error, once it has one (nothing is reported for a failed job)."""
 

@@ -36,8 +36,8 @@ for r in table.itertuples():
         r.base_mean,
         r.mean,
         r.change_mean,
-        r.change_ci_low,
-        r.change_ci_high,
+        r.change_mean_ci_low,
+        r.change_mean_ci_high,
         r.wilcoxon_q,
     )
 write_csv(sm.output.table, table)

@@ -5,7 +5,7 @@ quality groups and every measure."""
 from _common import job_config, setup
 
 from enfopath.io import read_parquet, write_csv
-from enfopath.measures.stats import early_prediction
+from enfopath.measures.early import early_prediction
 from enfopath.study.tables import (
     EARLY_BASELINES,
     ENERGY_PROFILE_PREFIX,

@@ -6,10 +6,9 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from _common import job_config, setup
 
-from enfopath.io import atomic_path, check_shard_samples, read_csv, read_npz, read_parquet
-from enfopath.measures.images import shard_images
+from enfopath.io import atomic_path, read_csv, read_parquet
 from enfopath.study.figure_names import FIGURE
-from enfopath.study.figures import FIGURES, FigureContext
+from enfopath.study.figures import FIGURES, FigureContext, image_samples, plane_samples
 from enfopath.study.summary import kpe_footnote
 from enfopath.study.tables import analysed_samples
 
@@ -20,31 +19,18 @@ name = sm.wildcards.name
 spec = FIGURE[name]
 df = read_parquet(sm.input.table)
 analysed = analysed_samples(df)
-extra = {}
-if spec.samples is not None:  # the generated images (2-D: the endpoints)
-    images = {}
-    for path in sm.input.shards:
-        shard = read_npz(path, ("sample", "x1"))
-        check_shard_samples(shard["sample"], path)
-        images.update(zip(shard["sample"].tolist(), shard_images(shard), strict=True))
-    names = read_npz(sm.input.dataset, ("class_names",))["class_names"]
-    extra = {"images": images, "class_names": [str(n) for n in names]}
+samples = None  # the generated samples it shows, by the spec's kind
 if spec.samples == "images":
-    extra["grid_samples"] = cfg["figures"]["grid_samples"]
-if spec.samples == "plane":  # the plane's data, paths and field
-    extra["plane"] = {
-        **read_npz(sm.input.dataset, ("x_train",)),
-        **{f"paths_{k}": v for k, v in read_npz(sm.input.paths, ("sample", "t", "x")).items()},
-        **{f"field_{k}": v for k, v in read_npz(sm.input.field, ("t", "grid", "v")).items()},
-    }
-for table_field, _ in spec.tables:  # the statistics tables it reads
-    extra[table_field] = read_csv(sm.input[table_field])
+    samples = image_samples(sm.input.shards, sm.input.dataset, cfg["figures"]["grid_samples"])
+elif spec.samples == "plane":
+    samples = plane_samples(sm.input.shards, sm.input.dataset, sm.input.paths, sm.input.field)
 ctx = FigureContext(
     spaces=cfg["density"]["spaces"],
     k=cfg["density"]["k"],
     group_quantile=cfg["statistics"]["group_quantile"],
     confidence=cfg["statistics"]["confidence"],
-    **extra,
+    samples=samples,
+    **{table_field: read_csv(sm.input[table_field]) for table_field, _ in spec.tables},
 )
 fig = FIGURES[name](analysed, ctx)
 fig.tight_layout()

@@ -1,10 +1,9 @@
 """Rule generate_shard: integrate one shard of trajectories with their energies."""
 
-from _common import ProgressLog, job_config, setup
+from _common import ProgressLog, flow_options, job_config, setup
 
 from enfopath.io import write_npz
 from enfopath.models.flows import load_flow
-from enfopath.models.hub import read_manifest
 from enfopath.models.networks import pick_device
 from enfopath.study.shards import SamplingConfig, generate_shard, shard_indices
 
@@ -13,8 +12,7 @@ log = setup(sm)
 cfg = job_config(sm)
 sc = cfg["sampling"]
 device = pick_device()
-vae = read_manifest(sm.input.vae)["directory"] if hasattr(sm.input, "vae") else None
-flow, info = load_flow(sm.input.checkpoint, device, cfg, vae)
+flow, info = load_flow(sm.input.checkpoint, device, **flow_options(sm, cfg, decoded=True))
 sampling = SamplingConfig.from_config(sc)
 indices = shard_indices(int(sm.wildcards.shard), sc["shard_size"])
 log.info(

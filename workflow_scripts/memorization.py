@@ -6,7 +6,7 @@ import pandas as pd
 from _common import job_config, setup
 
 from enfopath.io import read_parquet, write_csv
-from enfopath.measures.stats import memorization
+from enfopath.measures.memorization import memorization
 from enfopath.study.tables import MEMORIZATION_ENDPOINTS, analysed_samples
 
 sm = snakemake  # noqa: F821
@@ -27,8 +27,8 @@ for endpoint, ratio in MEMORIZATION_ENDPOINTS.items():
             r.memorized,
             r.n,
             100 * r.fraction,
-            100 * r.ci_low,
-            100 * r.ci_high,
+            100 * r.fraction_ci_low,
+            100 * r.fraction_ci_high,
             r.spearman_rho,
         )
 table = pd.concat(parts, ignore_index=True)

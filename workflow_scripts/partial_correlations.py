@@ -4,7 +4,7 @@ correlations of each energy with each measure, controlling for ‖x0‖² and fo
 from _common import job_config, setup
 
 from enfopath.io import read_parquet, write_csv
-from enfopath.measures.stats import partial_correlations
+from enfopath.measures.correlation import partial_correlations
 from enfopath.study.tables import CONFOUND_ENERGIES, analysed_samples, measure_columns
 
 sm = snakemake  # noqa: F821

@@ -1,6 +1,6 @@
 """Rule plane: a 2-D study's trajectories and velocity field, for its figures."""
 
-from _common import job_config, setup
+from _common import flow_options, job_config, setup
 
 from enfopath.io import write_npz
 from enfopath.models.flows import load_flow
@@ -13,7 +13,7 @@ log = setup(sm)
 cfg = job_config(sm)
 sc = cfg["sampling"]
 device = pick_device()
-flow, info = load_flow(sm.input.checkpoint, device, cfg)
+flow, info = load_flow(sm.input.checkpoint, device, **flow_options(sm, cfg))
 shaping = KineticShaping.from_config(sc["kts"])
 n = min(cfg["figures"]["plane_paths"], sc["n_samples"])
 paths = plane_paths(flow, cfg["seed"], n, sc["t_end"], device, shaping)

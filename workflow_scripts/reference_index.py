@@ -2,11 +2,11 @@
 Naeem radii NND_k and the KDE bandwidth (a multiple of the median NND_k, smallest k)."""
 
 import numpy as np
-from _common import ProgressLog, job_config, setup
+from _common import ProgressLog, feature_models, job_config, setup
 
 from enfopath.io import read_npz, write_npz
 from enfopath.measures.density import build_index, local_bandwidth, reference_radii, save_index
-from enfopath.measures.features import embed_batches, load_models
+from enfopath.measures.features import embed_batches
 from enfopath.models.networks import pick_device
 from enfopath.study.datasets import n_reference, reference_batches
 
@@ -16,17 +16,12 @@ cfg = job_config(sm)
 dc = cfg["density"]
 space = sm.wildcards.space
 device = pick_device()
-models = load_models(dict(sm.input.items()), cfg, device)
+models = feature_models(sm, cfg, device)
 dataset = read_npz(sm.input.dataset)
 progress = ProgressLog(log, n_reference(dataset), f"{space} features", every_s=10)
 features = embed_batches(
     space, progress.over(reference_batches(dataset, models.batch(space))), models
 )
-if len(features) <= max(dc["k"]):
-    raise ValueError(
-        f"density.k = {dc['k']} needs more than {max(dc['k'])} reference points; "
-        f"the reference set has {len(features)}"
-    )
 index = build_index(features)
 radii = reference_radii(index, features, dc["k"])
 bandwidth = local_bandwidth(radii[0], dc["kde_bandwidth_scale"])

@@ -1,11 +1,10 @@
 """Rule replicate_samples: one replicate flow run from the study's noise, its endpoints scored
 by the study's own classifier / CLIP and reference sets: the replicate's per-sample table."""
 
-from _common import ProgressLog, job_config, setup
+from _common import ProgressLog, feature_models, flow_options, job_config, setup
 
 from enfopath.io import read_npz, write_parquet
 from enfopath.measures.density import load_references
-from enfopath.measures.features import load_models
 from enfopath.measures.semantics import semantic_options
 from enfopath.models.flows import load_flow
 from enfopath.models.networks import pick_device
@@ -18,11 +17,11 @@ log = setup(sm)
 cfg = job_config(sm)
 method, dc, n = cfg["semantics"]["method"], cfg["density"], cfg["replicates"]["n_samples"]
 device = pick_device()
-flow, info = load_flow(sm.input.checkpoint, device, cfg)
+flow, info = load_flow(sm.input.checkpoint, device, **flow_options(sm, cfg))
 names = read_npz(sm.input.dataset, ("class_names",))["class_names"] if method == "clip" else []
 scorer = Scorer(
     method=method,
-    models=load_models(dict(sm.input.items()), cfg, device),
+    models=feature_models(sm, cfg, device),
     references=load_references(
         dc["spaces"], sm.input.references, sm.input.indexes, sm.input.radii, dc["k"]
     ),

@@ -1,11 +1,10 @@
 """Rule robustness_runs: the study's first samples re-integrated under every solver setting of
 ``robustness.settings`` and under the tight reference: the per-sample runs and the endpoints."""
 
-from _common import ProgressLog, job_config, setup
+from _common import ProgressLog, flow_options, job_config, setup
 
 from enfopath.io import write_npz, write_parquet
 from enfopath.models.flows import load_flow
-from enfopath.models.hub import read_manifest
 from enfopath.models.networks import pick_device
 from enfopath.study.robustness import SolverSetting, integrate_settings
 from enfopath.study.shards import SamplingConfig
@@ -15,8 +14,8 @@ log = setup(sm)
 cfg = job_config(sm)
 sc, rc = cfg["sampling"], cfg["robustness"]
 device = pick_device()
-vae = read_manifest(sm.input.vae)["directory"] if hasattr(sm.input, "vae") else None
-flow, info = load_flow(sm.input.checkpoint, device, cfg, vae)  # a latent flow's decoder too
+options = flow_options(sm, cfg, decoded=True)  # a latent flow's decoder too
+flow, info = load_flow(sm.input.checkpoint, device, **options)
 settings = [SolverSetting.from_config(s) for s in rc["settings"]]
 reference = SolverSetting.from_config(rc["reference"])
 log.info(

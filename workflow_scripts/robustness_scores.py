@@ -2,11 +2,10 @@
 endpoints (and the reference's), scored as the study scores its shards."""
 
 import pandas as pd
-from _common import job_config, setup
+from _common import feature_models, job_config, setup
 
 from enfopath.io import read_npz, write_parquet
 from enfopath.measures.density import load_references
-from enfopath.measures.features import load_models
 from enfopath.measures.semantics import semantic_options
 from enfopath.models.networks import pick_device
 from enfopath.study.robustness import setting_endpoints
@@ -20,7 +19,7 @@ endpoints = read_npz(sm.input.endpoints, ("setting", "sample", "label", "x1"))
 names = read_npz(sm.input.dataset, ("class_names",))["class_names"] if method == "clip" else []
 scorer = Scorer(
     method=method,
-    models=load_models(dict(sm.input.items()), cfg, pick_device()),
+    models=feature_models(sm, cfg, pick_device()),
     references=load_references(
         dc["spaces"], sm.input.references, sm.input.indexes, sm.input.radii, dc["k"]
     ),

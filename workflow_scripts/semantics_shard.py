@@ -1,9 +1,8 @@
 """Rule semantics_shard: semantic scores of one shard's samples (classifier or CLIP)."""
 
-from _common import job_config, setup
+from _common import feature_models, job_config, setup
 
 from enfopath.io import check_shard_samples, read_npz, write_parquet
-from enfopath.measures.features import load_models
 from enfopath.measures.images import shard_images
 from enfopath.measures.semantics import sample_semantics, semantic_options
 from enfopath.models.networks import pick_device
@@ -12,7 +11,7 @@ sm = snakemake  # noqa: F821
 log = setup(sm)
 cfg = job_config(sm)
 method = cfg["semantics"]["method"]
-models = load_models(dict(sm.input.items()), cfg, pick_device())
+models = feature_models(sm, cfg, pick_device())
 shard = read_npz(sm.input.shard, ("sample", "x1", "label"))
 check_shard_samples(shard["sample"], sm.input.shard)
 names = read_npz(sm.input.dataset, ("class_names",))["class_names"] if method == "clip" else []

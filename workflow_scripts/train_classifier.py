@@ -6,7 +6,7 @@ from _common import job_config, setup
 from enfopath.io import read_npz, write_json
 from enfopath.models.checkpoint import save_checkpoint
 from enfopath.models.networks import build_model, pick_device
-from enfopath.models.training import accuracy, train_classifier
+from enfopath.models.training import accuracy, check_accuracy, train_classifier
 from enfopath.seeding import derived_seed
 from enfopath.study.split import ImageDataset
 
@@ -35,11 +35,7 @@ model, losses = train_classifier(
 test_acc = accuracy(model, torch.from_numpy(data.x_test), torch.from_numpy(data.y_test), device)
 train_acc = accuracy(model, torch.from_numpy(data.x_train), torch.from_numpy(data.y_train), device)
 log.info("classifier accuracy: train %.4f, test %.4f", train_acc, test_acc)
-if test_acc < cc["min_test_accuracy"]:
-    raise RuntimeError(
-        f"classifier test accuracy {test_acc:.4f} is below classifier.min_test_accuracy = "
-        f"{cc['min_test_accuracy']}: the semantic scores would not be trustworthy"
-    )
+check_accuracy(test_acc, cc["min_test_accuracy"])
 metrics = {
     "test_accuracy": test_acc,
     "train_accuracy": train_acc,

@@ -160,7 +160,15 @@ def exact_knn(
 
 
 def reference_radii(index: faiss.Index, references: np.ndarray, ks: list[int]) -> np.ndarray:
-    """NND_k of every reference point (its own match excluded), shape (len(ks), N)."""
+    """NND_k of every reference point (its own match excluded), shape (len(ks), N).
+
+    Raises ValueError when the reference set has no k-th neighbour besides a point itself
+    (N ≤ max(ks)), naming ``density.k``."""
+    if len(references) <= max(ks):
+        raise ValueError(
+            f"density.k = {ks} needs more than {max(ks)} reference points; "
+            f"the reference set has {len(references)}"
+        )
     dist, _ = exact_knn(references, index, references, max(ks) + 1)
     return np.stack([dist[:, k] for k in ks])
 

@@ -21,8 +21,8 @@ from torch import nn
 
 from enfopath.columns import SPACE_MODEL, SPACES
 from enfopath.measures.images import shard_images
-from enfopath.models.clip import Clip
-from enfopath.models.latent import SD_VAE_SCALE, encode
+from enfopath.models.clip import Clip, ClipSetup
+from enfopath.models.latent import SD_VAE_SCALE, VaeSetup, encode
 
 CHEAP_BATCH = 1024
 """Images per batch in a space whose model has no configured batch size (pixels, classifier)."""
@@ -91,27 +91,29 @@ def sample_features(space: str, shard: dict[str, np.ndarray], models: FeatureMod
     return embed(space, shard_images(shard), models, models.batch(space))
 
 
-def load_models(inputs: dict[str, str], config: dict, device: torch.device) -> FeatureModels:
-    """The feature models named in a rule's inputs: ``classifier`` (checkpoint), ``clip`` and
-    ``vae`` (download manifests). ``config`` needs only ``clip.interpolation``,
-    ``clip.batch_size`` and ``sampling.precision`` when CLIP is loaded and ``vae.scale`` and
-    ``vae.batch_size`` when the VAE is."""
+def load_models(
+    device: torch.device,
+    *,
+    classifier: str | None = None,
+    clip: ClipSetup | None = None,
+    vae: VaeSetup | None = None,
+) -> FeatureModels:
+    """The feature models a job needs, the others left None: the trained ``classifier``
+    (its checkpoint file, verified), CLIP and the SD-VAE (with their batch sizes)."""
     from enfopath.models.checkpoint import load_checkpoint
     from enfopath.models.clip import load_clip
     from enfopath.models.hub import read_manifest
     from enfopath.models.latent import load_vae
 
     models = FeatureModels(device=device)
-    if "classifier" in inputs:
-        models.classifier = load_checkpoint(inputs["classifier"], device)[0]
-    if "clip" in inputs:
-        record = read_manifest(inputs["clip"])
-        models.clip = load_clip(
-            record, config["clip"]["interpolation"], device, config["sampling"]["precision"]
-        )
-        models.batch_sizes["clip"] = config["clip"]["batch_size"]
-    if "vae" in inputs:
-        models.vae = load_vae(read_manifest(inputs["vae"])["directory"], device)
-        models.vae_scale = config["vae"]["scale"]
-        models.batch_sizes["vae"] = config["vae"]["batch_size"]
+    if classifier is not None:
+        models.classifier = load_checkpoint(classifier, device)[0]
+    if clip is not None:
+        record = read_manifest(clip.manifest)
+        models.clip = load_clip(record, clip.interpolation, device, clip.precision)
+        models.batch_sizes["clip"] = clip.batch_size
+    if vae is not None:
+        models.vae = load_vae(vae.directory, device)
+        models.vae_scale = vae.scale
+        models.batch_sizes["vae"] = vae.batch_size
     return models

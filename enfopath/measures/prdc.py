@@ -37,7 +37,7 @@ import pandas as pd
 from enfopath.io import check_shard_samples, read_npz
 from enfopath.measures.bands import band_labels
 from enfopath.measures.density import ball_pairs, build_index, reference_radii
-from enfopath.measures.stats import percentile_interval
+from enfopath.measures.inference import percentile_interval
 from enfopath.seeding import numpy_rng
 
 MEASURES = ("precision", "recall", "density", "coverage")
@@ -142,7 +142,7 @@ def prdc_intervals(
 def kpe_bands(energy: pd.Series, quantile: float) -> pd.Series:
     """``low`` / ``middle`` / ``high`` per sample, else ``""``: the study's low and high groups
     (bottom and top ``quantile`` of the energy,
-    :func:`enfopath.measures.stats.kpe_groups`) and the band of the same share around the median
+    :func:`enfopath.measures.groups.kpe_groups`) and the band of the same share around the median
     (quantiles ½ ± quantile / 2), so that the three groups hold about as many samples each
     (:func:`enfopath.measures.bands.band_labels`)."""
     return pd.Series(band_labels(energy.to_numpy(np.float64), quantile), index=energy.index)

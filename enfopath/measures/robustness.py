@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from enfopath.measures.stats import kpe_groups, percentile_interval, spearman, standard_ranks
+from enfopath.measures.groups import kpe_groups
+from enfopath.measures.inference import percentile_interval, spearman, standard_ranks
 from enfopath.seeding import numpy_rng
 
 RUN_COLUMNS = (
@@ -67,7 +68,7 @@ def delta_rho_bounds(
     missing = [m for m in measures if m not in kpe.index]
     if missing:
         raise ValueError(f"statistics/correlations.csv has no KPE row for {missing}")
-    half = (kpe.spearman_ci_high - kpe.spearman_ci_low) / 2.0
+    half = (kpe.spearman_rho_ci_high - kpe.spearman_rho_ci_low) / 2.0
     return {m: float(half[m]) if np.isfinite(half[m]) else 0.0 for m in measures}
 
 
@@ -102,7 +103,7 @@ def compare_settings(
 
     Returns (settings, correlations). settings: one row per setting, the reference first, with
     setting, solver, steps, rtol, atol, reference, nfe (mean per sample), n, n_nonfinite,
-    kpe_rel_error_mean (with kpe_rel_error_ci_low / _ci_high), kpe_rel_error_max
+    kpe_rel_error_mean (with kpe_rel_error_mean_ci_low / _ci_high), kpe_rel_error_max
     (state-integrated KPE), left_riemann_rel_error_mean, left_riemann_rel_error_max (NaN for
     dopri5), x1_rms_error_mean, spearman, kendall (KPE ranking against the reference's),
     low_overlap, high_overlap (share of the reference's bottom / top ``quantile`` group in the
@@ -206,8 +207,8 @@ def compare_settings(
                 "n": int(ok.sum()),
                 "n_nonfinite": int((~ok).sum()),
                 "kpe_rel_error_mean": error,
-                "kpe_rel_error_ci_low": err_lo,
-                "kpe_rel_error_ci_high": err_hi,
+                "kpe_rel_error_mean_ci_low": err_lo,
+                "kpe_rel_error_mean_ci_high": err_hi,
                 "kpe_rel_error_max": float(np.max(err)),
                 "left_riemann_rel_error_mean": float(np.mean(left_err)),
                 "left_riemann_rel_error_max": float(np.max(left_err)),

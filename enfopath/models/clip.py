@@ -26,6 +26,22 @@ from enfopath.velocity import network_precision
 
 
 @dataclass(frozen=True)
+class ClipSetup:
+    """CLIP as a job uses it: the download ``manifest`` file of its weights
+    (:func:`resolve_clip`), the resize ``interpolation`` (``clip.interpolation``), the images
+    per batch (``clip.batch_size``) and the network's ``precision`` (``sampling.precision``)."""
+
+    manifest: str
+    interpolation: str
+    batch_size: int
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError(f"clip.batch_size must be at least 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
 class ClipSpec:
     """Which CLIP weights: the ``model``, ``pretrained`` and ``model_config`` keys of the
     config's ``clip`` section (the rest of it says how the model is used, not which)."""

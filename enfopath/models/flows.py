@@ -20,7 +20,7 @@ from torch import nn
 
 from enfopath.energy import Velocity
 from enfopath.models.checkpoint import load_checkpoint
-from enfopath.models.latent import decode, load_vae
+from enfopath.models.latent import VaeSetup, decode, load_vae
 from enfopath.models.networks import flow_spec
 from enfopath.models.plugin import PluginSpec, build_decoder
 from enfopath.velocity import FlowSpec
@@ -81,25 +81,48 @@ class Flow:
             return self.decoder(x1).float()
 
 
+@dataclass(frozen=True)
+class Guidance:
+    """Classifier-free guidance of a class-conditional flow: the ``scale`` w
+    (v = v_null + w (v_class − v_null); 1 is the class-conditional velocity unguided) and how
+    many state channels it guides (``guided_channels``: the first ones; the rest keep the
+    conditional velocity; None: all)."""
+
+    scale: float = 1.0
+    guided_channels: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.guided_channels is not None and self.guided_channels < 1:
+            raise ValueError(
+                f"guidance.guided_channels must be at least 1 or null, got {self.guided_channels}"
+            )
+
+
 def load_flow(
-    checkpoint: str, device: torch.device, cfg: dict[str, Any], vae: str | None = None
+    checkpoint: str,
+    device: torch.device,
+    *,
+    precision: str = "fp32",
+    guidance: Guidance | None = None,
+    vae: VaeSetup | None = None,
 ) -> tuple[Flow, dict[str, Any]]:
     """The flow of a study's checkpoint file (verified), ready to sample, and the checkpoint's
-    info (model name, arch). ``cfg`` is a job's config slice: ``sampling.precision``, and for a
-    class-conditional flow ``guidance`` (scale, guided_channels), for SiT ``vae.scale``;
-    ``vae``: the directory of the SD-VAE that decodes a SiT flow's endpoints (None: not
-    decoded). The user's model brings its own decoder (``flow.plugin.decoder``)."""
+    info (model name, arch): the network run in ``precision``, a class-conditional flow with
+    its ``guidance`` (required for one, refused for an unconditional flow), and ``vae``: the
+    SD-VAE that decodes a latent flow's endpoints (None: not decoded). The user's model brings
+    its own decoder (``flow.plugin.decoder``)."""
     model, info = load_checkpoint(checkpoint, device)
     spec = flow_spec(info["model"], info["arch"])
-    options: dict[str, Any] = {"precision": cfg["sampling"]["precision"]}
-    if spec.conditional:  # the config slice of a class-conditional flow has its guidance
-        options.update(
-            guidance_scale=cfg["guidance"]["scale"],
-            guided_channels=cfg["guidance"]["guided_channels"],
-        )
+    if spec.conditional != (guidance is not None):
+        kind = "class-conditional" if spec.conditional else "unconditional"
+        need = "needs its guidance" if spec.conditional else "takes no guidance"
+        raise ValueError(f"the flow of {checkpoint} ({info['model']}) is {kind}: it {need}")
+    options: dict[str, Any] = {"precision": precision}
+    if guidance is not None:
+        options.update(guidance_scale=guidance.scale, guided_channels=guidance.guided_channels)
     if vae is not None:
         options["decoder"] = functools.partial(
-            decode, load_vae(vae, device), scale=cfg["vae"]["scale"]
+            decode, load_vae(vae.directory, device), scale=vae.scale
         )
     elif info["model"] == "plugin":
         decoder = build_decoder(PluginSpec.from_config(info["arch"]))

@@ -9,6 +9,7 @@ what the reference set's latent features need.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -16,6 +17,26 @@ from torch import nn
 SD_VAE_SCALE = 0.18215
 VAE_FILES = ["config.json", "diffusion_pytorch_model.safetensors"]
 """What a diffusers AutoencoderKL directory (sd-vae-ft-ema / -mse) must hold."""
+
+VAE_BATCH = 64
+"""Images per batch a VAE encodes when none is configured (``vae.batch_size``'s default)."""
+
+
+@dataclass(frozen=True)
+class VaeSetup:
+    """Which SD-VAE and how it is used: its local ``directory`` (config.json + safetensors, as
+    the download rule leaves it), the latent ``scale`` factor (``vae.scale``) and the images
+    per encoding batch (``vae.batch_size``)."""
+
+    directory: str
+    scale: float = SD_VAE_SCALE
+    batch_size: int = VAE_BATCH
+
+    def __post_init__(self) -> None:
+        if not self.scale > 0:
+            raise ValueError(f"vae.scale must be positive, got {self.scale}")
+        if self.batch_size < 1:
+            raise ValueError(f"vae.batch_size must be at least 1, got {self.batch_size}")
 
 
 def load_vae(directory: str | os.PathLike[str], device: torch.device | str = "cpu") -> nn.Module:

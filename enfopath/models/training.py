@@ -162,3 +162,14 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.d
     """Fraction of correctly classified samples."""
     pred = model(x.to(device)).argmax(dim=1).cpu()
     return float((pred == y).float().mean())
+
+
+def check_accuracy(test_accuracy: float, minimum: float) -> None:
+    """Refuse a trained classifier whose held-out accuracy is below ``minimum``
+    (``classifier.min_test_accuracy``): the semantic scores of a poor classifier would not be
+    trustworthy, and a study must not go on with them."""
+    if not test_accuracy >= minimum:
+        raise RuntimeError(
+            f"classifier test accuracy {test_accuracy:.4f} is below classifier.min_test_accuracy"
+            f" = {minimum}: the semantic scores would not be trustworthy"
+        )

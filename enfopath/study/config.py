@@ -403,6 +403,20 @@ def is_latent(config: dict[str, Any]) -> bool:
     return pretrained is not None and pretrained["model"] == "sit"
 
 
+def optional_stages(config: dict[str, Any]) -> dict[str, bool]:
+    """The optional analysis stages of a validated config (a table ``statistics/<stage>.csv``
+    each, and the figures of that stage) and whether each runs."""
+    return {
+        "partial_correlations": bool(config["statistics"]["partial_controls"]),
+        "early_prediction": config["statistics"]["early_prediction"],
+        "memorization": config["statistics"]["memorization"],
+        "prdc": config["statistics"]["prdc"],
+        "robustness": config["robustness"]["enabled"],
+        "replicates": bool(config["replicates"]["flow_seeds"]),
+        "comparison": bool(config["compare"]["baseline"]),
+    }
+
+
 def needed_models(config: dict[str, Any]) -> set[str]:
     """The auxiliary models a validated config needs: classifier, clip, vae."""
     spaces = set(config["density"]["spaces"])

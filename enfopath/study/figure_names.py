@@ -4,10 +4,11 @@ Each figure is one :class:`FigureSpec`: its name (the file ``figures/<name>.png`
 statistics tables it reads (each a field of :class:`enfopath.study.figures.FigureContext`),
 the optional stage without which it is not drawn, the samples it shows (the generated images,
 or a 2-D study's endpoints with its paths and field), and the config keys it reads beyond those
-every figure reads. ``rules/common.smk`` derives a figure's inputs and whether a study draws it
-from the spec, :mod:`enfopath.study.jobs` its config keys, ``workflow_scripts/figure.py`` what it
-loads; the drawing functions are in :mod:`enfopath.study.figures` (``FIGURES``, in this order)
-and the captions in ``report/figure.rst``.
+every figure reads, and its report caption. ``rules/common.smk`` derives a figure's inputs from
+the spec and whether a study draws it (:func:`study_figures`), :mod:`enfopath.study.jobs` its
+config keys, ``workflow_scripts/figure.py`` what it loads, :func:`caption_file` the figure rule's
+caption file ``report/figure.rst``; its drawing function is the function of
+:mod:`enfopath.study.figures` named as the figure.
 
 Building the DAG needs only these names: this module imports nothing heavy, so
 ``snakemake -n`` does not load matplotlib or seaborn.
@@ -27,6 +28,9 @@ class FigureSpec:
     """One figure: what it reads and when a study draws it."""
 
     name: str
+    caption: str
+    """Its report caption: reStructuredText with Jinja, as Snakemake renders it, where ``cfg``
+    is the study's config and :data:`CAPTION_SHARED`'s phrases are defined."""
     tables: tuple[tuple[str, str], ...] = ()
     """(``FigureContext`` field, table) pairs: ``statistics/<table>.csv`` read into the field."""
     stage: str | None = None
@@ -41,35 +45,212 @@ class FigureSpec:
             raise ValueError(f"figure {self.name}: samples {self.samples!r} not in {SAMPLE_KINDS}")
 
 
+CAPTION_SHARED = (
+    '{% set semantic = "CLIP margin and CLIP score" if cfg["semantics"]["method"] == "clip" else '
+    '"classifier margin (top-1 minus top-2 probability) and confidence, on a logit scale" %}',
+    '{% set binned = "red: mean of the measure per KPE quantile bin (" ~ '
+    'cfg["statistics"]["bins"] ~ " bins, from quantile_curves.csv) ± 1.96 standard errors; title: '
+    'Spearman ρ with its bootstrap interval and n (from correlations.csv)." %}',
+    '{% set reference = cfg["robustness"]["reference"].items() | reject("eq", ("solver", '
+    'cfg["robustness"]["reference"]["solver"])) | map("join", " ") | join(", ") %}',
+    '{% set reference = cfg["robustness"]["reference"]["solver"] ~ (", " ~ reference if '
+    'reference else "") %}',
+)
+"""Jinja phrases several captions use (``semantic``: the semantic measures in words;
+``binned``: how a relation figure draws its binned means and states its ρ; ``reference``: the
+robustness stage's reference solver in words, e.g. ``dopri5, rtol 1e-07, atol 1e-07``)."""
+
 RELATIONS = (("correlations", "correlations"), ("curves", "quantile_curves"))
 """What a figure of the headline relations reads."""
 GRID = ("figures.grid_samples",)
 
 FIGURE_SPECS = (
-    FigureSpec("kpe_hist"),
-    FigureSpec("kpe_vs_margin", tables=RELATIONS),
-    FigureSpec("kpe_vs_density", tables=RELATIONS),
-    FigureSpec("kpe_vs_nn_distance", tables=RELATIONS),
-    FigureSpec("speed_profile"),
-    FigureSpec("grid_low_kpe", samples="images", keys=GRID),
-    FigureSpec("grid_high_kpe", samples="images", keys=GRID),
+    FigureSpec(
+        "kpe_hist",
+        caption=(
+            "Histogram of the kinetic path energy; dashed lines mark the low / high group "
+            'thresholds (bottom and top {{ cfg["statistics"]["group_quantile"] }} quantiles).'
+        ),
+    ),
+    FigureSpec(
+        "kpe_vs_margin",
+        tables=RELATIONS,
+        caption=("KPE against the {{ semantic }}; {{ binned }}"),
+    ),
+    FigureSpec(
+        "kpe_vs_density",
+        tables=RELATIONS,
+        caption=(
+            'KPE against the kNN log-density (−D·log d_k, k = {{ cfg["density"]["k"][0] }}) in '
+            "each feature space; {{ binned }}"
+        ),
+    ),
+    FigureSpec(
+        "kpe_vs_nn_distance",
+        tables=RELATIONS,
+        caption=(
+            "KPE against the distance to the nearest training point in each feature space; {{ "
+            "binned }}"
+        ),
+    ),
+    FigureSpec(
+        "speed_profile",
+        caption=(
+            "Squared speed ‖v(x(t), t)‖² over t: median and interquartile band for all samples "
+            "and the low / high KPE groups."
+        ),
+    ),
+    FigureSpec(
+        "grid_low_kpe",
+        samples="images",
+        keys=GRID,
+        caption=(
+            "The lowest-KPE generated samples (clamped to [-1, 1] for display), with KPE, class "
+            "and semantic margin above each."
+        ),
+    ),
+    FigureSpec(
+        "grid_high_kpe",
+        samples="images",
+        keys=GRID,
+        caption=(
+            "The highest-KPE generated samples (clamped to [-1, 1] for display), with KPE, class "
+            "and semantic margin above each."
+        ),
+    ),
     FigureSpec(
         "kpe_confounds",
         tables=(("partial", "partial_correlations"),),
         stage="partial_correlations",
+        caption=(
+            "Forest plot of the confound stage (partial_correlations.csv): for KPE (left) and the "
+            "excess energy E − ½‖x1 − x0‖² (right), the raw Spearman ρ with each measure (grey) "
+            "and the partial ρ controlling for the squared noise norm ‖x0‖² and for the chord "
+            'energy (colours), each with its {{ (100 * cfg["statistics"]["confidence"]) | round | '
+            "int }} % bootstrap interval. Relations that move to 0 under ‖x0‖² (a confounder) are "
+            "carried by the size of the noise; the chord energy is a function of the endpoint, so "
+            "its column is a decomposition into the excess energy, not a confounder adjustment."
+        ),
     ),
     FigureSpec(
-        "early_prediction", tables=(("early", "early_prediction"),), stage="early_prediction"
+        "early_prediction",
+        tables=(("early", "early_prediction"),),
+        stage="early_prediction",
+        caption=(
+            "Early prediction from the partial energy E(s) (early_prediction.csv), against s, "
+            "with bootstrap bands, beside the free baselines known at s = 0 (markers with their "
+            "intervals at s = 0 and level lines: ‖x0‖², no model evaluation; the squared speed at "
+            "t = 0, one evaluation): left, the AUROC of E(s) for the final lowest / highest KPE "
+            "groups (of which E(s) is a part) and its Spearman ρ with the final KPE; middle, the "
+            "AUROC of +E(s) for the lowest / highest groups by each semantic measure (½ = no "
+            "information); right, its Spearman ρ with each semantic and density measure. The top "
+            "axis gives the share of the NFE spent by s."
+        ),
     ),
-    FigureSpec("memorization", tables=(("memorization", "memorization"),), stage="memorization"),
-    FigureSpec("kpe_prdc", tables=(("prdc", "prdc"),), stage="prdc"),
-    FigureSpec("robustness_error", tables=(("robustness", "robustness"),), stage="robustness"),
-    FigureSpec("robustness_ranking", tables=(("robustness", "robustness"),), stage="robustness"),
-    FigureSpec("comparison", tables=(("comparison", "comparison"),), stage="comparison"),
-    FigureSpec("replicates", tables=(("replicates", "replicates"),), stage="replicates"),
-    FigureSpec("plane_trajectories", samples="plane"),
-    FigureSpec("plane_field", samples="plane"),
-    FigureSpec("plane_endpoints", samples="plane"),
+    FigureSpec(
+        "memorization",
+        tables=(("memorization", "memorization"),),
+        stage="memorization",
+        caption=(
+            "Memorization against KPE (memorization.csv): left, the share of samples with d₁ / d₂ "
+            "< 1/3 in pixel space per KPE quantile bin (1 = lowest KPE) with {{ (100 * "
+            'cfg["statistics"]["confidence"]) | round | int }} % exact Clopper–Pearson intervals, '
+            "the dashed line and band the share among all samples; right, d₁ / d₂ of each sample "
+            'against its KPE, with the threshold.{% if cfg["sampling"]["t_end"] < 1 %} Beside '
+            "each bar and point of the endpoint x(t_end), the same for the projected endpoint x̂₁ "
+            "= x + (1 − t_end) v, where the flow is heading (the study stops at t_end = {{ "
+            'cfg["sampling"]["t_end"] }}).{% endif %}'
+        ),
+    ),
+    FigureSpec(
+        "kpe_prdc",
+        tables=(("prdc", "prdc"),),
+        stage="prdc",
+        caption=(
+            "Precision, recall, density and coverage (prdc.csv, smallest k) of all samples and of "
+            "the low, middle and high KPE groups (equal shares of the samples) against the "
+            "training set, one panel per density space."
+        ),
+    ),
+    FigureSpec(
+        "robustness_error",
+        tables=(("robustness", "robustness"),),
+        stage="robustness",
+        caption=(
+            "Accuracy of the KPE per solver setting (robustness.csv): the mean relative error "
+            "against the reference ({{ reference }}) against the NFE, "
+            "log–log, for the energy carried in the ODE state (solid) and the left-Riemann sum at "
+            "the same nodes (dashed, fixed grids); slopes show each solver's order."
+        ),
+    ),
+    FigureSpec(
+        "robustness_ranking",
+        tables=(("robustness", "robustness"),),
+        stage="robustness",
+        caption=(
+            "Rank agreement per solver setting (robustness.csv): left, Spearman and Kendall of "
+            "the KPE ranking against the reference and the shares of the reference's lowest / "
+            "highest KPE groups kept; right, the largest change of a headline Spearman ρ of KPE "
+            "with a measure as a share of its bound (1, dashed: the bound; "
+            "robustness_correlations.csv). Filled markers are stable settings (overlaps ≥ {{ "
+            'cfg["robustness"]["stable_overlap"] }}, a mean KPE error ≤ {{ '
+            'cfg["robustness"]["stable_kpe_error"] }}, every change of ρ within its bound).'
+        ),
+    ),
+    FigureSpec(
+        "comparison",
+        tables=(("comparison", "comparison"),),
+        stage="comparison",
+        caption=(
+            'This study against its baseline study {{ cfg["compare"]["baseline"] }} on the same '
+            "samples (comparison.csv): left, the mean per-sample change (this study − baseline) "
+            "of each measure in units of the baseline's standard deviation, with its paired "
+            "bootstrap interval; right, the spread of the per-sample change (5–95 % and 25–75 % "
+            "of the samples, and the median) in the same units. The memorized share is drawn in "
+            'percentage points. {% if cfg["compare"]["control"] %}Beside it, in the baseline\'s '
+            'units: the control {{ cfg["compare"]["control"] }} − baseline, and this study − '
+            "control, what exceeds the control.{% endif %}"
+        ),
+    ),
+    FigureSpec(
+        "replicates",
+        tables=(("replicates", "replicates"),),
+        stage="replicates",
+        caption=(
+            "The Spearman ρ of each energy (a panel each) with every measure under the study's "
+            "flow (filled, black) and under each flow trained from another seed of "
+            'replicates.flow_seeds ({{ cfg["replicates"]["flow_seeds"] }}; hollow), all from the '
+            "study's noise and scored by the study's own models (replicates.csv), with {{ (100 * "
+            'cfg["statistics"]["confidence"]) | round | int }} % bootstrap intervals: a sign that '
+            "only some flows show is one network's, not the method's."
+        ),
+    ),
+    FigureSpec(
+        "plane_trajectories",
+        samples="plane",
+        caption=(
+            'A 2-D study\'s trajectories in the plane: the first {{ cfg["figures"]["plane_paths"] '
+            "}} samples (their own noise, integrated again densely for drawing), each coloured by "
+            "its kinetic path energy, over the training data's density (grey hexagons); dots mark "
+            "the endpoints."
+        ),
+    ),
+    FigureSpec(
+        "plane_field",
+        samples="plane",
+        caption=(
+            "The velocity integrated by the study, v(x, t), on a grid at five times from 0 to the "
+            "end of the integration, arrows coloured by speed, over the training data (grey)."
+        ),
+    ),
+    FigureSpec(
+        "plane_endpoints",
+        samples="plane",
+        caption=(
+            "Endpoints of the low and high KPE groups (bottom and top {{ "
+            'cfg["statistics"]["group_quantile"] }} quantiles) over the training data\'s density.'
+        ),
+    ),
 )
 """Every figure, in the report's order."""
 FIGURE = {spec.name: spec for spec in FIGURE_SPECS}
@@ -80,3 +261,34 @@ IMAGE_FIGURES = tuple(s.name for s in FIGURE_SPECS if s.samples == "images")
 """Figures of the generated images (image studies only)."""
 PLANE_FIGURES = tuple(s.name for s in FIGURE_SPECS if s.samples == "plane")
 """Figures of a 2-D study (instead of the sample grids)."""
+
+
+def study_figures(stages: dict[str, bool], plane: bool) -> tuple[str, ...]:
+    """The figures a study draws, in the report's order: those of no stage or of a stage that
+    runs (``stages``: :func:`enfopath.study.config.optional_stages`), the plane figures for a
+    2-D study (``plane``) and the image figures for any other."""
+    return tuple(
+        spec.name
+        for spec in FIGURE_SPECS
+        if (spec.stage is None or stages[spec.stage])
+        and spec.samples != ("images" if plane else "plane")
+    )
+
+
+def caption_file() -> str:
+    """``report/figure.rst``, the figure rule's caption, derived from the specs: Snakemake
+    renders one caption file per rule, so the file dispatches on the figure's name to its
+    spec's caption (a test holds the committed file to this;
+    ``python -m enfopath.study.figure_names > report/figure.rst`` writes it)."""
+    lines = [
+        "{% set name = snakemake.wildcards.name %}",
+        "{% set cfg = snakemake.config %}",
+        *CAPTION_SHARED,
+    ]
+    for i, spec in enumerate(FIGURE_SPECS):
+        lines.append(f'{{% {"el" if i else ""}if name == "{spec.name}" %}}{spec.caption}')
+    return "\n".join([*lines, "{% endif %}", ""])
+
+
+if __name__ == "__main__":
+    print(caption_file(), end="")

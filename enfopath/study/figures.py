@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Any
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -21,8 +22,10 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
-from enfopath.measures.stats import group_thresholds, kpe_groups
-from enfopath.study.figure_names import FIGURE_NAMES
+from enfopath.io import check_shard_samples, read_npz
+from enfopath.measures.groups import group_thresholds, kpe_groups
+from enfopath.measures.images import shard_images
+from enfopath.study.figure_names import FIGURE_SPECS
 from enfopath.study.relations import CONTRASTS
 from enfopath.study.tables import (
     EARLY_BASELINES,
@@ -84,14 +87,81 @@ def describe(column: str) -> str:
 
 
 @dataclass(frozen=True)
+class ImageSamples:
+    """What a sample grid shows: the generated images by global sample index, each (C, H, W)
+    in [−1, 1] (decoded for a latent flow, not clamped), the dataset's class names by index
+    and the samples per grid (``figures.grid_samples``)."""
+
+    images: dict[int, np.ndarray]
+    class_names: list[str]
+    per_grid: int
+
+
+@dataclass(frozen=True)
+class PlaneSamples:
+    """What a 2-D study's figures show: each sample's endpoint x(1) (2,) by global sample
+    index, the training data ``x_train`` (M, 2), the densely integrated paths of the first
+    samples (``paths_sample`` (n,), ``paths_t`` (T,), ``paths_x`` (n, T, 2)) and the velocity
+    field (``field_t`` (K,), ``field_grid`` (G,), ``field_v`` (K, G, G, 2)), as the plane job
+    writes them (``plane/paths.npz``, ``plane/field.npz``)."""
+
+    endpoints: dict[int, np.ndarray]
+    x_train: np.ndarray
+    paths_sample: np.ndarray
+    paths_t: np.ndarray
+    paths_x: np.ndarray
+    field_t: np.ndarray
+    field_grid: np.ndarray
+    field_v: np.ndarray
+
+
+SAMPLE_TYPES = {"images": ImageSamples, "plane": PlaneSamples}
+"""The context of each kind of samples a figure shows (``FigureSpec.samples``)."""
+
+
+def shown_samples(shards: list[str]) -> dict[int, np.ndarray]:
+    """Each generated sample's image (a 2-D study: its endpoint) by global sample index, from
+    the trajectory shards (checked: their sample indices)."""
+    shown: dict[int, np.ndarray] = {}
+    for path in shards:
+        shard = read_npz(path, ("sample", "x1"))
+        check_shard_samples(shard["sample"], path)
+        shown.update(zip(shard["sample"].tolist(), shard_images(shard), strict=True))
+    return shown
+
+
+def image_samples(shards: list[str], dataset: str, per_grid: int) -> ImageSamples:
+    """The :class:`ImageSamples` of a study's trajectory shards and prepared dataset."""
+    names = read_npz(dataset, ("class_names",))["class_names"]
+    return ImageSamples(shown_samples(shards), [str(n) for n in names], per_grid)
+
+
+def plane_samples(shards: list[str], dataset: str, paths: str, field: str) -> PlaneSamples:
+    """The :class:`PlaneSamples` of a 2-D study: its shards' endpoints, its training data and
+    the plane job's paths and field files."""
+    drawn = read_npz(paths, ("sample", "t", "x"))
+    grid = read_npz(field, ("t", "grid", "v"))
+    return PlaneSamples(
+        endpoints=shown_samples(shards),
+        x_train=read_npz(dataset, ("x_train",))["x_train"],
+        paths_sample=drawn["sample"],
+        paths_t=drawn["t"],
+        paths_x=drawn["x"],
+        field_t=grid["t"],
+        field_grid=grid["grid"],
+        field_v=grid["v"],
+    )
+
+
+@dataclass(frozen=True)
 class FigureContext:
-    """What figures need beyond the table."""
+    """What figures need beyond the table: the study's settings every figure reads, the
+    statistics tables of its spec (each field named by ``FigureSpec.tables``) and the samples
+    it shows (``samples``: :class:`ImageSamples` or :class:`PlaneSamples`, by the spec)."""
 
     spaces: list[str]
     k: list[int]
     group_quantile: float
-    grid_samples: int = 0
-    """Samples per grid (grids only)."""
     confidence: float = 0.95
     """Level of the correlations' bootstrap intervals."""
     correlations: pd.DataFrame | None = None
@@ -108,18 +178,26 @@ class FigureContext:
     """``statistics/prdc.csv`` (the fidelity figure)."""
     robustness: pd.DataFrame | None = None
     """``statistics/robustness.csv`` (the robustness figures)."""
-    plane: dict[str, np.ndarray] | None = None
-    """2-D studies: ``x_train`` (M, 2), ``paths_sample`` (n,), ``paths_t`` (T,), ``paths_x``
-    (n, T, 2), ``field_t`` (K,), ``field_grid`` (G,), ``field_v`` (K, G, G, 2)."""
     comparison: pd.DataFrame | None = None
     """``statistics/comparison.csv`` (the comparison with a baseline study)."""
     replicates: pd.DataFrame | None = None
     """``statistics/replicates.csv`` (the correlations of each flow's training seed)."""
-    images: dict[int, np.ndarray] = field(default_factory=dict)
-    """The generated samples by global sample index: images (C, H, W) in [-1, 1] for the
-    grids, a 2-D study's endpoints (2,) for its plane figures."""
-    class_names: list[str] = field(default_factory=list)
-    """Names of the dataset's classes, by index (grids only)."""
+    samples: ImageSamples | PlaneSamples | None = None
+    """The samples a figure of the generated samples shows (None for a figure of tables)."""
+
+    def image_samples(self) -> ImageSamples:
+        """The generated images (a sample grid's), or ValueError naming what is there."""
+        return self._samples(ImageSamples)
+
+    def plane_samples(self) -> PlaneSamples:
+        """A 2-D study's points, paths and field (a plane figure's), or ValueError."""
+        return self._samples(PlaneSamples)
+
+    def _samples(self, kind: type[Any]) -> Any:
+        if not isinstance(self.samples, kind):
+            have = type(self.samples).__name__
+            raise ValueError(f"this figure shows {kind.__name__}; its context holds {have}")
+        return self.samples
 
 
 def rho_text(ctx: FigureContext, energy: str, measure: str) -> str:
@@ -133,9 +211,9 @@ def rho_text(ctx: FigureContext, energy: str, measure: str) -> str:
         raise ValueError(f"statistics/correlations.csv has no row for {energy} vs {measure}")
     r = row.iloc[0]
     interval = ""
-    if np.isfinite(r.spearman_ci_low) and np.isfinite(r.spearman_ci_high):
+    if np.isfinite(r.spearman_rho_ci_low) and np.isfinite(r.spearman_rho_ci_high):
         level = round(100 * ctx.confidence)
-        interval = f" [{r.spearman_ci_low:.2f}, {r.spearman_ci_high:.2f}] ({level} % CI)"
+        interval = f" [{r.spearman_rho_ci_low:.2f}, {r.spearman_rho_ci_high:.2f}] ({level} % CI)"
     return f"Spearman ρ = {r.spearman_rho:.2f}{interval}, n = {int(r.n)}"
 
 
@@ -254,12 +332,20 @@ def kpe_confounds(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     for ax, energy in zip(axes[0], energies, strict=True):
         rows = p[p.energy == energy]
         raw = rows[rows.control == controls[0]].set_index("measure").loc[measures]
-        series = [("raw", raw.spearman_rho, raw.spearman_ci_low, raw.spearman_ci_high, "0.2")]
+        series = [
+            ("raw", raw.spearman_rho, raw.spearman_rho_ci_low, raw.spearman_rho_ci_high, "0.2")
+        ]
         for j, c in enumerate(controls):
             part = rows[rows.control == c].set_index("measure").loc[measures]
             label = f"partial, controlling for {describe(c)}"
             series.append(
-                (label, part.partial_rho, part.partial_ci_low, part.partial_ci_high, f"C{j}")
+                (
+                    label,
+                    part.partial_rho,
+                    part.partial_rho_ci_low,
+                    part.partial_rho_ci_high,
+                    f"C{j}",
+                )
             )
         offsets = np.linspace(-0.2, 0.2, len(series))
         for (label, rho, lo, hi, color), dy in zip(series, offsets, strict=True):
@@ -306,7 +392,7 @@ def early_prediction(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         r = partial[partial.target == target].sort_values("s")
         ax.plot(r.s, r.value, "o-" if band else "-", color=color, ms=3, lw=1, label=label)
         if band:
-            ax.fill_between(r.s, r.ci_low, r.ci_high, color=color, alpha=0.2)
+            ax.fill_between(r.s, r.value_ci_low, r.value_ci_high, color=color, alpha=0.2)
         for b, (marker, line) in zip(baselines, BASELINE_STYLES, strict=False):
             row = e[(e.predictor == b) & (e.target == target)].iloc[0]
             if band:
@@ -314,7 +400,7 @@ def early_prediction(df: pd.DataFrame, ctx: FigureContext) -> Figure:
             ax.errorbar(
                 0.0,
                 row.value,
-                yerr=[[row.value - row.ci_low], [row.ci_high - row.value]],
+                yerr=[[row.value - row.value_ci_low], [row.value_ci_high - row.value]],
                 fmt=marker,
                 color=color,
                 ms=6,
@@ -390,15 +476,18 @@ def memorization(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         everyone, bins = own[own.bin == 0].iloc[0], own[own.bin > 0].sort_values("bin")
         x = bins.bin + (j - (len(endpoints) - 1) / 2) * width
         label = ENDPOINT_LABELS[endpoint]
-        err = np.vstack([bins.fraction - bins.ci_low, bins.ci_high - bins.fraction]).clip(min=0)
+        err = np.vstack(
+            [bins.fraction - bins.fraction_ci_low, bins.fraction_ci_high - bins.fraction]
+        ).clip(min=0)
         left.bar(x, bins.fraction, width=width, color=f"C{j}", alpha=0.7, label=label)
         if np.isfinite(err).all():
             left.errorbar(x, bins.fraction, yerr=err, fmt="none", color="0.2", capsize=2)
         left.axhline(everyone.fraction, color=f"C{j}", ls="--", lw=1)
-        left.axhspan(everyone.ci_low, everyone.ci_high, color=f"C{j}", alpha=0.15)
-        top = np.nanmax([top, *bins.ci_high, *bins.fraction, everyone.ci_high])
+        left.axhspan(everyone.fraction_ci_low, everyone.fraction_ci_high, color=f"C{j}", alpha=0.15)
+        top = np.nanmax([top, *bins.fraction_ci_high, *bins.fraction, everyone.fraction_ci_high])
         titles.append(
-            f"{label}: {everyone.fraction:.1%} [{everyone.ci_low:.1%}, {everyone.ci_high:.1%}]"
+            f"{label}: {everyone.fraction:.1%} "
+            f"[{everyone.fraction_ci_low:.1%}, {everyone.fraction_ci_high:.1%}]"
             f", ρ = {everyone.spearman_rho:.2f}"
         )
         ratio = MEMORIZATION_ENDPOINTS[endpoint]
@@ -548,8 +637,8 @@ def replicates(df: pd.DataFrame, ctx: FigureContext) -> Figure:
             study = bool(rows.study.iloc[0])
             err = np.vstack(
                 [
-                    rows.spearman_rho - rows.spearman_ci_low,
-                    rows.spearman_ci_high - rows.spearman_rho,
+                    rows.spearman_rho - rows.spearman_rho_ci_low,
+                    rows.spearman_rho_ci_high - rows.spearman_rho,
                 ]
             ).clip(min=0)
             ax.errorbar(
@@ -587,7 +676,8 @@ def _class_and_margin(row: pd.Series, names: list[str]) -> str:
 
 
 def _grid(df: pd.DataFrame, ctx: FigureContext, lowest: bool) -> Figure:
-    order = df.sort_values("kpe", ascending=lowest).head(ctx.grid_samples)
+    shown = ctx.image_samples()
+    order = df.sort_values("kpe", ascending=lowest).head(shown.per_grid)
     n = len(order)
     cols = int(np.ceil(np.sqrt(n)))
     rows = int(np.ceil(n / cols))
@@ -597,10 +687,10 @@ def _grid(df: pd.DataFrame, ctx: FigureContext, lowest: bool) -> Figure:
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (_, r) in zip(axes.ravel(), order.iterrows(), strict=False):
-        img = ctx.images[int(r["sample"])]
+        img = shown.images[int(r["sample"])]
         img = img[0] if img.shape[0] == 1 else np.transpose(img, (1, 2, 0))
         ax.imshow((np.clip(img, -1, 1) + 1) / 2, cmap="gray", vmin=0, vmax=1)
-        ax.set_title(f"E {r['kpe']:.1f}\n{_class_and_margin(r, ctx.class_names)}", fontsize=5)
+        ax.set_title(f"E {r['kpe']:.1f}\n{_class_and_margin(r, shown.class_names)}", fontsize=5)
     which = "lowest" if lowest else "highest"
     fig.suptitle(
         f"{n} {which}-KPE samples: KPE E, class and semantic margin m above each", fontsize=8
@@ -610,8 +700,7 @@ def _grid(df: pd.DataFrame, ctx: FigureContext, lowest: bool) -> Figure:
 
 def _data_density(ax: plt.Axes, ctx: FigureContext) -> None:
     """The training data's density in the plane, as a grey background."""
-    assert ctx.plane is not None
-    data = ctx.plane["x_train"]
+    data = ctx.plane_samples().x_train
     ax.hexbin(
         data[:, 0], data[:, 1], gridsize=40, cmap="Greys", mincnt=1, extent=(-1.3, 1.3, -1.3, 1.3)
     )
@@ -625,11 +714,11 @@ def plane_trajectories(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     training data's density (grey)."""
     from matplotlib.collections import LineCollection
 
-    assert ctx.plane is not None
+    plane = ctx.plane_samples()
     kpe = df.set_index("sample")["kpe"]
-    samples = [int(s) for s in ctx.plane["paths_sample"] if int(s) in kpe.index]
-    rows = {int(s): i for i, s in enumerate(ctx.plane["paths_sample"])}
-    paths = [ctx.plane["paths_x"][rows[s]] for s in samples]
+    samples = [int(s) for s in plane.paths_sample if int(s) in kpe.index]
+    rows = {int(s): i for i, s in enumerate(plane.paths_sample)}
+    paths = [plane.paths_x[rows[s]] for s in samples]
     fig, ax = plt.subplots(figsize=(6.5, 5.5))
     _data_density(ax, ctx)
     lines = LineCollection(paths, cmap="viridis", linewidths=0.7, alpha=0.8)
@@ -638,18 +727,17 @@ def plane_trajectories(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     ends = np.array([p[-1] for p in paths])
     ax.scatter(ends[:, 0], ends[:, 1], c=kpe.loc[samples], cmap="viridis", s=6, zorder=3)
     fig.colorbar(lines, ax=ax, label=describe("kpe"))
-    ax.set_title(f"{len(samples)} trajectories x(t), t from 0 to {ctx.plane['paths_t'][-1]:g}")
+    ax.set_title(f"{len(samples)} trajectories x(t), t from 0 to {plane.paths_t[-1]:g}")
     return fig
 
 
 def plane_field(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     """The integrated velocity v(x, t) on a grid at a few times, over the training data."""
-    assert ctx.plane is not None
-    times, grid, v = ctx.plane["field_t"], ctx.plane["field_grid"], ctx.plane["field_v"]
+    plane = ctx.plane_samples()
+    times, grid, v = plane.field_t, plane.field_grid, plane.field_v
     fig, axes = plt.subplots(1, len(times), figsize=(3.2 * len(times), 3.6), squeeze=False)
     for ax, t, at_t in zip(axes[0], times, v, strict=True):
-        data = ctx.plane["x_train"]
-        ax.scatter(data[:, 0], data[:, 1], s=1, color="0.75")
+        ax.scatter(plane.x_train[:, 0], plane.x_train[:, 1], s=1, color="0.75")
         speed = np.hypot(at_t[..., 0], at_t[..., 1])
         ax.quiver(grid, grid, at_t[..., 0], at_t[..., 1], speed, cmap="magma", angles="xy")
         ax.set_aspect("equal")
@@ -664,7 +752,7 @@ def plane_endpoints(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     for ax, name, color in zip(axes, ("low", "high"), ("C0", "C3"), strict=True):
         _data_density(ax, ctx)
         chosen = df.loc[groups == name, "sample"].astype(int)
-        ends = np.array([ctx.images[s] for s in chosen])
+        ends = np.array([ctx.plane_samples().endpoints[s] for s in chosen])
         ax.scatter(ends[:, 0], ends[:, 1], s=4, color=color)
         ax.set_title(f"{name} KPE group: {len(chosen)} endpoints x(1)")
     return fig
@@ -707,7 +795,7 @@ def comparison(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         ax_mean.errorbar(
             mid,
             dy,
-            xerr=[mid - table.change_ci_low / unit, table.change_ci_high / unit - mid],
+            xerr=[mid - table.change_mean_ci_low / unit, table.change_mean_ci_high / unit - mid],
             fmt="o",
             color=f"C{j}",
             ms=4,
@@ -732,24 +820,7 @@ def comparison(df: pd.DataFrame, ctx: FigureContext) -> Figure:
 
 
 FIGURES: dict[str, Callable[[pd.DataFrame, FigureContext], Figure]] = {
-    "kpe_hist": kpe_hist,
-    "kpe_vs_margin": kpe_vs_margin,
-    "kpe_vs_density": kpe_vs_density,
-    "kpe_vs_nn_distance": kpe_vs_nn_distance,
-    "speed_profile": speed_profile,
-    "grid_low_kpe": grid_low_kpe,
-    "grid_high_kpe": grid_high_kpe,
-    "kpe_confounds": kpe_confounds,
-    "early_prediction": early_prediction,
-    "memorization": memorization,
-    "kpe_prdc": kpe_prdc,
-    "robustness_error": robustness_error,
-    "robustness_ranking": robustness_ranking,
-    "comparison": comparison,
-    "replicates": replicates,
-    "plane_trajectories": plane_trajectories,
-    "plane_field": plane_field,
-    "plane_endpoints": plane_endpoints,
+    spec.name: globals()[spec.name] for spec in FIGURE_SPECS
 }
-if tuple(FIGURES) != FIGURE_NAMES:
-    raise RuntimeError("enfopath.study.figures.FIGURES and figure_names.FIGURE_NAMES disagree")
+"""The drawing function of each figure (the function named as the figure), in the report's
+order (:data:`enfopath.study.figure_names.FIGURE_SPECS`)."""

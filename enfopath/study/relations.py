@@ -14,15 +14,11 @@ from typing import Any
 import pandas as pd
 
 from enfopath.io import ExplainedError
-from enfopath.measures.stats import (
-    MEMORIZED_RATIO,
-    class_composition,
-    correlations,
-    group_comparison,
-    paired_comparison,
-    quantile_curves,
-    with_q_values,
-)
+from enfopath.measures.correlation import correlations
+from enfopath.measures.groups import class_composition, group_comparison, quantile_curves
+from enfopath.measures.inference import with_q_values
+from enfopath.measures.memorization import MEMORIZED_RATIO
+from enfopath.measures.paired import paired_comparison
 from enfopath.study.tables import CLASS_LABELS, ENERGIES, analysed_samples, measure_columns
 
 
@@ -147,7 +143,7 @@ def study_comparison(
     control: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """This study's merged ``table`` against its ``baseline``'s, sample by sample
-    (:func:`enfopath.measures.stats.paired_comparison`): the energies, every semantic and
+    (:func:`enfopath.measures.paired.paired_comparison`): the energies, every semantic and
     density measure and, with pixel space, the memorized share (d₁ / d₂ < 1/3). With a
     ``control`` study's table, two more contrasts (:data:`CONTRASTS`) on the same measures.
     Samples flagged non-finite in a run are left out of the contrasts with it.

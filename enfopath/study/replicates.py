@@ -6,7 +6,7 @@ initialization and the training draws only), runs the study's own noise through 
 0 … n − 1, their seeds derived from the study's seed as always, so sample i starts from the
 same x0 under every flow), and scores the endpoints with the study's own classifier / CLIP and
 reference sets (:mod:`enfopath.study.scoring`). Per flow: the Spearman ρ of every energy with
-every measure, with its bootstrap interval (:func:`enfopath.measures.stats.correlations`, the
+every measure, with its bootstrap interval (:func:`enfopath.measures.correlation.correlations`, the
 same resamples for every flow); across the flows, the study's included, the spread of each ρ
 and whether its sign is shared (:func:`replicate_spread`).
 """
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from enfopath.measures.stats import correlations
+from enfopath.measures.correlation import correlations
 from enfopath.study.scoring import Scorer, score_endpoints
 from enfopath.study.shards import SamplingConfig, generate_shard
 from enfopath.study.tables import (
@@ -96,7 +96,7 @@ def replicate_spread(per_flow: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (energy, measure), g in per_flow.groupby(["energy", "measure"], sort=False):
         rho = g.spearman_rho.to_numpy(np.float64)
-        lo, hi = g.spearman_ci_low.to_numpy(), g.spearman_ci_high.to_numpy()
+        lo, hi = g.spearman_rho_ci_low.to_numpy(), g.spearman_rho_ci_high.to_numpy()
         study = float(g.spearman_rho[g.study].iloc[0])
         half = float(np.nanmean((hi - lo) / 2.0)) if np.isfinite(hi - lo).any() else np.nan
         sd = float(np.std(rho, ddof=1)) if len(rho) > 1 else np.nan
