@@ -4,12 +4,14 @@ policy that moved out of the workflow scripts into the library (issue 19, §4)."
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from tiny_models import TINY_SIT
 
 from enfopath.measures.density import build_index, reference_radii
 from enfopath.measures.features import CHEAP_BATCH, load_models
+from enfopath.measures.semantics import Semantics, classifier_scores, sample_semantics
 from enfopath.models.checkpoint import save_checkpoint
 from enfopath.models.clip import ClipSetup
 from enfopath.models.flows import Guidance, load_flow
@@ -101,3 +103,29 @@ def test_a_classifier_below_the_accuracy_gate_stops_the_study(accuracy):
 
 def test_a_classifier_at_the_gate_passes():
     check_accuracy(0.9, 0.9)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"method": "inception"}, r"semantics\.method 'inception' is not one of"),
+        ({"method": "clip"}, r"CLIP scores need the dataset's class names"),
+        ({"method": "clip", "class_names": ("cat",), "template": "a {} {}"}, r"clip\.template"),
+    ],
+)
+def test_the_semantics_refuse_what_cannot_score(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Semantics(**kwargs)
+
+
+def test_classifier_semantics_are_the_classifiers_scores_of_the_images(tmp_path):
+    arch = {"shape": [1, 4, 4], "classes": 3, "hidden": [8], "dropout": 0.0}
+    path = tmp_path / "classifier.pt"
+    save_checkpoint(path, "classifier_mlp", arch, build_model("classifier_mlp", arch, 1), {})
+    models = load_models(CPU, classifier=str(path))
+    images = np.random.default_rng(0).uniform(-1, 1, (5, 1, 4, 4)).astype(np.float32)
+    got = sample_semantics(Semantics("classifier"), images, np.full(5, -1), models)
+    with torch.no_grad():
+        want = classifier_scores(models.classifier(torch.from_numpy(images)))
+    pd.testing.assert_frame_equal(got, want)
+    assert got.clf_confidence.between(1 / 3, 1).all()

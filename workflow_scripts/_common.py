@@ -138,6 +138,19 @@ def feature_models(snakemake: Any, cfg: Any, device: Any) -> Any:
     return load_models(device, classifier=classifier, clip=clip, vae=vae)
 
 
+def semantics_setup(snakemake: Any, cfg: Any) -> Any:
+    """The study's :class:`enfopath.measures.semantics.Semantics`: its method and, for CLIP,
+    the class names of the rule's ``dataset`` input and the prompt template."""
+    from enfopath.io import read_npz
+    from enfopath.measures.semantics import Semantics
+
+    method = cfg["semantics"]["method"]
+    if method != "clip":
+        return Semantics(method)
+    names = read_npz(snakemake.input.dataset, ("class_names",))["class_names"]
+    return Semantics(method, tuple(str(n) for n in names), cfg["clip"]["template"])
+
+
 _FAILED: list[BaseException] = []
 """The job's uncaught error, once it has one (nothing is reported for a failed job)."""
 

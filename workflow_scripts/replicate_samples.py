@@ -1,11 +1,10 @@
 """Rule replicate_samples: one replicate flow run from the study's noise, its endpoints scored
 by the study's own classifier / CLIP and reference sets: the replicate's per-sample table."""
 
-from _common import ProgressLog, feature_models, flow_options, job_config, setup
+from _common import ProgressLog, feature_models, flow_options, job_config, semantics_setup, setup
 
-from enfopath.io import read_npz, write_parquet
+from enfopath.io import write_parquet
 from enfopath.measures.density import load_references
-from enfopath.measures.semantics import semantic_options
 from enfopath.models.flows import load_flow
 from enfopath.models.networks import pick_device
 from enfopath.study.replicates import replicate_samples
@@ -15,17 +14,15 @@ from enfopath.study.shards import SamplingConfig
 sm = snakemake  # noqa: F821
 log = setup(sm)
 cfg = job_config(sm)
-method, dc, n = cfg["semantics"]["method"], cfg["density"], cfg["replicates"]["n_samples"]
+dc, n = cfg["density"], cfg["replicates"]["n_samples"]
 device = pick_device()
 flow, info = load_flow(sm.input.checkpoint, device, **flow_options(sm, cfg))
-names = read_npz(sm.input.dataset, ("class_names",))["class_names"] if method == "clip" else []
 scorer = Scorer(
-    method=method,
+    semantic=semantics_setup(sm, cfg),
     models=feature_models(sm, cfg, device),
     references=load_references(
         dc["spaces"], sm.input.references, sm.input.indexes, sm.input.radii, dc["k"]
     ),
-    options=semantic_options(cfg, names),
 )
 sampling = SamplingConfig.from_config(cfg["sampling"])
 log.info(

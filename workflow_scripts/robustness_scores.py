@@ -2,11 +2,10 @@
 endpoints (and the reference's), scored as the study scores its shards."""
 
 import pandas as pd
-from _common import feature_models, job_config, setup
+from _common import feature_models, job_config, semantics_setup, setup
 
 from enfopath.io import read_npz, write_parquet
 from enfopath.measures.density import load_references
-from enfopath.measures.semantics import semantic_options
 from enfopath.models.networks import pick_device
 from enfopath.study.robustness import setting_endpoints
 from enfopath.study.scoring import Scorer, score_endpoints
@@ -14,16 +13,14 @@ from enfopath.study.scoring import Scorer, score_endpoints
 sm = snakemake  # noqa: F821
 log = setup(sm)
 cfg = job_config(sm)
-method, dc = cfg["semantics"]["method"], cfg["density"]
+dc = cfg["density"]
 endpoints = read_npz(sm.input.endpoints, ("setting", "sample", "label", "x1"))
-names = read_npz(sm.input.dataset, ("class_names",))["class_names"] if method == "clip" else []
 scorer = Scorer(
-    method=method,
+    semantic=semantics_setup(sm, cfg),
     models=feature_models(sm, cfg, pick_device()),
     references=load_references(
         dc["spaces"], sm.input.references, sm.input.indexes, sm.input.radii, dc["k"]
     ),
-    options=semantic_options(cfg, names),
 )
 parts = []
 for j, setting in enumerate(endpoints["setting"]):

@@ -1,31 +1,29 @@
 """Rule semantics_shard: semantic scores of one shard's samples (classifier or CLIP)."""
 
-from _common import feature_models, job_config, setup
+from _common import feature_models, job_config, semantics_setup, setup
 
 from enfopath.io import check_shard_samples, read_npz, write_parquet
 from enfopath.measures.images import shard_images
-from enfopath.measures.semantics import sample_semantics, semantic_options
+from enfopath.measures.semantics import sample_semantics
 from enfopath.models.networks import pick_device
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
 cfg = job_config(sm)
-method = cfg["semantics"]["method"]
+semantics = semantics_setup(sm, cfg)
 models = feature_models(sm, cfg, pick_device())
 shard = read_npz(sm.input.shard, ("sample", "x1", "label"))
 check_shard_samples(shard["sample"], sm.input.shard)
-names = read_npz(sm.input.dataset, ("class_names",))["class_names"] if method == "clip" else []
-options = semantic_options(cfg, names)
 # flagged (non-finite) samples: scores computed, never analysed
-scores = sample_semantics(method, shard_images(shard), shard["label"], models, **options)
-if method == "classifier":
+scores = sample_semantics(semantics, shard_images(shard), shard["label"], models)
+if semantics.method == "classifier":
     log.info("mean confidence %.4f", scores.clf_confidence.mean())
 else:
     log.info(
         "CLIP %s, %d prompts like %r, class from %s: mean score %.3f, margin %.3f",
         cfg["clip"]["model"],
-        len(options["class_names"]),
-        options["template"].format(options["class_names"][0]),
+        len(semantics.class_names),
+        semantics.template.format(semantics.class_names[0]),
         scores.clip_class_source.iloc[0],
         scores.clip_score.mean(),
         scores.clip_margin.mean(),

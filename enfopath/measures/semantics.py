@@ -3,8 +3,8 @@ and margin (docs/science.md §3)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -67,44 +67,49 @@ def clip_scores(
     )
 
 
+SEMANTIC_METHODS = ("classifier", "clip")
+"""How samples are scored (``semantics.method``)."""
+
+
+@dataclass(frozen=True)
+class Semantics:
+    """How a study scores its samples: ``method`` (:data:`SEMANTIC_METHODS`), and for CLIP the
+    dataset's ``class_names`` by index and the prompt ``template`` (``clip.template``, one
+    ``{}`` for the name)."""
+
+    method: str
+    class_names: tuple[str, ...] = ()
+    template: str = "a photo of a {}."
+
+    def __post_init__(self) -> None:
+        if self.method not in SEMANTIC_METHODS:
+            raise ValueError(f"semantics.method {self.method!r} is not one of {SEMANTIC_METHODS}")
+        if self.method == "clip" and not self.class_names:
+            raise ValueError("CLIP scores need the dataset's class names (none given)")
+        if self.method == "clip" and self.template.count("{}") != 1:
+            raise ValueError(f"clip.template {self.template!r} must hold one {{}} for the name")
+
+
 def sample_semantics(
-    method: str,
-    images: np.ndarray,
-    labels: np.ndarray,
-    models: FeatureModels,
-    *,
-    class_names: list[str] | None = None,
-    template: str = "a photo of a {}.",
+    semantics: Semantics, images: np.ndarray, labels: np.ndarray, models: FeatureModels
 ) -> pd.DataFrame:
     """The semantic scores of generated ``images`` (N, C, H, W) in [-1, 1] (clamped), by
-    ``method``: ``classifier`` (:func:`classifier_scores` of the study's classifier) or
-    ``clip`` (:func:`clip_scores` against one prompt per class name, ``template`` filled in;
+    ``semantics.method``: ``classifier`` (:func:`classifier_scores` of the study's classifier)
+    or ``clip`` (:func:`clip_scores` against one prompt per class name, the template filled in;
     the class of a sample is its conditioning label when ``labels`` (N,) are all ≥ 0, else the
     zero-shot argmax). A label with no name is an error."""
-    if method == "classifier":
+    if semantics.method == "classifier":
         with torch.no_grad():
             logits = models.classifier(torch.from_numpy(images).float().to(models.device))
         return classifier_scores(logits)
     from enfopath.measures.features import embed
 
-    names = list(class_names or [])
+    names = list(semantics.class_names)
     conditioned = bool((labels >= 0).all()) and len(labels) > 0
     if conditioned and int(labels.max()) >= len(names):
         raise ValueError(f"class label {int(labels.max())} has no name ({len(names)} classes)")
-    text = models.clip.text_features(names, template)
+    text = models.clip.text_features(names, semantics.template)
     feats = embed("clip", images, models, models.batch("clip"))
     return clip_scores(
         torch.from_numpy(feats), text, torch.from_numpy(labels) if conditioned else None
     )
-
-
-def semantic_options(config: dict[str, Any], class_names: Sequence[str]) -> dict:
-    """The options of :func:`sample_semantics` for the config's ``semantics.method``: for CLIP
-    the class names and the prompt template (``clip.template``, read only then); none for the
-    classifier."""
-    if config["semantics"]["method"] != "clip":
-        return {}
-    return {
-        "class_names": [str(n) for n in class_names],
-        "template": config["clip"]["template"],
-    }

@@ -10,8 +10,7 @@ An endpoint set is a dict of arrays like a trajectory shard's: ``sample`` (N,), 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -19,24 +18,23 @@ import pandas as pd
 from enfopath.measures.density import Reference, density_measures
 from enfopath.measures.features import FeatureModels, sample_features
 from enfopath.measures.images import shard_images
-from enfopath.measures.semantics import sample_semantics
+from enfopath.measures.semantics import Semantics, sample_semantics
 
 
 @dataclass(frozen=True)
 class Scorer:
-    """What scoring reads: the semantic ``method`` with its options (CLIP's class names,
-    template and batch size), the feature ``models`` (with their batch sizes), and each density
+    """What scoring reads: how samples are scored (``semantic``: the method, CLIP's class
+    names and template), the feature ``models`` (with their batch sizes), and each density
     space's reference set in the config's order."""
 
-    method: str
+    semantic: Semantics
     models: FeatureModels
     references: dict[str, Reference]
-    options: dict[str, Any] = field(default_factory=dict)
 
     def semantics(self, endpoints: dict[str, np.ndarray]) -> pd.DataFrame:
         """The semantic scores (N rows; flagged samples scored too, never analysed)."""
         return sample_semantics(
-            self.method, shard_images(endpoints), endpoints["label"], self.models, **self.options
+            self.semantic, shard_images(endpoints), endpoints["label"], self.models
         )
 
     def density(self, features: dict[str, np.ndarray]) -> pd.DataFrame:
