@@ -10,7 +10,8 @@ so it costs no extra model evaluation, and an adaptive solver never counts its o
 points. The state is one tensor of shape (B, D + 2): the flattened x, then E, then L.
 
 Solvers: ``dopri5`` (adaptive, torchdiffeq) and the fixed-grid explicit Runge–Kutta methods
-``euler``, ``midpoint``, ``heun`` and ``rk4`` on a uniform or cosine grid. The fixed-grid
+``euler``, ``midpoint``, ``heun`` and ``rk4`` on a uniform or cosine grid, or on given nodes
+(a text-to-image family's shifted σ schedule, t = 1 − σ). The fixed-grid
 methods are written here from their Butcher tableaux. torchdiffeq has fixed-grid euler,
 midpoint and Heun (``heun2``: the same tableau as ``heun`` here; the tests check all three
 against it on one grid), and an ``rk4`` that is Kutta's 3/8 rule, not the classic RK4 used here;
@@ -53,7 +54,7 @@ from dataclasses import dataclass
 import torch
 from torchdiffeq import odeint
 
-from enfopath.grids import GRIDS, profile_times, time_grid
+from enfopath.grids import GRIDS, explicit_grid, profile_times, time_grid
 from enfopath.velocity import check_output
 
 Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -281,15 +282,21 @@ def _check_arguments(
     steps: object,
     rtol: object,
     atol: object,
-    grid: str,
+    grid: str | Sequence[float] | torch.Tensor,
     tau: object,
     profile_points: object,
 ) -> None:
     """Raise ValueError naming the first invalid argument of :func:`sample_with_energy`."""
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; expected one of {SOLVERS}")
-    if grid not in GRIDS:
-        raise ValueError(f"unknown grid {grid!r}; expected one of {GRIDS}")
+    if isinstance(grid, str) and grid not in GRIDS:
+        raise ValueError(f"unknown grid {grid!r}; expected one of {GRIDS} or the nodes")
+    if not isinstance(grid, str):
+        nodes = explicit_grid(grid)
+        if solver != "dopri5" and len(nodes) - 1 != steps:
+            raise ValueError(
+                f"a grid of {len(nodes)} nodes has {len(nodes) - 1} steps, not {steps}"
+            )
     if not isinstance(x0, torch.Tensor) or x0.dim() < 2:
         shape = tuple(x0.shape) if isinstance(x0, torch.Tensor) else type(x0).__name__
         raise ValueError(f"x0 must be a tensor batch of shape (B, ...), got {shape}")
@@ -335,7 +342,7 @@ def sample_with_energy(
     steps: int = 100,
     rtol: float = 1e-5,
     atol: float = 1e-5,
-    grid: str = "uniform",
+    grid: str | Sequence[float] | torch.Tensor = "uniform",
     tau: float = 0.6,
     profile_points: int = 11,
     t_end: float = 1.0,
@@ -351,7 +358,8 @@ def sample_with_energy(
         steps: number of steps of a fixed-grid solver (an integer ≥ 1; unused by dopri5).
         rtol, atol: tolerances of dopri5, finite and ≥ :data:`MIN_TOLERANCE` of the state's
             dtype (unused by fixed-grid solvers).
-        grid: ``uniform`` or ``cosine`` nodes for a fixed-grid solver.
+        grid: ``uniform`` or ``cosine`` nodes for a fixed-grid solver, or the nodes themselves
+            (``steps`` + 1 of them, strictly increasing from 0 to 1: :func:`explicit_grid`).
         tau: the early/late split time, 0 < τ < 1.
         profile_points: number of uniform times in [0, 1] for the speed profile ‖v‖².
         t_end: where the integration stops, 0 < t_end ≤ 1: 1 − ε for a field that diverges
@@ -393,7 +401,8 @@ def sample_with_energy(
             left = torch.full((batch,), float("nan"), dtype=x0.dtype, device=x0.device)
         else:
             tab = FIXED_SOLVERS[solver]
-            nodes = _scaled(time_grid(steps, grid), t_end).tolist()
+            base = time_grid(steps, grid) if isinstance(grid, str) else explicit_grid(grid)
+            nodes = _scaled(base, t_end).tolist()
             y1, at_probes, left = _integrate_fixed(f, y0, nodes, tab, probes)
             nfe = steps * tab.stages
             nfe_profile = _fixed_nfe_profile(nodes, tab, prof_t.tolist())

@@ -7,10 +7,12 @@ at 1.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 
 GRIDS = ("uniform", "cosine")
+"""The named grids; any other grid is given by its nodes (:func:`explicit_grid`)."""
 
 
 def time_grid(
@@ -39,3 +41,24 @@ def profile_times(points: int, *, dtype: torch.dtype = torch.float64) -> torch.T
     if points < 2:
         raise ValueError(f"a speed profile needs at least 2 points, got {points}")
     return time_grid(points - 1, "uniform", dtype=dtype)
+
+
+def explicit_grid(nodes: Sequence[float] | torch.Tensor) -> torch.Tensor:
+    """The nodes of a grid given as such (float64, shape (n + 1,)), checked: at least two,
+    finite, strictly increasing, from exactly 0 to exactly 1. A text-to-image family's own
+    schedule is one (:func:`enfopath.models.t2i.pipeline_grid`: t = 1 − σ of its scheduler)."""
+    t = torch.as_tensor(nodes, dtype=torch.float64).detach().cpu()
+    if t.dim() != 1 or len(t) < 2:
+        raise ValueError(f"a grid needs at least two nodes in one dimension, got {tuple(t.shape)}")
+    if not bool(torch.isfinite(t).all()):
+        raise ValueError("a grid's nodes must be finite")
+    if float(t[0]) != 0.0 or float(t[-1]) != 1.0:
+        raise ValueError(f"a grid runs from 0 to 1, got {float(t[0])!r} … {float(t[-1])!r}")
+    steps = torch.diff(t)
+    if not bool((steps > 0).all()):
+        i = int(torch.nonzero(steps <= 0)[0])
+        raise ValueError(
+            f"a grid's nodes must increase: node {i + 1} ({float(t[i + 1])!r}) "
+            f"is not above node {i} ({float(t[i])!r})"
+        )
+    return t
