@@ -65,3 +65,13 @@ def sample_labels(seed: int, indices: range | list[int], num_classes: int) -> to
         ],
         dtype=torch.int64,
     )
+
+
+def sample_prompt(sample: int, samples_per_prompt: int) -> tuple[int, int]:
+    """(prompt index, seed index) of global sample ``sample``: prompt-major, the seeds of one
+    prompt consecutive."""
+    if samples_per_prompt < 1:
+        raise ValueError(f"prompts.samples_per_prompt must be at least 1, got {samples_per_prompt}")
+    if sample < 0:
+        raise ValueError(f"sample index {sample} is negative")
+    return divmod(sample, samples_per_prompt)

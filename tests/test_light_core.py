@@ -15,6 +15,7 @@ HEAVY = (
     "faiss",
     "open_clip",
     "diffusers",
+    "transformers",
     "timm",
     "torchcfm",
     "pandas",

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from conftest import ROOT
 
-from enfopath.study.prompts import PromptFileError, read_prompts, sample_prompt
+from enfopath.seeding import sample_prompt
+from enfopath.study.prompts import PromptFileError, read_prompts
 
 SHIPPED = ROOT / "configs" / "prompts" / "t2i_prompts.tsv"
 

@@ -5,6 +5,8 @@ transformers built from configs (no weights, no network)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -267,7 +269,7 @@ def test_the_family_of_a_transformer_is_its_class_and_unknown_ones_are_refused()
     with pytest.raises(ValueError, match=r"multiples of 16, got 72 × 64"):
         latent_shape(tiny_sd3(), 72, 64)
     with pytest.raises(ValueError, match=r"a diffusers flow runs from data to noise"):
-        T2IFamily("x", TimeConvention(), "cfg", 1, FAMILIES["SD3Transformer2DModel"].schedule)
+        dataclasses.replace(FAMILIES["SD3Transformer2DModel"], time=TimeConvention())
 
 
 def test_classifier_free_guidance_needs_the_negative_prompt():

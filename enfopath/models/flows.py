@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -23,6 +24,7 @@ from enfopath.models.checkpoint import load_checkpoint
 from enfopath.models.latent import VaeSetup, decode, load_vae
 from enfopath.models.networks import flow_spec
 from enfopath.models.plugin import PluginSpec, build_decoder
+from enfopath.seeding import sample_labels
 from enfopath.velocity import FlowSpec
 
 Decoder = Callable[[torch.Tensor], torch.Tensor]
@@ -64,6 +66,21 @@ class Flow:
     @property
     def conditional(self) -> bool:
         return self.spec.conditional
+
+    def labels(self, seed: int, batch: range) -> np.ndarray:
+        """The conditioning class of each sample of ``batch`` (N,) int64, −1 for an
+        unconditional flow; sample i's label comes from its own seed."""
+        if not self.conditional:
+            return np.full(len(batch), -1, dtype=np.int64)
+        return sample_labels(seed, batch, int(self.num_classes)).numpy()  # type: ignore[arg-type]
+
+    def schedule_grid(self, steps: int) -> torch.Tensor:
+        """A flow's own time grid (``sampling.grid: shifted``): only a text-to-image pipeline
+        has one (:meth:`enfopath.models.t2i_pipeline.T2IFlow.schedule_grid`)."""
+        raise ValueError(
+            f"sampling.grid shifted is a text-to-image pipeline's own σ schedule; the "
+            f"{self.spec.call} flow here has none (use uniform or cosine for {steps} steps)"
+        )
 
     def velocity(self, labels: torch.Tensor | None) -> Velocity:
         """The velocity integrated for a batch (its class labels for a conditional model)."""

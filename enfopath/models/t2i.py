@@ -62,14 +62,20 @@ class Schedule:
 class T2IFamily:
     """One family's conventions (the module docstring): its ``name``, the transformer's time
     (always data to noise; ``time.scale`` 1000 or 1), its ``guidance`` kind
-    (:data:`GUIDANCE_KINDS`), the latent's ``packing`` into tokens (2: 2 × 2 patches; 1: none)
-    and its pipeline's σ :class:`Schedule`."""
+    (:data:`GUIDANCE_KINDS`), the latent's ``packing`` into tokens (2: 2 × 2 patches; 1: none),
+    its pipeline's σ :class:`Schedule`, the diffusers ``pipeline`` class a folder of the family
+    names, its ``long_tokenizer`` (the T5 component, which truncates at ``max_sequence_length``
+    tokens, the pipeline's default; the CLIP tokenizers truncate at their own
+    ``model_max_length``)."""
 
     name: str
     time: TimeConvention
     guidance: str
     packing: int
     schedule: Schedule
+    pipeline: str
+    long_tokenizer: str
+    max_sequence_length: int
 
     def __post_init__(self) -> None:
         if self.time.direction != "data_to_noise":
@@ -89,6 +95,9 @@ FAMILIES: dict[str, T2IFamily] = {
         guidance="cfg",
         packing=1,
         schedule=Schedule(linspace_sigmas=False, dynamic=False, max_shift=1.16),
+        pipeline="StableDiffusion3Pipeline",
+        long_tokenizer="tokenizer_3",
+        max_sequence_length=256,
     ),
     "FluxTransformer2DModel": T2IFamily(
         "flux",
@@ -96,6 +105,9 @@ FAMILIES: dict[str, T2IFamily] = {
         guidance="embedded",
         packing=2,
         schedule=Schedule(linspace_sigmas=True, dynamic=True, max_shift=1.15),
+        pipeline="FluxPipeline",
+        long_tokenizer="tokenizer_2",
+        max_sequence_length=512,
     ),
 }
 """The families by their transformer's class name. A new family in a known convention is one
@@ -226,6 +238,25 @@ class Prompts:
             )
         if (self.negative is None) != (self.negative_pooled is None):
             raise ValueError("a negative prompt needs both its embeddings and its pooled ones")
+
+    def rows(self, index: torch.Tensor | list[int], device: torch.device | str = "cpu") -> Prompts:
+        """The prompts of a batch of samples, row ``index[i]`` for sample i, on ``device``; a
+        negative prompt stored once (batch 1) is repeated for each sample."""
+        index = torch.as_tensor(index, dtype=torch.long)
+
+        def pick(t: torch.Tensor | None, shared: bool) -> torch.Tensor | None:
+            if t is None:
+                return None
+            t = t.expand(len(index), *t.shape[1:]) if shared else t[index]
+            return t.to(device)
+
+        shared = self.negative is not None and self.negative.shape[0] == 1
+        return Prompts(
+            pick(self.embeds, False),  # type: ignore[arg-type]
+            pick(self.pooled, False),  # type: ignore[arg-type]
+            pick(self.negative, shared),
+            pick(self.negative_pooled, shared),
+        )
 
 
 @dataclass

@@ -10,10 +10,10 @@ file, an empty prompt, a prompt given twice or an id given twice is an error nam
 token limits are checked where the tokenizers are, when the prompts are encoded.
 
 Sample *i* is prompt ``i // samples_per_prompt`` with seed index ``i % samples_per_prompt``
-(:func:`sample_prompt`): the prompt-major order keeps a prompt's seeds together, and the noise
-of sample *i* still comes from (seed, *i*) as for every study, so per-sample results do not
-depend on sharding. The standard library's ``csv`` reads the tables (quoted fields with commas
-or tabs inside them), pandas is not needed for a few hundred lines.
+(:func:`enfopath.seeding.sample_prompt`): the prompt-major order keeps a prompt's seeds
+together, and the noise of sample *i* still comes from (seed, *i*) as for every study, so
+per-sample results do not depend on sharding. The standard library's ``csv`` reads the tables
+(quoted fields with commas or tabs inside them), pandas is not needed for a few hundred lines.
 """
 
 from __future__ import annotations
@@ -110,13 +110,3 @@ def read_prompts(path: str | os.PathLike[str]) -> list[Prompt]:
     if not prompts:
         raise PromptFileError(f"{path}: the prompt file holds no prompt")
     return prompts
-
-
-def sample_prompt(sample: int, samples_per_prompt: int) -> tuple[int, int]:
-    """(prompt index, seed index) of global sample ``sample``: prompt-major, the seeds of one
-    prompt consecutive."""
-    if samples_per_prompt < 1:
-        raise ValueError(f"prompts.samples_per_prompt must be at least 1, got {samples_per_prompt}")
-    if sample < 0:
-        raise ValueError(f"sample index {sample} is negative")
-    return divmod(sample, samples_per_prompt)

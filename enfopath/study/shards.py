@@ -16,11 +16,15 @@ import torch
 
 from enfopath.columns import PER_SAMPLE
 from enfopath.energy import EnergyResult, sample_with_energy
-from enfopath.seeding import initial_noise, sample_labels
+from enfopath.seeding import initial_noise
 from enfopath.velocity import NO_SHAPING, KineticShaping
 
 if TYPE_CHECKING:
     from enfopath.models.flows import Flow
+
+
+SHIFTED = "shifted"
+"""``sampling.grid`` naming a text-to-image flow's own σ schedule (its pipeline's shift)."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,15 @@ class SamplingConfig:
             kw.pop(name)
         return kw
 
+    def flow_kwargs(self, flow: Flow) -> dict[str, object]:
+        """:meth:`solver_kwargs` for ``flow``: grid :data:`SHIFTED` becomes the flow's own
+        nodes (a text-to-image pipeline's σ schedule, ``flow.schedule_grid``); dopri5, which
+        has no grid, ignores it."""
+        kw = self.solver_kwargs()
+        if self.grid == SHIFTED:
+            kw["grid"] = "uniform" if self.solver == "dopri5" else flow.schedule_grid(self.steps)
+        return kw
+
 
 def shard_indices(shard: int, shard_size: int) -> range:
     """Global sample indices of shard ``shard``."""
@@ -75,11 +88,10 @@ def batches(indices: range, batch_size: int) -> list[range]:
 
 
 def batch_labels(flow: Flow, seed: int, batch: range) -> np.ndarray:
-    """The conditioning class of each sample of ``batch`` (N,) int64, −1 for an unconditional
-    flow; sample i's label comes from its own seed."""
-    if not flow.conditional:
-        return np.full(len(batch), -1, dtype=np.int64)
-    return sample_labels(seed, batch, int(flow.num_classes)).numpy()  # type: ignore[arg-type]
+    """The label of each sample of ``batch`` (N,) int64: its class (from its own seed) for a
+    class-conditional flow, its prompt for a text-to-image flow, −1 for an unconditional
+    one (``flow.labels``)."""
+    return flow.labels(seed, batch)
 
 
 def batch_velocity(
@@ -155,7 +167,7 @@ def generate_shard(
     parts: list[dict[str, np.ndarray]] = []
     for batch in batches(indices, cfg.batch_size):
         x0, velocity = batch_problem(flow, seed, batch, device, cfg.kts)
-        res = sample_with_energy(velocity, x0, **cfg.solver_kwargs())
+        res = sample_with_energy(velocity, x0, **cfg.flow_kwargs(flow))
         arrays = _arrays(res, batch)
         arrays["label"] = batch_labels(flow, seed, batch)
         images = flow.images(res.x1)

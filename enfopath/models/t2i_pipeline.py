@@ -1,0 +1,292 @@
+"""A diffusers text-to-image pipeline folder as the study's flow: its family read from the
+folder, its text encoders run once for a prompt set (the embeddings stored, checksummed), its
+transformer sampled through :class:`enfopath.models.t2i.T2IVelocity`, its VAE decoding the
+endpoints.
+
+A pipeline folder is what ``save_pretrained`` writes (a hub snapshot has the same layout):
+``model_index.json`` names the pipeline class and each component's class, one folder per
+component. The family is read from the transformer's class there, before anything loads, and
+the pipeline's class must be the family's (:class:`enfopath.models.t2i.T2IFamily`).
+
+The prompts are encoded by the pipeline's own ``encode_prompt`` (the reference: CLIP-L/G and
+T5 for SD3, their concatenation and padding; CLIP-L's pooled output and T5 for FLUX), never by
+code of ours, so a study's embeddings are those the pipeline would compute. The encoders
+truncate a prompt at their context (CLIP: ``model_max_length``, 77; T5: the family's
+``max_sequence_length``): :func:`truncations` finds the prompts that lose tokens, which the
+encoding job logs with their line, since the model itself truncates them.
+
+Decoding undoes the latent normalisation as the pipelines do, x / ``scaling_factor`` +
+``shift_factor`` (SD3.5: 1.5305, 0.0609; FLUX.1: 0.3611, 0.1159), and returns images in
+[-1, 1], not clamped. The transformer and the VAE may run under bf16 autocast; the state, the
+energy and the stored embeddings stay float32.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from enfopath.io import atomic_path, verify
+from enfopath.models.t2i import (
+    FAMILIES,
+    Prompts,
+    T2IFamily,
+    T2IVelocity,
+    family_of,
+    latent_shape,
+    pipeline_grid,
+    pipeline_sigmas,
+)
+from enfopath.seeding import sample_prompt
+from enfopath.velocity import network_precision
+
+PIPELINE_INDEX = "model_index.json"
+EMBEDDING_FIELDS = ("embeds", "pooled", "negative", "negative_pooled")
+"""The tensors of an embeddings file, as :class:`enfopath.models.t2i.Prompts` holds them."""
+
+
+class PipelineFolderError(ValueError):
+    """A folder that is not a diffusers text-to-image pipeline of a known family."""
+
+
+def folder_family(folder: str | os.PathLike[str]) -> T2IFamily:
+    """The :class:`T2IFamily` of the pipeline saved in ``folder``, from its ``model_index.json``
+    (the transformer's class; the pipeline's class must be the family's). Raises
+    :class:`PipelineFolderError` naming the file and what is wrong."""
+    index = Path(folder) / PIPELINE_INDEX
+    if not index.is_file():
+        raise PipelineFolderError(
+            f"{folder}: no {PIPELINE_INDEX}; a diffusers pipeline folder is what "
+            "save_pretrained or a hub snapshot writes"
+        )
+    try:
+        entries = json.loads(index.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise PipelineFolderError(f"{index}: not JSON ({err})") from err
+    component = entries.get("transformer") if isinstance(entries, dict) else None
+    if not (isinstance(component, list) and len(component) == 2):
+        raise PipelineFolderError(
+            f"{index}: no transformer component [library, class]; the text-to-image families "
+            f"are {sorted(FAMILIES)}"
+        )
+    family = FAMILIES.get(str(component[1]))
+    if family is None:
+        raise PipelineFolderError(
+            f"{index}: transformer {component[1]} is no known family; known: {sorted(FAMILIES)}"
+        )
+    if entries.get("_class_name") != family.pipeline:
+        raise PipelineFolderError(
+            f"{index}: pipeline {entries.get('_class_name')} with a {component[1]}; the "
+            f"{family.name} family's pipeline is {family.pipeline}"
+        )
+    return family
+
+
+def load_pipeline(folder: str | os.PathLike[str], device: torch.device | str = "cpu") -> Any:
+    """The pipeline in ``folder`` (:func:`folder_family` first), float32 weights on ``device``,
+    every network in eval mode, loaded from disk only, its progress bars off."""
+    family = folder_family(folder)
+    import diffusers
+
+    pipe = getattr(diffusers, family.pipeline).from_pretrained(str(folder), local_files_only=True)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)
+
+
+@dataclass(frozen=True)
+class Truncation:
+    """Prompt ``index`` has ``tokens`` tokens in ``tokenizer`` (a pipeline component), which
+    keeps ``limit``."""
+
+    index: int
+    tokenizer: str
+    tokens: int
+    limit: int
+
+
+def truncations(pipe: Any, texts: list[str], max_sequence_length: int) -> list[Truncation]:
+    """The prompts that the pipeline's encoders truncate, per tokenizer (the module
+    docstring): the family's long tokenizer at ``max_sequence_length``, CLIP at its own
+    ``model_max_length``."""
+    family = family_of(pipe.transformer)
+    found = []
+    for name, tokenizer in pipe.components.items():
+        if not name.startswith("tokenizer") or tokenizer is None:
+            continue
+        limit = max_sequence_length if name == family.long_tokenizer else tokenizer.model_max_length
+        for i, ids in enumerate(tokenizer(texts, add_special_tokens=True).input_ids):
+            if len(ids) > limit:
+                found.append(Truncation(i, name, len(ids), limit))
+    return found
+
+
+@torch.no_grad()
+def encode_prompts(
+    pipe: Any,
+    texts: list[str],
+    *,
+    negative: str | None,
+    max_sequence_length: int,
+    batch_size: int = 16,
+) -> Prompts:
+    """Every prompt's embeddings by the pipeline's own ``encode_prompt``, in batches, float32
+    on the CPU. ``negative``: the negative prompt of classifier-free guidance (SD3), encoded
+    once (batch 1); None for no guidance, and for FLUX, which has none."""
+    family = family_of(pipe.transformer)
+    if negative is not None and family.guidance != "cfg":
+        raise ValueError(f"{family.name}: no classifier-free guidance, so no negative prompt")
+    if not texts:
+        raise ValueError("no prompts to encode")
+    device = pipe.transformer.device
+    embeds, pooled = [], []
+    for start in range(0, len(texts), batch_size):
+        chunk = list(texts[start : start + batch_size])
+        if family.guidance == "cfg":
+            out = pipe.encode_prompt(
+                prompt=chunk,
+                prompt_2=None,
+                prompt_3=None,
+                device=device,
+                do_classifier_free_guidance=False,
+                max_sequence_length=max_sequence_length,
+            )
+            e, p = out[0], out[2]
+        else:
+            e, p, _ = pipe.encode_prompt(
+                prompt=chunk, prompt_2=None, device=device, max_sequence_length=max_sequence_length
+            )
+        embeds.append(e.float().cpu())
+        pooled.append(p.float().cpu())
+    prompts = Prompts(torch.cat(embeds), torch.cat(pooled))
+    if negative is None:
+        return prompts
+    out = pipe.encode_prompt(
+        prompt=[negative],
+        prompt_2=None,
+        prompt_3=None,
+        device=device,
+        do_classifier_free_guidance=False,
+        max_sequence_length=max_sequence_length,
+    )
+    return Prompts(prompts.embeds, prompts.pooled, out[0].float().cpu(), out[2].float().cpu())
+
+
+def write_embeddings(
+    path: str | os.PathLike[str], prompts: Prompts, ids: list[str], identity: dict[str, Any]
+) -> None:
+    """Store ``prompts`` (safetensors; rows in the order of ``ids``) atomically with its
+    checksum record and ``identity`` (what made it: pipeline, encoders' settings, prompt file)."""
+    from safetensors.torch import save_file
+
+    if len(ids) != prompts.embeds.shape[0]:
+        raise ValueError(f"{len(ids)} prompt ids for {prompts.embeds.shape[0]} embeddings")
+    tensors = {
+        name: getattr(prompts, name).contiguous()
+        for name in EMBEDDING_FIELDS
+        if getattr(prompts, name) is not None
+    }
+    with atomic_path(path, identity={**identity, "prompt_ids": list(ids)}) as tmp:
+        save_file(tensors, str(tmp))
+
+
+def read_embeddings(
+    path: str | os.PathLike[str], expect: dict[str, Any] | None = None
+) -> tuple[list[str], Prompts]:
+    """The prompt ids and :class:`Prompts` of :func:`write_embeddings`' file, after checking it
+    against its record (sha256, study location, the ``expect``-ed identity entries)."""
+    from safetensors.torch import load_file
+
+    record = verify(path, "prompt embeddings", expect=expect)
+    tensors = load_file(str(path))
+    ids = list(record.identity["prompt_ids"])
+    return ids, Prompts(**{name: tensors.get(name) for name in EMBEDDING_FIELDS})
+
+
+@torch.no_grad()
+def decode_latents(pipe: Any, latents: torch.Tensor, precision: str = "fp32") -> torch.Tensor:
+    """Images (B, 3, H, W), nominally in [-1, 1] and not clamped, from the scaled latents
+    (B, C, h, w) the transformer samples (the module docstring), float32."""
+    config = pipe.vae.config
+    shift = config.shift_factor or 0.0
+    z = latents.to(pipe.vae.device, torch.float32) / config.scaling_factor + shift
+    with network_precision(z.device, precision):
+        images = pipe.vae.decode(z, return_dict=False)[0]
+    return images.float()
+
+
+@dataclass
+class T2IFlow:
+    """A text-to-image pipeline ready to sample a prompt set, as the study samples every flow
+    (:func:`enfopath.study.shards.generate_shard`): sample i is prompt
+    i // ``samples_per_prompt`` (its label, :func:`enfopath.seeding.sample_prompt`) with its
+    noise from (seed, i); its state is the scaled latent of a ``height`` × ``width`` image,
+    its velocity the guided :class:`T2IVelocity`, its endpoints decoded by the pipeline's VAE,
+    and its own time grid the pipeline's σ schedule (:meth:`schedule_grid`).
+
+    ``prompts``: every prompt's embeddings (:func:`encode_prompts`), row p for prompt p, on
+    the CPU; ``guidance``: SD3's CFG scale (> 1 needs the negative prompt) or FLUX.1-dev's
+    embedded value; ``precision``: the transformer's and the VAE's (fp32 or bf16 autocast)."""
+
+    pipe: Any
+    prompts: Prompts
+    samples_per_prompt: int
+    height: int
+    width: int
+    guidance: float = 1.0
+    precision: str = "fp32"
+
+    def __post_init__(self) -> None:
+        self.family = family_of(self.pipe.transformer)
+        self.shape = latent_shape(
+            self.pipe.transformer, self.height, self.width, vae_scale=self.pipe.vae_scale_factor
+        )
+        self.num_prompts = int(self.prompts.embeds.shape[0])
+        if self.samples_per_prompt < 1:
+            raise ValueError(
+                f"prompts.samples_per_prompt must be at least 1, got {self.samples_per_prompt}"
+            )
+        self.velocity(torch.zeros(1, dtype=torch.long))  # refuses CFG without a negative prompt
+
+    conditional = True
+    """Every sample has a label: its prompt."""
+
+    @property
+    def n_samples(self) -> int:
+        """Samples the prompt set holds: each prompt's ``samples_per_prompt`` seeds."""
+        return self.num_prompts * self.samples_per_prompt
+
+    def labels(self, seed: int, batch: range) -> np.ndarray:
+        """The prompt of each sample of ``batch`` (N,) int64 (``seed`` plays no part: the
+        assignment is prompt-major); a sample beyond the prompt set is refused."""
+        if batch.stop > self.n_samples:
+            raise ValueError(
+                f"samples {batch.start}…{batch.stop - 1}: the prompt set has {self.num_prompts} "
+                f"prompts × {self.samples_per_prompt} seeds = {self.n_samples} samples"
+            )
+        return np.array([sample_prompt(i, self.samples_per_prompt)[0] for i in batch], np.int64)
+
+    def velocity(self, labels: torch.Tensor | None) -> T2IVelocity:
+        """The guided velocity of a batch whose sample j has prompt ``labels[j]``."""
+        if labels is None:
+            raise ValueError("a text-to-image flow samples each sample's prompt: labels needed")
+        device = self.pipe.transformer.device
+        rows = self.prompts.rows(labels.cpu(), device)
+        return T2IVelocity(self.pipe.transformer, rows, self.guidance, self.precision)
+
+    def images(self, x1: torch.Tensor) -> torch.Tensor:
+        """The decoded endpoints (:func:`decode_latents`), a non-finite latent decoded as 0."""
+        x1 = torch.nan_to_num(x1, nan=0.0, posinf=0.0, neginf=0.0)
+        return decode_latents(self.pipe, x1, self.precision)
+
+    def schedule_grid(self, steps: int) -> torch.Tensor:
+        """The pipeline's own grid t = 1 − σ for ``steps`` steps at this resolution
+        (:func:`enfopath.models.t2i.pipeline_sigmas`, asked of a copy of its scheduler)."""
+        scheduler = type(self.pipe.scheduler).from_config(self.pipe.scheduler.config)
+        sigmas = pipeline_sigmas(scheduler, self.pipe.transformer, steps, self.shape)
+        return pipeline_grid(sigmas)

@@ -1,0 +1,326 @@
+"""A diffusers pipeline folder as the study's flow, held to the pipeline itself: tiny
+random-weight SD3 / FLUX.1-dev / FLUX.1-schnell pipelines (every component, tokenizers made
+locally) saved with ``save_pretrained`` and reloaded offline; the project's Euler on the
+pipeline's own σ schedule against ``pipe(..., output_type="latent")`` with the same noise, its
+energy against ½Σ‖u_i‖²Δσ_i hooked on the scheduler's ``step`` along the pipeline's own run, its
+decoding against ``pipe(..., output_type="pt")``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from enfopath.energy import sample_with_energy
+from enfopath.io import CorruptFileError
+from enfopath.models.flows import Flow
+from enfopath.models.t2i import (
+    Prompts,
+    T2IVelocity,
+    latent_shape,
+    pack,
+    pipeline_grid,
+    pipeline_sigmas,
+    unpack,
+)
+from enfopath.models.t2i_pipeline import (
+    PipelineFolderError,
+    T2IFlow,
+    decode_latents,
+    encode_prompts,
+    folder_family,
+    load_pipeline,
+    read_embeddings,
+    truncations,
+    write_embeddings,
+)
+from enfopath.models.tiny_t2i import build_tiny_pipeline, save_tiny_pipeline
+from enfopath.seeding import initial_noise
+from enfopath.study.shards import SamplingConfig, generate_shard
+from enfopath.velocity import FlowSpec
+
+pytest.importorskip("transformers")
+
+TEXTS = ["a red cube on a table", "two cats, one asleep"]
+STEPS, SIZE, SEQ = 5, 32, 24
+"""Pipeline steps, image side in pixels (latent side 16), T5 tokens kept."""
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipelines")
+    return {f: save_tiny_pipeline(f, root / f, seed=7) for f in ("sd3", "flux-dev", "flux-schnell")}
+
+
+@pytest.fixture(scope="module")
+def pipes(folders):
+    return {family: load_pipeline(folder) for family, folder in folders.items()}
+
+
+class StepHook:
+    """Records the prediction u_i that the pipeline hands its scheduler's ``step``."""
+
+    def __init__(self, scheduler):
+        self.scheduler, self.outputs, self.step = scheduler, [], scheduler.step
+
+    def __enter__(self):
+        def step(model_output, *args, **kwargs):
+            self.outputs.append(model_output.detach().clone())
+            return self.step(model_output, *args, **kwargs)
+
+        self.scheduler.step = step
+        return self
+
+    def __exit__(self, *exc):
+        self.scheduler.step = self.step
+
+    def energy(self) -> torch.Tensor:
+        """½Σ‖u_i‖²(σ_i − σ_{i+1}) along the run, per sample (float64)."""
+        sigmas = self.scheduler.sigmas.double()
+        return sum(
+            0.5 * u.double().pow(2).flatten(1).sum(1) * (sigmas[i] - sigmas[i + 1])
+            for i, u in enumerate(self.outputs)
+        )
+
+
+def noise(shape) -> torch.Tensor:
+    return torch.randn(len(TEXTS), *shape, generator=torch.Generator().manual_seed(11))
+
+
+def project_run(pipe, prompts: Prompts, x0, guidance):
+    scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
+    sigmas = pipeline_sigmas(scheduler, pipe.transformer, STEPS, tuple(x0.shape[1:]))
+    velocity = T2IVelocity(pipe.transformer, prompts.rows(range(len(TEXTS))), guidance=guidance)
+    grid = pipeline_grid(sigmas)
+    return sample_with_energy(velocity, x0, solver="euler", steps=STEPS, grid=grid)
+
+
+@pytest.mark.parametrize("scale", [1.0, 4.5])
+def test_sd3_is_the_pipelines_own_run_with_and_without_cfg(pipes, scale):
+    pipe = pipes["sd3"]
+    shape = latent_shape(pipe.transformer, SIZE, SIZE, vae_scale=pipe.vae_scale_factor)
+    assert shape == (4, 16, 16)
+    x0 = noise(shape)
+    with StepHook(pipe.scheduler) as hook:
+        want = pipe(
+            prompt=TEXTS,
+            negative_prompt="",
+            guidance_scale=scale,
+            num_inference_steps=STEPS,
+            height=SIZE,
+            width=SIZE,
+            latents=x0.clone(),
+            output_type="latent",
+            max_sequence_length=SEQ,
+        ).images
+    assert len(hook.outputs) == STEPS
+    prompts = encode_prompts(
+        pipe, TEXTS, negative="" if scale > 1 else None, max_sequence_length=SEQ
+    )
+    got = project_run(pipe, prompts, x0, scale)
+    torch.testing.assert_close(got.x1, want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got.kpe.double(), hook.energy(), rtol=1e-5, atol=0)
+    assert not torch.allclose(got.x1, x0, atol=1e-2)
+
+
+@pytest.mark.parametrize("family", ["flux-dev", "flux-schnell"])
+def test_flux_is_the_pipelines_own_run_with_its_guidance_embedding(pipes, family):
+    """FLUX.1-dev embeds the guidance value; schnell has no guidance embedding. The pipeline
+    takes and returns packed latents; the state is the unpacked latent."""
+    pipe = pipes[family]
+    shape = latent_shape(pipe.transformer, SIZE, SIZE, vae_scale=pipe.vae_scale_factor)
+    x0 = noise(shape)
+    with StepHook(pipe.scheduler) as hook:
+        want = pipe(
+            prompt=TEXTS,
+            guidance_scale=3.5,
+            num_inference_steps=STEPS,
+            height=SIZE,
+            width=SIZE,
+            latents=pack(x0),
+            output_type="latent",
+            max_sequence_length=SEQ,
+        ).images
+    prompts = encode_prompts(pipe, TEXTS, negative=None, max_sequence_length=SEQ)
+    got = project_run(pipe, prompts, x0, 3.5)
+    torch.testing.assert_close(got.x1, unpack(want, *shape[1:]), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(got.kpe.double(), hook.energy(), rtol=1e-5, atol=0)
+    other = project_run(pipe, prompts, x0, 1.0)
+    assert torch.equal(other.x1, got.x1) == (family == "flux-schnell")
+
+
+@pytest.mark.parametrize("family", ["sd3", "flux-dev"])
+def test_decoding_is_the_pipelines_own(pipes, family):
+    """Undoing scaling 1.5 and shift 0.1 of the tiny VAE, as ``pipe(output_type="pt")`` does
+    (which maps [-1, 1] to [0, 1] and clamps)."""
+    pipe = pipes[family]
+    shape = latent_shape(pipe.transformer, SIZE, SIZE, vae_scale=pipe.vae_scale_factor)
+    x0 = noise(shape)
+    packed = family != "sd3"
+    common = dict(
+        prompt=TEXTS, num_inference_steps=2, height=SIZE, width=SIZE, max_sequence_length=SEQ
+    )
+    common["latents"] = pack(x0) if packed else x0.clone()
+    common["guidance_scale"] = 1.0
+    latents = pipe(**common, output_type="latent").images
+    common["latents"] = pack(x0) if packed else x0.clone()
+    want = pipe(**common, output_type="pt").images
+    state = unpack(latents, *shape[1:]) if packed else latents
+    images = decode_latents(pipe, state)
+    assert images.shape == (len(TEXTS), 3, SIZE, SIZE)
+    torch.testing.assert_close((images / 2 + 0.5).clamp(0, 1), want, rtol=1e-5, atol=1e-5)
+    unshifted = pipe.vae.decode(state / pipe.vae.config.scaling_factor).sample
+    assert not torch.allclose(unshifted, images, atol=1e-3)
+
+
+def test_the_family_is_read_from_the_folder_and_bad_folders_are_named(folders, tmp_path):
+    assert folder_family(folders["sd3"]).name == "sd3"
+    assert folder_family(folders["flux-schnell"]).name == "flux"
+    with pytest.raises(PipelineFolderError, match=r"no model_index\.json; a diffusers pipeline"):
+        folder_family(tmp_path)
+    index = tmp_path / "model_index.json"
+    index.write_text("{not json")
+    with pytest.raises(PipelineFolderError, match=r"model_index\.json: not JSON"):
+        folder_family(tmp_path)
+    entries = json.loads((folders["sd3"] / "model_index.json").read_text())
+    index.write_text(json.dumps({**entries, "transformer": ["diffusers", "UNet2DModel"]}))
+    with pytest.raises(PipelineFolderError, match=r"transformer UNet2DModel is no known family"):
+        folder_family(tmp_path)
+    index.write_text(json.dumps({**entries, "_class_name": "FluxPipeline"}))
+    with pytest.raises(
+        PipelineFolderError, match=r"pipeline FluxPipeline with a SD3Transformer2DModel"
+    ):
+        folder_family(tmp_path)
+
+
+def test_the_tiny_pipelines_are_reproducible_from_their_seed():
+    a, b = build_tiny_pipeline("flux-dev", seed=3), build_tiny_pipeline("flux-dev", seed=3)
+    c = build_tiny_pipeline("flux-dev", seed=4)
+    wa, wb, wc = (p.transformer.state_dict() for p in (a, b, c))
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert not all(torch.equal(wa[k], wc[k]) for k in wa)
+    with pytest.raises(ValueError, match=r"no tiny pipeline 'sana'"):
+        build_tiny_pipeline("sana")
+
+
+def test_every_character_tokenizes_in_clip_and_long_prompts_are_found(pipes):
+    pipe = pipes["sd3"]
+    ids = pipe.tokenizer(["Ünïcödé ✓ 漢字"]).input_ids[0]
+    assert pipe.tokenizer.unk_token_id not in ids[1:-1]
+    long = "a " * 80  # CLIP: 82 tokens with its two specials; T5: more than 24
+    found = truncations(pipe, ["short", long], max_sequence_length=SEQ)
+    assert {(t.index, t.tokenizer, t.limit) for t in found} == {
+        (1, "tokenizer", 77),
+        (1, "tokenizer_2", 77),
+        (1, "tokenizer_3", SEQ),
+    }
+    assert truncations(pipes["flux-dev"], ["short"], max_sequence_length=SEQ) == []
+
+
+def test_embeddings_round_trip_with_their_record_and_refuse_tampering(pipes, tmp_path):
+    pipe = pipes["sd3"]
+    prompts = encode_prompts(pipe, TEXTS, negative="", max_sequence_length=SEQ, batch_size=1)
+    assert prompts.negative.shape[0] == 1 and prompts.embeds.shape[0] == len(TEXTS)
+    whole = encode_prompts(pipe, TEXTS, negative="", max_sequence_length=SEQ)
+    torch.testing.assert_close(prompts.embeds, whole.embeds)  # batching does not matter
+    path = tmp_path / "embeddings.safetensors"
+    write_embeddings(path, prompts, ["p0", "p1"], identity={"max_sequence_length": SEQ})
+    ids, back = read_embeddings(path, expect={"max_sequence_length": SEQ})
+    assert ids == ["p0", "p1"]
+    for name in ("embeds", "pooled", "negative", "negative_pooled"):
+        assert torch.equal(getattr(back, name), getattr(prompts, name))
+    rows = back.rows([1, 1, 0])
+    assert torch.equal(rows.embeds[0], prompts.embeds[1]) and rows.negative.shape[0] == 3
+    with pytest.raises(CorruptFileError, match=r"made for max_sequence_length 24, read as"):
+        read_embeddings(path, expect={"max_sequence_length": 77})
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    with pytest.raises(CorruptFileError, match=r"corrupt prompt embeddings file: its sha256"):
+        read_embeddings(path)
+    with pytest.raises(ValueError, match=r"flux: no classifier-free guidance, so no negative"):
+        encode_prompts(pipes["flux-dev"], TEXTS, negative="", max_sequence_length=SEQ)
+
+
+def sampling(**changes) -> SamplingConfig:
+    options = dict(
+        solver="euler",
+        steps=STEPS,
+        grid="shifted",
+        rtol=1e-5,
+        atol=1e-5,
+        tau=0.5,
+        profile_points=3,
+        batch_size=2,
+    )
+    return SamplingConfig(**{**options, **changes})
+
+
+@pytest.mark.parametrize("family", ["sd3", "flux-dev"])
+def test_a_study_shard_on_the_shifted_grid_samples_what_the_pipeline_would(pipes, family):
+    """generate_shard of the T2IFlow (2 prompts × 2 seeds, noise from (seed, i)) at the
+    pipeline's steps on grid ``shifted``: each sample's latent is the pipeline's own for its
+    prompt and noise, its image the pipeline's decoded one, its label its prompt."""
+    pipe, sd3 = pipes[family], family == "sd3"
+    scale = 4.5 if sd3 else 3.5
+    prompts = encode_prompts(pipe, TEXTS, negative="" if sd3 else None, max_sequence_length=SEQ)
+    flow = T2IFlow(pipe, prompts, samples_per_prompt=2, height=SIZE, width=SIZE, guidance=scale)
+    arrays = generate_shard(flow, 5, range(4), sampling(), torch.device("cpu"))
+    assert arrays["label"].tolist() == [0, 0, 1, 1]
+    x0 = initial_noise(5, range(4), flow.shape)
+    assert torch.equal(torch.from_numpy(arrays["x0"]), x0)
+    call = dict(
+        prompt=[TEXTS[0]] * 2 + [TEXTS[1]] * 2,
+        guidance_scale=scale,
+        num_inference_steps=STEPS,
+        height=SIZE,
+        width=SIZE,
+        max_sequence_length=SEQ,
+    )
+    if sd3:
+        call["negative_prompt"] = ""
+    with StepHook(pipe.scheduler) as hook:
+        latents = pipe(**call, latents=x0.clone() if sd3 else pack(x0), output_type="latent")
+    want = latents.images if sd3 else unpack(latents.images, *flow.shape[1:])
+    torch.testing.assert_close(torch.from_numpy(arrays["x1"]), want, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        torch.from_numpy(arrays["kpe"]).double(), hook.energy(), rtol=1e-5, atol=0
+    )
+    images = pipe(**call, latents=x0.clone() if sd3 else pack(x0), output_type="pt").images
+    pixels = (images * 255).round().to(torch.uint8)
+    assert arrays["image"].shape == (4, 3, SIZE, SIZE)
+    assert (torch.from_numpy(arrays["image"]).int() - pixels.int()).abs().max() <= 1
+    assert not arrays["nonfinite"].any()
+
+
+def test_t2i_shards_do_not_depend_on_the_sharding_and_dopri5_ignores_the_shift(pipes):
+    pipe = pipes["flux-schnell"]
+    prompts = encode_prompts(pipe, TEXTS, negative=None, max_sequence_length=SEQ)
+    flow = T2IFlow(pipe, prompts, samples_per_prompt=2, height=SIZE, width=SIZE)
+    whole = generate_shard(flow, 0, range(4), sampling(), torch.device("cpu"))
+    parts = [
+        generate_shard(flow, 0, r, sampling(), torch.device("cpu")) for r in (range(2), range(2, 4))
+    ]
+    for key in ("x1", "kpe", "label", "image"):
+        assert np.array_equal(whole[key], np.concatenate([p[key] for p in parts])), key
+    adaptive = dict(solver="dopri5", rtol=1e-4, atol=1e-4)
+    shifted = generate_shard(flow, 0, range(2), sampling(**adaptive), torch.device("cpu"))
+    uniform = generate_shard(
+        flow, 0, range(2), sampling(**adaptive, grid="uniform"), torch.device("cpu")
+    )
+    assert np.array_equal(shifted["kpe"], uniform["kpe"])
+    euler_uniform = generate_shard(flow, 0, range(2), sampling(grid="uniform"), torch.device("cpu"))
+    assert not np.array_equal(euler_uniform["kpe"], whole["kpe"][:2])  # the shift matters to Euler
+    with pytest.raises(ValueError, match=r"the prompt set has 2 prompts × 2 seeds = 4 samples"):
+        generate_shard(flow, 0, range(4, 6), sampling(), torch.device("cpu"))
+
+
+def test_a_t2i_flow_refuses_cfg_without_its_negative_prompt_and_others_have_no_shifted_grid(pipes):
+    prompts = encode_prompts(pipes["sd3"], TEXTS, negative=None, max_sequence_length=SEQ)
+    with pytest.raises(ValueError, match=r"guidance 4\.5 > 1 is classifier-free and needs"):
+        T2IFlow(pipes["sd3"], prompts, samples_per_prompt=1, height=SIZE, width=SIZE, guidance=4.5)
+    with pytest.raises(ValueError, match=r"multiples of 4, got 30 × 32"):
+        T2IFlow(pipes["sd3"], prompts, samples_per_prompt=1, height=30, width=SIZE)
+    plain = Flow(torch.nn.Identity(), FlowSpec((2,), "t_x"))
+    with pytest.raises(ValueError, match=r"sampling.grid shifted is a text-to-image pipeline's"):
+        generate_shard(plain, 0, range(2), sampling(), torch.device("cpu"))
