@@ -23,6 +23,7 @@ from enfopath.measures.density import (
     naeem_density,
     reference_radii,
     save_index,
+    self_density,
 )
 
 
@@ -206,3 +207,26 @@ def test_ball_counts_of_small_balls_at_large_norms_match_a_float64_brute_force()
     for strict in (False, True):
         want = (d < radii[None, :] if strict else d <= radii[None, :]).sum(axis=1)
         assert np.array_equal(ball_counts(build_index(pts), pts, q, radii, strict=strict), want)
+
+
+def test_density_among_the_samples_leaves_each_sample_out():
+    """Brute force in float64 (scipy's cdist), each sample's own distance removed; an identical
+    other sample is a neighbour at distance 0 and an exact copy."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(60, 5)).astype(np.float32)
+    x[7] = x[3]
+    got = self_density(x, [1, 5], "clip")
+    d = cdist(x.astype(np.float64), x.astype(np.float64))
+    np.fill_diagonal(d, np.inf)
+    d.sort(axis=1)
+    np.testing.assert_allclose(got["clip_self_d5"], d[:, 4], rtol=1e-12)
+    np.testing.assert_allclose(got["clip_self_nn_dist"], d[:, 0], rtol=1e-12)
+    assert got["clip_self_exact_copy"].tolist() == [i in (3, 7) for i in range(60)]
+    assert got["clip_self_d1"][3] == 0 and np.isfinite(got["clip_self_knn_logdens1"]).all()
+    floor = 1e-3 * np.median(d[:, 4])  # COPY_FLOOR × the median of the samples' own d_5
+    np.testing.assert_allclose(
+        got["clip_self_knn_logdens5"], -5 * np.log(np.maximum(d[:, 4], floor)), rtol=1e-12
+    )
+    assert all(c.startswith("clip_self_") for c in got.columns)
+    with pytest.raises(ValueError, match=r"density.k = \[1, 5\]: density among the samples needs"):
+        self_density(x[:5], [1, 5], "clip")

@@ -13,7 +13,7 @@ import torch
 from tiny_models import tiny_clip, tiny_vae
 
 from enfopath.measures.features import FeatureModels, embed
-from enfopath.measures.semantics import clip_scores
+from enfopath.measures.semantics import Semantics, clip_scores, sample_semantics
 from enfopath.models.clip import ClipSpec, load_clip, resolve_clip
 from enfopath.models.hub import resolve_repo_dir
 from enfopath.models.latent import VAE_FILES, decode, encode, load_vae
@@ -100,6 +100,24 @@ def test_clip_from_a_local_weights_file_scores_and_embeds(clip_files):
     scores = clip_scores(torch.from_numpy(feats), text, None)
     assert scores.clip_class_source.eq("zero_shot").all()
     assert (scores.clip_margin >= 0).all()  # the argmax class has the largest cosine
+
+
+def test_a_prompt_sets_samples_are_scored_against_their_own_prompt(clip_files):
+    """Semantics.of_prompts: each image against the prompt it was sampled from (its label),
+    the prompt as written, one over CLIP's 77 tokens cut by its tokenizer."""
+    clip = load_clip(resolve_clip(_spec(clip_files)), "bicubic", torch.device("cpu"))
+    models = FeatureModels(torch.device("cpu"), clip=clip)
+    prompts = ["a red cube", "two cats asleep", "word " * 100]
+    images = np.random.default_rng(1).uniform(-1, 1, (6, 3, 32, 32)).astype(np.float32)
+    labels = np.array([0, 0, 1, 1, 2, 2])
+    got = sample_semantics(Semantics.of_prompts(prompts), images, labels, models)
+    assert got.clip_class.tolist() == labels.tolist() and got.clip_class_source.eq("label").all()
+    feats = embed("clip", images, models, batch_size=2)
+    text = clip.text_features(prompts, "{}")
+    want = clip_scores(torch.from_numpy(feats), text, torch.from_numpy(labels))
+    np.testing.assert_array_equal(got.clip_score, want.clip_score)
+    with pytest.raises(ValueError, match=r"class label 3 has no name \(3 classes\)"):
+        sample_semantics(Semantics.of_prompts(prompts), images, labels + 1, models)
 
 
 def test_unknown_clip_tag_and_offline_tag_are_named(clip_files, monkeypatch, tmp_path):

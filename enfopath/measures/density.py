@@ -21,6 +21,12 @@ point), ``kde_logdens`` (Gaussian KDE log-density with a local bandwidth: h = a 
 median NND_k of the reference set for the smallest k, so it measures the density at the scale
 of the data's own k-th neighbour distances; a global bandwidth such as the median pairwise
 distance would be nearly flat and rank samples by their distance to the data mean).
+
+Without a reference set (a text-to-image model, whose training data is not available, and no
+reference folder given), :func:`self_density` measures the density among the generated samples
+themselves: each sample's neighbours are the other samples (itself left out), in columns named
+``{space}_self_…`` so that it is never taken for density against data. It says where the
+model's samples crowd, not where the data does.
 """
 
 from __future__ import annotations
@@ -358,3 +364,29 @@ def load_references(
         s: load_reference(s, f, i, r, ks)
         for s, f, i, r in zip(spaces, features, indexes, radii, strict=True)
     }
+
+
+def self_density(features: np.ndarray, ks: Sequence[int], prefix: str) -> pd.DataFrame:
+    """Density among the samples themselves (the module docstring): for each sample of
+    ``features`` (N, D), its exact kNN distances to the other samples (its own match left out;
+    an identical other sample is still at 0), as ``{prefix}_self_d{k}``,
+    ``{prefix}_self_knn_logdens{k}`` (the floor from these d_k, as :func:`copy_floor` does for a
+    reference set), ``{prefix}_self_nn_dist``, ``{prefix}_self_d1_d2`` and
+    ``{prefix}_self_exact_copy``. Raises ValueError naming ``density.k`` when N ≤ max(k, 2)."""
+    f = _f32(features)
+    deepest = max(*ks, 2)
+    if len(f) <= deepest:
+        raise ValueError(
+            f"density.k = {list(ks)}: density among the samples needs more than {deepest} "
+            f"samples; there are {len(f)}"
+        )
+    dist, _ = exact_knn(f, build_index(f), f, deepest + 1)
+    others = dist[:, 1:]  # sorted: the sample's own distance 0 comes first
+    self_prefix = f"{prefix}_self"
+    cols: dict[str, np.ndarray] = {}
+    for k in ks:
+        d_k = others[:, k - 1]
+        cols[f"{self_prefix}_d{k}"] = d_k
+        cols[f"{self_prefix}_knn_logdens{k}"] = knn_log_density(d_k, f.shape[1], copy_floor(d_k))
+    cols.update(_ratio_columns(others, self_prefix))
+    return pd.DataFrame(cols)

@@ -89,6 +89,15 @@ class Semantics:
         if self.method == "clip" and self.template.count("{}") != 1:
             raise ValueError(f"clip.template {self.template!r} must hold one {{}} for the name")
 
+    @classmethod
+    def of_prompts(cls, prompts: list[str] | tuple[str, ...]) -> Semantics:
+        """A text-to-image study's semantics: the CLIP score of each image against its own
+        prompt (its label: the prompt's index, :func:`enfopath.seeding.sample_prompt`) and its
+        margin against every other prompt of the set, the prompt text as written (template
+        ``{}``). CLIP's tokenizer cuts a prompt at its 77 tokens, as in torchmetrics'
+        ``CLIPScore``, which defines the score the same way, per image."""
+        return cls("clip", tuple(prompts), "{}")
+
 
 def sample_semantics(
     semantics: Semantics, images: np.ndarray, labels: np.ndarray, models: FeatureModels
