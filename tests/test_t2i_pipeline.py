@@ -38,6 +38,7 @@ from enfopath.models.t2i_pipeline import (
 )
 from enfopath.models.tiny_t2i import build_tiny_pipeline, save_tiny_pipeline
 from enfopath.seeding import initial_noise
+from enfopath.study.prompts import read_prompts, truncation_notes
 from enfopath.study.shards import SamplingConfig, generate_shard
 from enfopath.velocity import FlowSpec
 
@@ -324,3 +325,36 @@ def test_a_t2i_flow_refuses_cfg_without_its_negative_prompt_and_others_have_no_s
     plain = Flow(torch.nn.Identity(), FlowSpec((2,), "t_x"))
     with pytest.raises(ValueError, match=r"sampling.grid shifted is a text-to-image pipeline's"):
         generate_shard(plain, 0, range(2), sampling(), torch.device("cpu"))
+
+
+def test_a_prompt_the_encoders_truncate_is_named_by_its_line(pipes, tmp_path):
+    path = tmp_path / "prompts.tsv"
+    path.write_text("id\tprompt\nshort\ta red cube\nlong\t" + "word " * 90 + "\n")
+    prompts = read_prompts(path)
+    found = truncations(pipes["flux-dev"], [p.text for p in prompts], max_sequence_length=SEQ)
+    notes = truncation_notes(path, prompts, found)
+    assert [(t.index, t.tokenizer) for t in found] == [(1, "tokenizer"), (1, "tokenizer_2")]
+    assert found[0].tokens == 4 * 90 + 2  # the tiny CLIP has no merges: a byte a token
+    assert notes == [
+        f"{path}: line 3 (id long): 362 tokens for tokenizer, which keeps 77; the encoder "
+        "truncates the prompt there",
+        f"{path}: line 3 (id long): {found[1].tokens} tokens for tokenizer_2, which keeps "
+        f"{SEQ}; the encoder truncates the prompt there",
+    ]
+
+
+def test_bf16_runs_the_networks_while_the_state_and_energy_stay_float32(pipes):
+    pipe = pipes["sd3"]
+    prompts = encode_prompts(pipe, TEXTS, negative="", max_sequence_length=SEQ)
+    runs = {}
+    for precision in ("fp32", "bf16"):
+        flow = T2IFlow(pipe, prompts, 1, SIZE, SIZE, guidance=4.5, precision=precision)
+        x0 = initial_noise(0, range(2), flow.shape)
+        velocity = flow.velocity(torch.arange(2))
+        runs[precision] = sample_with_energy(
+            velocity, x0, solver="euler", steps=STEPS, grid=flow.schedule_grid(STEPS)
+        )
+    fp32, bf16 = runs["fp32"], runs["bf16"]
+    assert bf16.kpe.dtype == bf16.x1.dtype == torch.float32
+    assert not torch.equal(bf16.kpe, fp32.kpe)  # autocast did run the transformer in bf16
+    torch.testing.assert_close(bf16.kpe, fp32.kpe, rtol=2e-2, atol=0)

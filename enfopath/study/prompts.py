@@ -23,6 +23,10 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from enfopath.models.t2i_pipeline import Truncation
 
 TABLE_DELIMITERS = {".csv": ",", ".tsv": "\t"}
 """The table formats of a prompt file, by suffix; any other suffix is plain text."""
@@ -110,3 +114,17 @@ def read_prompts(path: str | os.PathLike[str]) -> list[Prompt]:
     if not prompts:
         raise PromptFileError(f"{path}: the prompt file holds no prompt")
     return prompts
+
+
+def truncation_notes(
+    path: str | os.PathLike[str], prompts: list[Prompt], found: list[Truncation]
+) -> list[str]:
+    """One line per prompt that an encoder truncates (``found``:
+    :func:`enfopath.models.t2i_pipeline.truncations` of these ``prompts``, by index), naming
+    the file, the line, the id, the tokenizer and the tokens it keeps: what the encoding job
+    logs, since the model itself truncates such a prompt (as its pipeline does)."""
+    return [
+        f"{path}: line {prompts[t.index].line} (id {prompts[t.index].id}): {t.tokens} tokens for "
+        f"{t.tokenizer}, which keeps {t.limit}; the encoder truncates the prompt there"
+        for t in found
+    ]
