@@ -8,10 +8,16 @@ decoding against ``pipe(..., output_type="pt")``."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from fake_hub import FakeHub
 
 from enfopath.energy import sample_with_energy
 from enfopath.io import CorruptFileError
@@ -358,3 +364,85 @@ def test_bf16_runs_the_networks_while_the_state_and_energy_stay_float32(pipes):
     assert bf16.kpe.dtype == bf16.x1.dtype == torch.float32
     assert not torch.equal(bf16.kpe, fp32.kpe)  # autocast did run the transformer in bf16
     torch.testing.assert_close(bf16.kpe, fp32.kpe, rtol=2e-2, atol=0)
+
+
+RESOLVE = """
+import sys
+from enfopath.models.t2i_pipeline import PipelineFolderError, resolve_pipeline
+try:
+    print(resolve_pipeline(sys.argv[1], sys.argv[2]))
+except PipelineFolderError as err:
+    print(err, file=sys.stderr)
+    sys.exit(3)
+"""
+
+
+def resolve_through(hub, cache, repo, revision="main", **env):
+    """resolve_pipeline in a fresh interpreter (the hub client reads its endpoint on import)
+    against ``hub``, with the hub cache ``cache`` and ``env``."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    base.update(HF_ENDPOINT=hub.url, HF_HUB_CACHE=str(cache), HF_HUB_DISABLE_XET="1", **env)
+    return subprocess.run(
+        [sys.executable, "-c", RESOLVE, repo, revision], env=base, capture_output=True, text=True
+    )
+
+
+@pytest.fixture
+def gated_hub(folders, tmp_path):
+    """The tiny FLUX.1-dev folder as a gated hub repository, with a single-file checkpoint
+    beside the components and a half-precision variant that loading never reads."""
+    repo = tmp_path / "repo"
+    shutil.copytree(folders["flux-dev"], repo)
+    (repo / "flux1-dev.safetensors").write_bytes(b"\0" * 64)
+    weights = repo / "transformer" / "diffusion_pytorch_model.safetensors"
+    shutil.copy(weights, weights.with_name("diffusion_pytorch_model.fp16.safetensors"))
+    hub = FakeHub(repo, "org/tiny-flux-dev", token="hf_test_token_123")
+    yield hub
+    hub.close()
+
+
+def test_a_gated_hub_pipeline_is_fetched_once_with_the_environments_token(gated_hub, tmp_path):
+    cache = tmp_path / "cache"
+    done = resolve_through(gated_hub, cache, "org/tiny-flux-dev", HF_TOKEN="hf_test_token_123")
+    assert done.returncode == 0, done.stderr
+    folder = Path(done.stdout.strip())
+    assert folder.is_relative_to(cache) and folder_family(folder).name == "flux"
+    assert {auth for _, _, auth in gated_hub.requests if auth} == {"Bearer hf_test_token_123"}
+    fetched = gated_hub.fetched()
+    assert "transformer/diffusion_pytorch_model.safetensors" in fetched
+    assert "flux1-dev.safetensors" not in fetched  # not a component's file
+    assert not any(".fp16." in f for f in fetched)
+    assert "hf_test_token_123" not in done.stdout + done.stderr
+    load_pipeline(folder)
+    asked = len(gated_hub.requests)
+    offline = resolve_through(gated_hub, cache, "org/tiny-flux-dev", HF_HUB_OFFLINE="1")
+    assert offline.returncode == 0, offline.stderr
+    assert Path(offline.stdout.strip()) == folder and len(gated_hub.requests) == asked
+
+
+def test_a_gated_pipeline_without_the_token_is_refused_naming_hf_token(gated_hub, tmp_path):
+    refused = resolve_through(
+        gated_hub, tmp_path / "cache", "org/tiny-flux-dev", HF_TOKEN="hf_wrong"
+    )
+    assert refused.returncode == 3
+    assert "gated repository (HTTP 401): accept its licence on the hub, then set HF_TOKEN" in (
+        refused.stderr
+    )
+    assert "hf_wrong" not in refused.stderr
+    missing = resolve_through(
+        gated_hub, tmp_path / "cache", "org/other", HF_TOKEN="hf_test_token_123"
+    )
+    assert missing.returncode == 3
+    assert "org/other: cannot get the pipeline at revision main from the hub, online" in (
+        missing.stderr
+    )
+
+
+def test_a_local_pipeline_folder_is_its_own_source(folders, tmp_path):
+    from enfopath.models.t2i_pipeline import resolve_pipeline
+
+    assert resolve_pipeline(str(folders["sd3"])) == folders["sd3"]
+    with pytest.raises(PipelineFolderError, match=r"no model_index\.json"):
+        resolve_pipeline(str(tmp_path))
+    with pytest.raises(PipelineFolderError, match=r"neither a local pipeline folder nor a hub"):
+        resolve_pipeline("./missing/folder")

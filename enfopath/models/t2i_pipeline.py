@@ -88,6 +88,58 @@ def folder_family(folder: str | os.PathLike[str]) -> T2IFamily:
     return family
 
 
+PIPELINE_IGNORE = ("*.bin", "*.ckpt", "*.pt", "*.pth", "*.onnx", "*.onnx_data", "*.msgpack")
+PIPELINE_IGNORE += ("*.h5", "*.gguf", "*.fp16.*", "*.bf16.*")
+"""Files of a hub pipeline that loading it never reads: other frameworks' weights and the
+half-precision variants (the float32 or default-precision safetensors are loaded)."""
+
+
+def resolve_pipeline(source: str, revision: str | None = None) -> Path:
+    """The local folder of the pipeline ``source``: a local pipeline folder itself, or a hub
+    repository id fetched at ``revision`` (a commit hash pins it) into the hub cache, only its
+    ``model_index.json`` and the folders of the components it names (less
+    :data:`PIPELINE_IGNORE`), offline afterwards. A gated repository (SD3.5, FLUX.1-dev) is
+    fetched with the token of the environment's ``HF_TOKEN``, which the hub client reads
+    itself: it is never an argument, a config value or a log line here. Checks the folder's
+    family (:func:`folder_family`)."""
+    if os.path.isdir(source):
+        folder_family(source)
+        return Path(source)
+    if source.startswith((".", "/")) or source.count("/") != 1:
+        raise PipelineFolderError(
+            f"{source}: neither a local pipeline folder nor a hub repository id"
+        )
+    from huggingface_hub import hf_hub_download, snapshot_download
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError
+
+    from enfopath.models.hub import expected_cache_dir, is_offline
+
+    try:
+        index = hf_hub_download(source, PIPELINE_INDEX, revision=revision)
+        entries = json.loads(Path(index).read_text(encoding="utf-8"))
+        components = [k for k, v in entries.items() if not k.startswith("_") and v and v[0]]
+        folder = snapshot_download(
+            source,
+            revision=revision,
+            allow_patterns=[PIPELINE_INDEX, *(f"{c}/*" for c in components)],
+            ignore_patterns=list(PIPELINE_IGNORE),
+        )
+    except GatedRepoError as err:
+        raise PipelineFolderError(
+            f"{source}: the hub refused the files of this gated repository "
+            f"(HTTP {err.response.status_code}): accept its licence on the hub, then set "
+            "HF_TOKEN in the environment (never in a config file)"
+        ) from None
+    except (HfHubHTTPError, LocalEntryNotFoundError, OSError) as err:
+        mode = "offline (HF_HUB_OFFLINE=1)" if is_offline() else "online"
+        raise PipelineFolderError(
+            f"{source}: cannot get the pipeline at revision {revision or 'main'} from the hub, "
+            f"{mode}; expected it under {expected_cache_dir(source)} ({type(err).__name__})"
+        ) from None
+    folder_family(folder)
+    return Path(folder)
+
+
 def load_pipeline(folder: str | os.PathLike[str], device: torch.device | str = "cpu") -> Any:
     """The pipeline in ``folder`` (:func:`folder_family` first), float32 weights on ``device``,
     every network in eval mode, loaded from disk only, its progress bars off."""
