@@ -446,3 +446,35 @@ def test_a_local_pipeline_folder_is_its_own_source(folders, tmp_path):
         resolve_pipeline(str(tmp_path))
     with pytest.raises(PipelineFolderError, match=r"neither a local pipeline folder nor a hub"):
         resolve_pipeline("./missing/folder")
+
+
+def test_a_prompt_file_is_encoded_once_and_its_embeddings_know_what_made_them(
+    folders, pipes, tmp_path, caplog
+):
+    from enfopath.io import CorruptFileError
+    from enfopath.study.embeddings import encode_prompt_file, read_prompt_embeddings
+
+    prompt_file = tmp_path / "prompts.tsv"
+    prompt_file.write_text("id\tprompt\ncube\ta red cube\nlong\t" + "word " * 30 + "\n")
+    out = tmp_path / "embeddings.safetensors"
+    setup = dict(negative="", max_sequence_length=SEQ)
+    with caplog.at_level("WARNING"):
+        prompts = encode_prompt_file(pipes["sd3"], folders["sd3"], prompt_file, out, **setup)
+    assert [p.id for p in prompts] == ["cube", "long"]
+    assert any(
+        "line 3 (id long)" in r.message and "tokenizer_3" in r.message for r in caplog.records
+    )
+    ids, embeddings = read_prompt_embeddings(out, folders["sd3"], prompt_file, **setup)
+    direct = encode_prompts(pipes["sd3"], ["a red cube", "word " * 30], **setup)
+    assert ids == ["cube", "long"] and torch.equal(embeddings.embeds, direct.embeds)
+    with pytest.raises(CorruptFileError, match=r"made for max_sequence_length 24, read as"):
+        read_prompt_embeddings(
+            out, folders["sd3"], prompt_file, negative="", max_sequence_length=32
+        )
+    with pytest.raises(CorruptFileError, match=r"made for negative_prompt '', read as"):
+        read_prompt_embeddings(
+            out, folders["sd3"], prompt_file, negative="blurry", max_sequence_length=SEQ
+        )
+    prompt_file.write_text("id\tprompt\ncube\ta blue cube\n")
+    with pytest.raises(CorruptFileError, match=r"made for prompt_file_sha256 '"):
+        read_prompt_embeddings(out, folders["sd3"], prompt_file, **setup)
