@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -429,3 +431,25 @@ def test_a_study_draws_the_figures_of_its_stages_and_of_its_kind_of_samples():
     plane = study_figures(off | {"partial_correlations": True}, plane=True)
     assert set(PLANE_FIGURES) <= set(plane) and not set(IMAGE_FIGURES) & set(plane)
     assert "kpe_confounds" in plane and plane.index("kpe_hist") < plane.index("kpe_confounds")
+
+
+@pytest.mark.parametrize("study", SHIPPED_STUDIES)
+def test_every_table_caption_renders_in_words_for_every_shipped_study(study, monkeypatch):
+    """Each table's caption (report/*.rst but the figures') renders, as Snakemake renders it,
+    with every config key it names defined and no raw dict or list printed in it."""
+    from types import SimpleNamespace
+
+    from jinja2 import Environment, StrictUndefined
+
+    from enfopath.study.config import load_config, optional_stages
+
+    monkeypatch.syspath_prepend(str(ROOT / "examples" / "own_model"))
+    config = load_config(*shipped_study_files(study))
+    env = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
+    off = [stage for stage, on in optional_stages(config).items() if not on]
+    captions = sorted(p for p in (ROOT / "report").glob("*.rst") if p.name != "figure.rst")
+    assert len(captions) >= 15
+    for path in [p for p in captions if not p.stem.startswith(tuple(off))]:
+        text = env.from_string(path.read_text()).render(snakemake=SimpleNamespace(config=config))
+        printed = re.findall(r"\{'|\['|\{\{|\{%|': ", text)  # a dict, a list, a template
+        assert not printed, (path.name, printed, text)
