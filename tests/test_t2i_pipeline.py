@@ -478,3 +478,20 @@ def test_a_prompt_file_is_encoded_once_and_its_embeddings_know_what_made_them(
     prompt_file.write_text("id\tprompt\ncube\ta blue cube\n")
     with pytest.raises(CorruptFileError, match=r"made for prompt_file_sha256 '"):
         read_prompt_embeddings(out, folders["sd3"], prompt_file, **setup)
+
+
+def test_a_t2i_flow_describes_its_conventions_for_the_summary(pipes):
+    sd3 = encode_prompts(pipes["sd3"], TEXTS, negative="", max_sequence_length=SEQ)
+    got = T2IFlow(pipes["sd3"], sd3, 2, SIZE, SIZE, guidance=4.5).describe()
+    assert got["family"] == "sd3" and got["timestep_scale"] == 1000.0
+    assert got["guidance"] == {"kind": "cfg", "value": 4.5}
+    assert got["schedule_shift"] == {"dynamic": False, "shift": 3.0}
+    assert got["latent_shape"] == [4, 16, 16] and got["prompts"] == 2
+    flux = encode_prompts(pipes["flux-schnell"], TEXTS, negative=None, max_sequence_length=SEQ)
+    got = T2IFlow(pipes["flux-schnell"], flux, 1, SIZE, SIZE, guidance=3.5).describe()
+    assert got["guidance"] == {"kind": "none"} and got["packing"] == 2
+    assert got["timestep_scale"] == 1.0
+    tokens = (16 // 2) ** 2  # the packed tokens of a 16 × 16 latent
+    mu = 0.5 + (1.15 - 0.5) / (4096 - 256) * (tokens - 256)
+    assert got["schedule_shift"] == {"dynamic": True, "mu": pytest.approx(mu)}
+    json.dumps(got)

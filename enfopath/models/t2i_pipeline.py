@@ -38,7 +38,9 @@ from enfopath.models.t2i import (
     Prompts,
     T2IFamily,
     T2IVelocity,
+    calculate_shift,
     family_of,
+    image_tokens,
     latent_shape,
     pipeline_grid,
     pipeline_sigmas,
@@ -342,3 +344,45 @@ class T2IFlow:
         scheduler = type(self.pipe.scheduler).from_config(self.pipe.scheduler.config)
         sigmas = pipeline_sigmas(scheduler, self.pipe.transformer, steps, self.shape)
         return pipeline_grid(sigmas)
+
+    def describe(self) -> dict[str, Any]:
+        """What the study's summary records of this flow: the family and its conventions (the
+        timestep scale, the guidance kind and value actually applied, the packing), the
+        schedule's shift (SD3: the scheduler's static ``shift``; FLUX: the μ of this
+        resolution), the image and latent sizes and the precision, JSON-able."""
+        transformer, config = self.pipe.transformer, self.pipe.scheduler.config
+        if self.family.guidance == "embedded":
+            applied = bool(transformer.config.guidance_embeds)
+            guidance = {"kind": "embedded" if applied else "none"}
+        else:
+            applied = self.guidance > 1.0
+            guidance = {"kind": "cfg" if applied else "none"}
+        if applied:
+            guidance["value"] = self.guidance
+        rule = self.family.schedule
+        dynamic = rule.dynamic or bool(config.get("use_dynamic_shifting", False))
+        shift: dict[str, Any] = {"dynamic": dynamic}
+        if dynamic:
+            shift["mu"] = calculate_shift(
+                image_tokens(transformer, self.shape),
+                config.get("base_image_seq_len", 256),
+                config.get("max_image_seq_len", 4096),
+                config.get("base_shift", 0.5),
+                config.get("max_shift", rule.max_shift),
+            )
+        else:
+            shift["shift"] = float(config.get("shift", 1.0))
+        return {
+            "family": self.family.name,
+            "pipeline": type(self.pipe).__name__,
+            "transformer": type(transformer).__name__,
+            "timestep_scale": self.family.time.scale,
+            "guidance": guidance,
+            "packing": self.family.packing,
+            "schedule_shift": shift,
+            "resolution": [self.height, self.width],
+            "latent_shape": list(self.shape),
+            "precision": self.precision,
+            "prompts": self.num_prompts,
+            "samples_per_prompt": self.samples_per_prompt,
+        }
