@@ -59,47 +59,46 @@ def tiny_precision(device: torch.device) -> None:
             )
 
 
+SD35_MEDIUM = dict(
+    sample_size=128, patch_size=2, in_channels=16, out_channels=16, num_layers=24,
+    attention_head_dim=64, num_attention_heads=24, joint_attention_dim=4096,
+    caption_projection_dim=1536, pooled_projection_dim=2048, pos_embed_max_size=384,
+    dual_attention_layers=tuple(range(13)), qk_norm="rms_norm",
+)  # fmt: skip
+"""The SD3.5-medium transformer's architecture (its ``transformer/config.json``)."""
+FLUX1_DEV = dict(
+    patch_size=1, in_channels=64, num_layers=19, num_single_layers=38, attention_head_dim=128,
+    num_attention_heads=24, joint_attention_dim=4096, pooled_projection_dim=768,
+    guidance_embeds=True, axes_dims_rope=(16, 56, 56),
+)  # fmt: skip
+"""The FLUX.1-dev transformer's architecture (its ``transformer/config.json``)."""
+FULL_SIZE = {
+    "sd3.5-medium": ("SD3Transformer2DModel", SD35_MEDIUM, 77 + 256, 4.5),
+    "flux.1": ("FluxTransformer2DModel", FLUX1_DEV, 512, 3.5),
+}
+"""Each architecture's class, config, prompt tokens (SD3: CLIP 77 + T5 256) and guidance."""
+
+
 def full_size(family: str, layers: int | None) -> tuple[torch.nn.Module, int, int, float]:
-    """A full-size transformer of ``family`` (random weights; ``layers`` fewer for a CPU
-    check): the module, its text tokens, pooled width and guidance."""
+    """A full-size transformer of ``family`` (random weights; ``layers`` joint blocks only, for
+    a CPU check): the module, its text tokens, pooled width and guidance."""
     import diffusers
 
-    if family == "sd3.5-medium":
-        n = layers or 24
-        model = diffusers.SD3Transformer2DModel(
-            sample_size=128,
-            patch_size=2,
-            in_channels=16,
-            num_layers=n,
-            attention_head_dim=64,
-            num_attention_heads=24,
-            joint_attention_dim=4096,
-            caption_projection_dim=1536,
-            pooled_projection_dim=2048,
-            out_channels=16,
-            pos_embed_max_size=384,
-            dual_attention_layers=tuple(range(min(13, n))),
-            qk_norm="rms_norm",
-        )
-        return model, 77 + 256, 2048, 4.5
-    model = diffusers.FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=64,
-        num_layers=layers or 19,
-        num_single_layers=2 * layers if layers else 38,
-        attention_head_dim=128,
-        num_attention_heads=24,
-        joint_attention_dim=4096,
-        pooled_projection_dim=768,
-        guidance_embeds=True,
-        axes_dims_rope=(16, 56, 56),
-    )
-    return model, 512, 768, 3.5
+    name, config, tokens, guidance = FULL_SIZE[family]
+    config = dict(config)
+    if layers:  # the published proportions: FLUX.1 has twice as many single blocks
+        config["num_layers"] = layers
+        if "num_single_layers" in config:
+            config["num_single_layers"] = 2 * layers
+        if "dual_attention_layers" in config:
+            config["dual_attention_layers"] = tuple(range(min(13, layers)))
+    model = getattr(diffusers, name)(**config)
+    return model, tokens, config["pooled_projection_dim"], guidance
 
 
 def throughput(device: torch.device, args: argparse.Namespace) -> None:
     """(2): Euler with and without the energy, bf16 autocast, per batch size."""
-    for family in ("sd3.5-medium", "flux.1"):
+    for family in FULL_SIZE:
         torch.manual_seed(0)
         model, tokens, pooled, guidance = full_size(family, args.layers)
         model = model.to(device).eval()

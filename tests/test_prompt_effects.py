@@ -3,18 +3,22 @@ scipy's one-way ANOVA and Spearman."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from scipy import stats
 
 from enfopath.measures.prompt_effects import (
+    Resampling,
     category_means,
     prompt_icc,
     prompt_mean_spearman,
     within_prompt_spearman,
 )
 
-OPTIONS = dict(seed=0, n_boot=200, confidence=0.95)
+OPTIONS = Resampling(seed=0, n_boot=200, confidence=0.95)
+NONE = Resampling(seed=0, n_boot=0, confidence=0.95)
 
 
 def balanced(g: int = 12, k: int = 5, between: float = 2.0, seed: int = 0):
@@ -28,7 +32,7 @@ def test_the_icc_of_a_balanced_design_is_scipys_anova_f_transformed():
     """ICC(1) = (F − 1) / (F + k − 1) with F scipy's one-way ANOVA statistic."""
     values, prompts, _ = balanced()
     f = stats.f_oneway(*[values[prompts == p] for p in range(12)]).statistic
-    got = prompt_icc(values, prompts, **OPTIONS)
+    got = prompt_icc(values, prompts, OPTIONS)
     assert got["icc"] == pytest.approx((f - 1) / (f + 5 - 1), rel=1e-12)
     assert got["icc_ci_low"] < got["icc"] < got["icc_ci_high"]
     assert got["n_prompts"] == 12 and got["n_samples"] == 60
@@ -38,9 +42,9 @@ def test_the_icc_of_a_balanced_design_is_scipys_anova_f_transformed():
 
 def test_the_icc_is_one_without_noise_and_near_zero_without_prompts():
     prompts = np.repeat(np.arange(10), 4)
-    assert prompt_icc(np.arange(10.0)[prompts], prompts, **OPTIONS)["icc"] == 1.0
+    assert prompt_icc(np.arange(10.0)[prompts], prompts, OPTIONS)["icc"] == 1.0
     noise = np.random.default_rng(3).normal(size=4000)
-    got = prompt_icc(noise, np.repeat(np.arange(400), 10), **OPTIONS)
+    got = prompt_icc(noise, np.repeat(np.arange(400), 10), OPTIONS)
     assert abs(got["icc"]) < 0.05 and got["icc_ci_low"] < 0 < got["icc_ci_high"]
 
 
@@ -52,7 +56,7 @@ def test_the_unbalanced_icc_uses_the_effective_group_size():
     msb = (2 * (2 - grand) ** 2 + 4 * (5.5 - grand) ** 2) / 1
     msw = (1 + 1 + 2.25 + 0.25 + 0.25 + 2.25) / 4
     k0 = 8 / 3
-    got = prompt_icc(values, prompts, seed=0, n_boot=0, confidence=0.95)
+    got = prompt_icc(values, prompts, NONE)
     assert got["icc"] == pytest.approx((msb - msw) / (msb + (k0 - 1) * msw), rel=1e-12)
 
 
@@ -67,10 +71,10 @@ def test_within_prompt_rho_sees_the_seeds_of_a_prompt_not_the_prompts():
         [np.sort(y[prompts == p])[np.argsort(np.argsort(x[prompts == p]))] for p in range(8)]
     )
     y = y - 10 * prompts
-    within = within_prompt_spearman(x, y, prompts, **OPTIONS)
+    within = within_prompt_spearman(x, y, prompts, OPTIONS)
     assert within["within_rho"] == pytest.approx(1.0)
     assert within["within_p"] == pytest.approx(1 / 201)
-    across = prompt_mean_spearman(x, y, prompts, **OPTIONS)
+    across = prompt_mean_spearman(x, y, prompts, OPTIONS)
     assert across["spearman_rho"] == pytest.approx(-1.0) and across["n_prompts"] == 8
     assert stats.spearmanr(x, y)[0] < -0.9
 
@@ -79,20 +83,20 @@ def test_within_prompt_rho_of_one_prompt_is_spearmans_and_noise_is_not_significa
     rng = np.random.default_rng(2)
     x, y = rng.normal(size=30), rng.normal(size=30)
     x[:3] = x[3]  # ties, averaged as scipy does
-    one = within_prompt_spearman(x, y, np.zeros(30), **OPTIONS)
+    one = within_prompt_spearman(x, y, np.zeros(30), OPTIONS)
     assert one["within_rho"] == pytest.approx(stats.spearmanr(x, y)[0], rel=1e-12)
     prompts = np.repeat(np.arange(50), 8)
-    noise = within_prompt_spearman(rng.normal(size=400), rng.normal(size=400), prompts, **OPTIONS)
+    noise = within_prompt_spearman(rng.normal(size=400), rng.normal(size=400), prompts, OPTIONS)
     assert noise["within_p"] > 0.05 and noise["within_rho_ci_low"] < 0 < noise["within_rho_ci_high"]
 
 
 def test_intervals_are_reproducible_from_the_seed_and_non_finite_rows_are_left_out():
     values, prompts, _ = balanced()
-    a = prompt_icc(values, prompts, **OPTIONS)
-    assert a == prompt_icc(values, prompts, **OPTIONS)
-    assert a != prompt_icc(values, prompts, **{**OPTIONS, "seed": 1})
+    a = prompt_icc(values, prompts, OPTIONS)
+    assert a == prompt_icc(values, prompts, OPTIONS)
+    assert a != prompt_icc(values, prompts, dataclasses.replace(OPTIONS, seed=1))
     values[0] = np.nan
-    assert prompt_icc(values, prompts, **OPTIONS)["n_samples"] == 59
+    assert prompt_icc(values, prompts, OPTIONS)["n_samples"] == 59
 
 
 def test_category_means():
@@ -108,6 +112,13 @@ def test_category_means():
 
 
 def test_one_prompt_or_one_seed_each_has_no_icc():
-    one_prompt = prompt_icc(np.arange(5.0), np.zeros(5), seed=0, n_boot=0, confidence=0.95)
-    one_seed = prompt_icc(np.arange(5.0), np.arange(5), seed=0, n_boot=0, confidence=0.95)
+    one_prompt = prompt_icc(np.arange(5.0), np.zeros(5), NONE)
+    one_seed = prompt_icc(np.arange(5.0), np.arange(5), NONE)
     assert np.isnan(one_prompt["icc"]) and np.isnan(one_seed["icc"])
+
+
+def test_bad_resampling_settings_are_named_by_their_key():
+    with pytest.raises(ValueError, match=r"statistics.bootstrap must be at least 0, got -1"):
+        Resampling(0, -1, 0.95)
+    with pytest.raises(ValueError, match=r"statistics.confidence must lie in \(0, 1\), got 1.0"):
+        Resampling(0, 10, 1.0)

@@ -13,6 +13,7 @@ import torch
 
 from enfopath.energy import sample_with_energy
 from enfopath.grids import explicit_grid
+from enfopath.models import tiny_t2i
 from enfopath.models.t2i import (
     FAMILIES,
     Prompts,
@@ -29,62 +30,29 @@ from enfopath.velocity import TimeConvention
 
 diffusers = pytest.importorskip("diffusers")
 
-TOKENS, TEXT_DIM, POOLED_DIM = 5, 16, 8
-"""The tiny prompts: 5 tokens of 16 features, pooled to 8."""
+TOKENS = 5
+"""The tiny prompts' tokens (their widths: the tiny transformers', enfopath.models.tiny_t2i)."""
 
 
 def tiny_sd3() -> torch.nn.Module:
     torch.manual_seed(0)
-    return diffusers.SD3Transformer2DModel(
-        sample_size=8,
-        patch_size=2,
-        in_channels=4,
-        num_layers=1,
-        attention_head_dim=8,
-        num_attention_heads=2,
-        joint_attention_dim=TEXT_DIM,
-        caption_projection_dim=16,
-        pooled_projection_dim=POOLED_DIM,
-        out_channels=4,
-        pos_embed_max_size=8,
-    ).eval()
+    return tiny_t2i.sd3_transformer()
 
 
 def tiny_flux(guidance_embeds: bool = True) -> torch.nn.Module:
     torch.manual_seed(0)
-    return diffusers.FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=16,  # 4 latent channels, packed 2 × 2
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=TEXT_DIM,
-        pooled_projection_dim=POOLED_DIM,
-        guidance_embeds=guidance_embeds,
-        axes_dims_rope=(4, 6, 6),  # sums to attention_head_dim
-    ).eval()
+    return tiny_t2i.flux_transformer(guidance_embeds)
 
 
-def sd3_scheduler():
-    return diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0)
+sd3_scheduler, flux_scheduler = tiny_t2i.sd3_scheduler, tiny_t2i.flux_scheduler
 
 
-def flux_scheduler():
-    return diffusers.FlowMatchEulerDiscreteScheduler(
-        shift=3.0,
-        use_dynamic_shifting=True,
-        base_shift=0.5,
-        max_shift=1.15,
-        base_image_seq_len=256,
-        max_image_seq_len=4096,
-    )
-
-
-def prompts(batch: int, negative: bool = False) -> Prompts:
+def prompts(transformer, batch: int, negative: bool = False) -> Prompts:
+    """Random prompt embeddings of the widths ``transformer`` takes."""
     g = torch.Generator().manual_seed(1)
-    embeds = torch.randn(batch, TOKENS, TEXT_DIM, generator=g)
-    pooled = torch.randn(batch, POOLED_DIM, generator=g)
+    config = transformer.config
+    embeds = torch.randn(batch, TOKENS, config.joint_attention_dim, generator=g)
+    pooled = torch.randn(batch, config.pooled_projection_dim, generator=g)
     if not negative:
         return Prompts(embeds, pooled)
     return Prompts(embeds, pooled, torch.zeros_like(embeds), torch.zeros_like(pooled))
@@ -169,7 +137,7 @@ def test_sd3_euler_on_the_pipelines_schedule_is_the_pipelines_own_run(scale):
     shape = latent_shape(transformer, 64, 64)
     assert shape == (4, 8, 8)
     x0 = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(2))
-    p = prompts(batch, negative=scale > 1)
+    p = prompts(transformer, batch, negative=scale > 1)
     want, want_energy = sd3_pipeline_loop(transformer, sd3_scheduler(), p, x0.clone(), steps, scale)
     got = project_run(transformer, sd3_scheduler(), p, x0, steps, scale)
     torch.testing.assert_close(got.x1, want, rtol=1e-5, atol=1e-5)
@@ -185,7 +153,7 @@ def test_flux_euler_on_the_pipelines_schedule_is_the_pipelines_own_run(embedded)
     shape = latent_shape(transformer, 64, 64)
     assert shape == (4, 8, 8)
     x0 = torch.randn(batch, *shape, generator=torch.Generator().manual_seed(3))
-    p = prompts(batch)
+    p = prompts(transformer, batch)
     want, want_energy = flux_pipeline_loop(transformer, flux_scheduler(), p, x0.clone(), steps, 3.5)
     got = project_run(transformer, flux_scheduler(), p, x0, steps, 3.5)
     torch.testing.assert_close(got.x1, want, rtol=1e-5, atol=1e-5)
@@ -274,8 +242,10 @@ def test_the_family_of_a_transformer_is_its_class_and_unknown_ones_are_refused()
 
 def test_classifier_free_guidance_needs_the_negative_prompt():
     with pytest.raises(ValueError, match=r"sd3: guidance 4\.5 > 1 is classifier-free and needs"):
-        T2IVelocity(tiny_sd3(), prompts(1), guidance=4.5)
-    T2IVelocity(tiny_flux(), prompts(1), guidance=4.5)  # FLUX embeds it: no negative prompt
+        T2IVelocity(tiny_sd3(), prompts(tiny_sd3(), 1), guidance=4.5)
+    T2IVelocity(
+        tiny_flux(), prompts(tiny_flux(), 1), guidance=4.5
+    )  # FLUX embeds it: no negative prompt
 
 
 def test_an_explicit_grid_is_checked_and_its_steps_must_agree():

@@ -26,11 +26,31 @@ a balanced long table and has no cluster bootstrap, and no package has the strat
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import stats
 
-from enfopath.measures.inference import percentile_interval
+from enfopath.measures.inference import estimate, percentile_interval
 from enfopath.seeding import numpy_rng
+
+
+@dataclass(frozen=True)
+class Resampling:
+    """How the intervals of these analyses are drawn: from the config ``seed`` (each analysis
+    its own stream), ``n_boot`` resamples (also the permutations of the within-prompt test; 0:
+    none, NaN intervals) and the ``confidence`` of the percentile intervals."""
+
+    seed: int
+    n_boot: int
+    confidence: float
+
+    def __post_init__(self) -> None:
+        if self.n_boot < 0:
+            raise ValueError(f"statistics.bootstrap must be at least 0, got {self.n_boot}")
+        if not 0.0 < self.confidence < 1.0:
+            raise ValueError(f"statistics.confidence must lie in (0, 1), got {self.confidence}")
 
 
 def _groups(prompts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,13 +84,27 @@ def _members(codes: np.ndarray, g: int) -> list[np.ndarray]:
     return np.split(order, np.cumsum(np.bincount(codes, minlength=g))[:-1])
 
 
+def _cluster_bootstrap(
+    codes: np.ndarray,
+    counts: np.ndarray,
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    rng: tuple[int, str, int],
+) -> np.ndarray:
+    """(R,) bootstrap samples of ``statistic(rows, draw)`` over whole prompts: ``draw`` (g,)
+    the prompts drawn with replacement (:func:`_cluster_resamples` of ``rng`` = (seed,
+    stream, R)), ``rows`` the samples of those prompts, prompt after prompt."""
+    members = _members(codes, len(counts))
+    draws = _cluster_resamples(counts, *rng)
+    return np.array(
+        [statistic(np.concatenate([members[q] for q in draw]), draw) for draw in draws],
+        dtype=np.float64,
+    )
+
+
 def prompt_icc(
     values: np.ndarray,
     prompts: np.ndarray,
-    *,
-    seed: int,
-    n_boot: int,
-    confidence: float,
+    resampling: Resampling,
     stream: str = "prompt_icc",
 ) -> dict[str, float]:
     """ICC(1) of ``values`` (N,) grouped by ``prompts`` (N,) and its cluster-bootstrap
@@ -81,13 +115,14 @@ def prompt_icc(
     values, prompts = values[ok], prompts[ok]
     codes, counts = _groups(prompts)
     icc, between, within = _icc(values, codes, counts)
-    samples = np.full(n_boot, np.nan)
-    members = _members(codes, len(counts))
-    for r, draw in enumerate(_cluster_resamples(counts, seed, stream, n_boot)):
-        rows = np.concatenate([members[p] for p in draw])
-        new_codes = np.repeat(np.arange(len(draw)), counts[draw])
-        samples[r] = _icc(values[rows], new_codes, counts[draw])[0]
-    low, high = percentile_interval(samples, confidence)
+
+    def resampled(rows: np.ndarray, draw: np.ndarray) -> float:
+        return _icc(values[rows], np.repeat(np.arange(len(draw)), counts[draw]), counts[draw])[0]
+
+    samples = _cluster_bootstrap(
+        codes, counts, resampled, (resampling.seed, stream, resampling.n_boot)
+    )
+    low, high = percentile_interval(samples, resampling.confidence)
     return {
         "icc": icc,
         "icc_ci_low": low,
@@ -110,10 +145,7 @@ def prompt_mean_spearman(
     x: np.ndarray,
     y: np.ndarray,
     prompts: np.ndarray,
-    *,
-    seed: int,
-    n_boot: int,
-    confidence: float,
+    resampling: Resampling,
     stream: str = "prompt_means",
 ) -> dict[str, float]:
     """Spearman's ρ across prompts of per-prompt mean ``x`` and mean ``y`` (rows where both are
@@ -123,16 +155,12 @@ def prompt_mean_spearman(
     _, mx = prompt_means(x, prompts)
     _, my = prompt_means(y, prompts)
     rho, p = (float("nan"),) * 2 if len(mx) < 3 else stats.spearmanr(mx, my)
-    draws = numpy_rng(seed, stream).integers(0, len(mx), size=(n_boot, len(mx)))
-    samples = np.array([_spearman(mx[d], my[d]) for d in draws])
-    low, high = percentile_interval(samples, confidence)
-    return {
-        "spearman_rho": float(rho),
-        "spearman_p": float(p),
-        "spearman_rho_ci_low": low,
-        "spearman_rho_ci_high": high,
-        "n_prompts": len(mx),
-    }
+    draws = _cluster_resamples(
+        mx, resampling.seed, stream, resampling.n_boot
+    )  # over prompts, their means drawn
+    samples = np.array([_spearman(mx[d], my[d]) for d in draws], dtype=np.float64)
+    entries = estimate("spearman_rho", float(rho), float(p), samples, resampling.confidence)
+    return {**entries, "n_prompts": len(mx)}
 
 
 def _finite(x: np.ndarray, y: np.ndarray, prompts: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -166,10 +194,7 @@ def within_prompt_spearman(
     x: np.ndarray,
     y: np.ndarray,
     prompts: np.ndarray,
-    *,
-    seed: int,
-    n_boot: int,
-    confidence: float,
+    resampling: Resampling,
     stream: str = "within_prompt",
 ) -> dict[str, float]:
     """The pooled within-prompt rank correlation of ``x`` and ``y`` (module docstring), its
@@ -181,28 +206,23 @@ def within_prompt_spearman(
     g = len(counts)
     rx, ry = centred_ranks(x, codes, g), centred_ranks(y, codes, g)
     rho = _pooled(rx, ry)
-    rng = numpy_rng(seed, f"{stream}/permutation")
+    rng = numpy_rng(resampling.seed, f"{stream}/permutation")
     beyond, order = 0, np.argsort(codes, kind="stable")
-    for _ in range(n_boot):
+    for _ in range(resampling.n_boot):
         shuffled = np.lexsort((rng.random(len(codes)), codes))  # a shuffle within each prompt
         permuted = np.empty_like(ry)
         permuted[order] = ry[shuffled]
         beyond += abs(_pooled(rx, permuted)) >= abs(rho) - 1e-12
-    p = (beyond + 1) / (n_boot + 1) if n_boot and np.isfinite(rho) else float("nan")
-    members = _members(codes, g)
-    samples = np.full(n_boot, np.nan)
-    for r, draw in enumerate(_cluster_resamples(counts, seed, f"{stream}/bootstrap", n_boot)):
-        rows = np.concatenate([members[q] for q in draw])
-        samples[r] = _pooled(rx[rows], ry[rows])  # centred within each prompt already
-    low, high = percentile_interval(samples, confidence)
-    return {
-        "within_rho": rho,
-        "within_p": float(p),
-        "within_rho_ci_low": low,
-        "within_rho_ci_high": high,
-        "n_prompts": g,
-        "n_samples": len(x),
-    }
+    n = resampling.n_boot
+    p = (beyond + 1) / (n + 1) if n and np.isfinite(rho) else float("nan")
+    samples = _cluster_bootstrap(  # the ranks are centred within each prompt already
+        codes,
+        counts,
+        lambda rows, _: _pooled(rx[rows], ry[rows]),
+        (resampling.seed, f"{stream}/bootstrap", resampling.n_boot),
+    )
+    entries = estimate("within_rho", rho, float(p), samples, resampling.confidence)
+    return {**entries, "n_prompts": g, "n_samples": len(x)}
 
 
 def category_means(

@@ -197,38 +197,31 @@ def encode_prompts(
         raise ValueError(f"{family.name}: no classifier-free guidance, so no negative prompt")
     if not texts:
         raise ValueError("no prompts to encode")
-    device = pipe.transformer.device
     embeds, pooled = [], []
     for start in range(0, len(texts), batch_size):
-        chunk = list(texts[start : start + batch_size])
-        if family.guidance == "cfg":
-            out = pipe.encode_prompt(
-                prompt=chunk,
-                prompt_2=None,
-                prompt_3=None,
-                device=device,
-                do_classifier_free_guidance=False,
-                max_sequence_length=max_sequence_length,
-            )
-            e, p = out[0], out[2]
-        else:
-            e, p, _ = pipe.encode_prompt(
-                prompt=chunk, prompt_2=None, device=device, max_sequence_length=max_sequence_length
-            )
-        embeds.append(e.float().cpu())
-        pooled.append(p.float().cpu())
+        e, p = _encode(pipe, family, texts[start : start + batch_size], max_sequence_length)
+        embeds.append(e)
+        pooled.append(p)
     prompts = Prompts(torch.cat(embeds), torch.cat(pooled))
     if negative is None:
         return prompts
-    out = pipe.encode_prompt(
-        prompt=[negative],
-        prompt_2=None,
-        prompt_3=None,
-        device=device,
-        do_classifier_free_guidance=False,
-        max_sequence_length=max_sequence_length,
-    )
-    return Prompts(prompts.embeds, prompts.pooled, out[0].float().cpu(), out[2].float().cpu())
+    e, p = _encode(pipe, family, [negative], max_sequence_length)
+    return Prompts(prompts.embeds, prompts.pooled, e, p)
+
+
+def _encode(
+    pipe: Any, family: T2IFamily, texts: list[str], max_sequence_length: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One batch's embeddings and pooled embeddings by ``pipe.encode_prompt``, float32 on the
+    CPU (SD3's asked without its own CFG pass: the negative prompt is encoded on its own)."""
+    options: dict[str, Any] = {"prompt_2": None, "device": pipe.transformer.device}
+    if family.guidance == "cfg":
+        options.update(prompt_3=None, do_classifier_free_guidance=False)
+    out = pipe.encode_prompt(prompt=list(texts), max_sequence_length=max_sequence_length, **options)
+    pooled = (
+        out[2] if family.guidance == "cfg" else out[1]
+    )  # SD3: (e, e∅, p, p∅); FLUX: (e, p, ids)
+    return out[0].float().cpu(), pooled.float().cpu()
 
 
 def write_embeddings(

@@ -38,6 +38,8 @@ CLIP_WIDTH = 8
 """Each CLIP encoder's width: SD3's two together fill the T5 width exactly."""
 CLIP_TOKENS = 77
 """CLIP's context, as in the real encoders (the pipelines truncate prompts there)."""
+SD3_POOLED, FLUX_POOLED = 2 * CLIP_WIDTH, CLIP_WIDTH
+"""The pooled prompt widths: SD3's two CLIP projections concatenated, FLUX's CLIP-L output."""
 
 
 def clip_tokenizer() -> Any:
@@ -117,11 +119,11 @@ def vae() -> Any:
     ).eval()
 
 
-def sd3_pipeline() -> Any:
-    """SD3 / 3.5's pipeline: one joint block, three text encoders, the static shift 3."""
+def sd3_transformer() -> Any:
+    """SD3 / 3.5's transformer: one joint block, 2 heads × 8, patch 2."""
     import diffusers
 
-    transformer = diffusers.SD3Transformer2DModel(
+    return diffusers.SD3Transformer2DModel(
         sample_size=16,
         patch_size=2,
         in_channels=LATENT_CHANNELS,
@@ -130,13 +132,59 @@ def sd3_pipeline() -> Any:
         num_attention_heads=2,
         joint_attention_dim=TEXT_WIDTH,
         caption_projection_dim=16,
-        pooled_projection_dim=2 * CLIP_WIDTH,
+        pooled_projection_dim=SD3_POOLED,
         out_channels=LATENT_CHANNELS,
         pos_embed_max_size=16,
     ).eval()
+
+
+def flux_transformer(guidance_embeds: bool) -> Any:
+    """FLUX.1's transformer (dev: ``guidance_embeds``; schnell: none): one double and one
+    single block, 2 heads × 16."""
+    import diffusers
+
+    return diffusers.FluxTransformer2DModel(
+        patch_size=1,
+        in_channels=4 * LATENT_CHANNELS,
+        num_layers=1,
+        num_single_layers=1,
+        attention_head_dim=16,
+        num_attention_heads=2,
+        joint_attention_dim=TEXT_WIDTH,
+        pooled_projection_dim=FLUX_POOLED,
+        guidance_embeds=guidance_embeds,
+        axes_dims_rope=(4, 6, 6),
+    ).eval()
+
+
+def sd3_scheduler() -> Any:
+    """SD3.5's scheduler: the static shift 3."""
+    import diffusers
+
+    return diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0)
+
+
+def flux_scheduler() -> Any:
+    """FLUX.1's scheduler: the resolution-dependent shift μ (its published settings)."""
+    import diffusers
+
+    return diffusers.FlowMatchEulerDiscreteScheduler(
+        shift=3.0,
+        use_dynamic_shifting=True,
+        base_shift=0.5,
+        max_shift=1.15,
+        base_image_seq_len=256,
+        max_image_seq_len=4096,
+    )
+
+
+def sd3_pipeline() -> Any:
+    """SD3 / 3.5's pipeline: :func:`sd3_transformer`, three text encoders, the static shift."""
+    import diffusers
+
     return diffusers.StableDiffusion3Pipeline(
-        transformer=transformer,
-        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(shift=3.0),
+        transformer=sd3_transformer(),
+        scheduler=sd3_scheduler(),
         vae=vae(),
         text_encoder=clip_encoder(True),
         tokenizer=clip_tokenizer(),
@@ -148,38 +196,18 @@ def sd3_pipeline() -> Any:
 
 
 def flux_pipeline(guidance_embeds: bool) -> Any:
-    """FLUX.1's pipeline (dev: ``guidance_embeds``; schnell: none), one double and one single
-    block, CLIP-L and T5, the resolution-dependent shift."""
+    """FLUX.1's pipeline: :func:`flux_transformer`, CLIP-L and T5, the resolution-dependent
+    shift."""
     import diffusers
 
-    transformer = diffusers.FluxTransformer2DModel(
-        patch_size=1,
-        in_channels=4 * LATENT_CHANNELS,
-        num_layers=1,
-        num_single_layers=1,
-        attention_head_dim=16,
-        num_attention_heads=2,
-        joint_attention_dim=TEXT_WIDTH,
-        pooled_projection_dim=CLIP_WIDTH,
-        guidance_embeds=guidance_embeds,
-        axes_dims_rope=(4, 6, 6),
-    ).eval()
-    scheduler = diffusers.FlowMatchEulerDiscreteScheduler(
-        shift=3.0,
-        use_dynamic_shifting=True,
-        base_shift=0.5,
-        max_shift=1.15,
-        base_image_seq_len=256,
-        max_image_seq_len=4096,
-    )
     return diffusers.FluxPipeline(
-        scheduler=scheduler,
+        transformer=flux_transformer(guidance_embeds),  # first: the seed's first draws
+        scheduler=flux_scheduler(),
         vae=vae(),
         text_encoder=clip_encoder(False),
         tokenizer=clip_tokenizer(),
         text_encoder_2=t5_encoder(),
         tokenizer_2=t5_tokenizer(),
-        transformer=transformer,
     )
 
 
