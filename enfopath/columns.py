@@ -24,7 +24,26 @@ SPACE_MODEL = {"pixels": None, "classifier": "classifier", "clip": "clip", "late
 auxiliary model that embeds into each (pixels needs none)."""
 SPACES = tuple(SPACE_MODEL)
 """Every density space."""
+SELF = "self"
+"""The word in the prefix of density measured among the generated samples themselves
+(``density.reference: samples``): ``{space}_self_…``."""
+
+
+def density_prefixes(density: dict) -> list[str]:
+    """The column prefixes of a study's density measures, from its ``density`` config section:
+    each space of ``spaces``, as ``{space}_self`` where ``reference`` is ``samples``."""
+    among_samples = density["reference"] == "samples"
+    return [f"{s}_{SELF}" if among_samples else s for s in density["spaces"]]
+
+
 PROJECTED_PIXELS = "projected_pixels"
 """The prefix of the pixel-space d₁ and d₁ / d₂ columns of the projected endpoints x̂₁ of a study
 stopped at t_end < 1, measured against the pixel space's training points (memorization where
 the flow is heading). Not a space of its own, so not among the density measures."""
+PROMPT_COLUMNS = {
+    "prompt_id": "prompt_ids",
+    "prompt": "class_names",
+    "prompt_category": "categories",
+}
+"""The per-sample prompt columns of a text-to-image study, and the arrays of its
+``data/dataset.npz`` they come from (by the sample's label, its prompt's row)."""

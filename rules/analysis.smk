@@ -132,6 +132,31 @@ rule early_prediction:
         "../workflow_scripts/early_prediction.py"
 
 
+if T2I:
+
+    rule prompt_effects:
+        input:
+            table=out("samples.parquet"),
+        output:
+            table=report(
+                out("statistics/prompt_effects.csv"),
+                caption="../report/prompt_effects.rst",
+                category="Study tables",
+                labels=verified_labels({"table": "prompt effects"}),
+            ),
+        log:
+            out("logs/prompt_effects.log"),
+        benchmark:
+            out("benchmarks/prompt_effects.tsv")
+        priority: 3
+        conda:
+            "../envs/enfopath.yaml"
+        params:
+            config=job_params("prompt_effects"),
+        script:
+            "../workflow_scripts/prompt_effects.py"
+
+
 rule memorization:
     input:
         table=out("samples.parquet"),

@@ -10,6 +10,7 @@ from enfopath.study.config import (
     is_conditional,
     is_latent,
     is_plane,
+    is_text_to_image,
     n_shards,
     needed_models,
     optional_stages,
@@ -39,6 +40,12 @@ PLANE = is_plane(config)
 """A 2-D study: trajectories and fields in the plane instead of sample grids."""
 CONDITIONAL = is_conditional(config)
 """The flow is class-conditional: generation reads the guidance keys."""
+T2I = is_text_to_image(config)
+"""A diffusers text-to-image pipeline sampling a prompt set (flow.diffusers, prompts)."""
+PROMPT_FILE = config["prompts"]["file"]
+"""The prompt file of a text-to-image study (an input file of its jobs), None otherwise."""
+SELF_DENSITY = config["density"]["reference"] == "samples"
+"""Density is measured among the generated samples themselves, not against a reference set."""
 FLOW_SEEDS = config["replicates"]["flow_seeds"]
 """The training seeds of the replicate flows ([]: no replication)."""
 ASSETS = {
@@ -135,8 +142,23 @@ def baseline_inputs(wildcards):
 
 
 def data_inputs(wildcards):
-    """The downloaded tarball's manifest for a dataset fetched by URL or path."""
+    """The downloaded tarball's manifest for a dataset fetched by URL or path, or the prompt
+    file of a text-to-image study."""
+    if T2I:
+        return {"prompts": PROMPT_FILE}
     return {"source": out("downloads/data.json")} if "data" in ASSETS else {}
+
+
+def generation_inputs(wildcards):
+    """What sampling the flow reads: its checkpoint (and a latent flow's VAE), or a
+    text-to-image study's pipeline and prompt embeddings (never its text encoders)."""
+    if T2I:
+        return {
+            "pipeline": out("models/pipeline.json"),
+            "embeddings": out("prompts/embeddings.safetensors"),
+            "prompts": PROMPT_FILE,
+        }
+    return with_models({"vae"} & NEEDS, checkpoint=out("models/flow.pt"))
 
 
 def summary_inputs(wildcards):
@@ -149,6 +171,8 @@ def summary_inputs(wildcards):
     }
     if "classifier" in NEEDS:
         inputs["classifier_metrics"] = out("models/classifier_metrics.json")
+    if T2I:
+        inputs["pipeline"] = out("models/pipeline.json")
     return with_models(HUB_MODELS, **inputs)
 
 

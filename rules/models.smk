@@ -57,6 +57,45 @@ elif EMPIRICAL:
         script:
             "../workflow_scripts/empirical_flow.py"
 
+elif T2I:
+
+    localrules:
+        pipeline,
+
+    rule pipeline:
+        output:
+            manifest=out("models/pipeline.json"),
+        log:
+            out("logs/pipeline.log"),
+        benchmark:
+            out("benchmarks/pipeline.tsv")
+        retries: 0
+        conda:
+            "../envs/enfopath.yaml"
+        params:
+            config=job_params("pipeline"),
+        script:
+            "../workflow_scripts/pipeline.py"
+
+    rule encode_prompts:
+        input:
+            pipeline=rules.pipeline.output.manifest,
+            prompts=PROMPT_FILE,
+        output:
+            embeddings=out("prompts/embeddings.safetensors"),
+        log:
+            out("logs/encode_prompts.log"),
+        benchmark:
+            out("benchmarks/encode_prompts.tsv")
+        conda:
+            "../envs/enfopath.yaml"
+        resources:
+            gpu=1,
+        params:
+            config=job_params("encode_prompts"),
+        script:
+            "../workflow_scripts/encode_prompts.py"
+
 else:
 
     rule train_flow:

@@ -1,8 +1,6 @@
 rule generate_shard:
     input:
-        unpack(
-            lambda wc: with_models({"vae"} & NEEDS, checkpoint=out("models/flow.pt"))
-        ),
+        unpack(generation_inputs),
     output:
         shard=out("trajectories/shard_{shard}.npz"),
     log:

@@ -238,3 +238,69 @@ def test_tolerances_below_the_float32_floor_are_refused(tiny_config):
     tiny_config["sampling"]["rtol"] = 1e-300
     with pytest.raises(ConfigError, match=r"'sampling\.rtol'"):
         validate_config(tiny_config)
+
+
+T2I_STUDY = "configs/t2i_tiny.yaml"
+
+
+def t2i_study(patch: dict) -> dict:
+    """The shipped tiny text-to-image study (its prompt file found from anywhere), patched."""
+    from enfopath.study.config import merge, read_config
+
+    config = read_config(ROOT / T2I_STUDY)
+    config["prompts"]["file"] = str(ROOT / config["prompts"]["file"])
+    return merge(config, patch)
+
+
+@pytest.mark.parametrize(
+    ("patch", "key", "why"),
+    [
+        ({"data": {"dataset": "sklearn_digits"}}, "data.dataset", "samples a prompt set"),
+        ({"flow": {"diffusers": None}}, "data.dataset", "sampled by a flow.diffusers"),
+        ({"flow": {"diffusers": {"source": "a/b"}}}, "flow.diffusers", "exactly one of"),
+        ({"flow": {"diffusers": {"tiny": None}}}, "flow.diffusers", "exactly one of"),
+        ({"flow": {"model": "empirical"}}, "flow.model", "drop pretrained / plugin / diffusers"),
+        (
+            {"flow": {"diffusers": {"tiny": "flux-schnell"}}},
+            "flow.diffusers.guidance",
+            "no guidance",
+        ),
+        ({"prompts": {"samples_per_prompt": 3}}, "sampling.n_samples", "100 prompts × "),
+        ({"prompts": {"file": None}}, "prompts.file", "needs its prompt file"),
+        ({"prompts": {"file": "no/such.txt"}}, "prompts.file", "no such prompt file"),
+        ({"semantics": {"method": "classifier"}}, "semantics.method", "CLIP against its"),
+        ({"density": {"spaces": ["clip", "classifier"]}}, "density.spaces", "['classifier']"),
+        ({"density": {"reference": "data"}}, "density.reference", "data.folder"),
+        ({"statistics": {"memorization": True}}, "statistics.memorization", "reference"),
+        ({"statistics": {"prdc": True}}, "statistics.prdc", "reference set"),
+        ({"robustness": {"enabled": True}}, "robustness.enabled", "not a pipeline"),
+        ({"replicates": {"flow_seeds": [1]}}, "replicates.flow_seeds", "diffusers"),
+    ],
+)
+def test_a_text_to_image_study_refuses_what_it_cannot_do_and_says_why(patch, key, why):
+    config = t2i_study(patch)
+    with pytest.raises(ConfigError, match=f"'{key}'") as err:
+        validate_config(config)
+    assert why in str(err.value)
+
+
+def test_a_bad_prompt_file_is_named_by_its_line_when_the_config_is_checked(tmp_path):
+    prompts = tmp_path / "p.txt"
+    prompts.write_text("a cat\na dog\na cat\n")
+    config = t2i_study({"prompts": {"file": str(prompts)}})
+    with pytest.raises(ConfigError, match="line 3 repeats the prompt of line 1"):
+        validate_config(config)
+
+
+@pytest.mark.parametrize(
+    ("patch", "key"),
+    [
+        ({"sampling": {"grid": "shifted"}}, "sampling.grid"),
+        ({"density": {"reference": "samples"}}, "density.reference"),
+    ],
+)
+def test_what_only_a_text_to_image_study_has_is_refused_elsewhere(patch, key):
+    from enfopath.study.config import merge, read_config
+
+    with pytest.raises(ConfigError, match=f"'{key}'"):
+        validate_config(merge(read_config(ROOT / "config.yaml"), patch))

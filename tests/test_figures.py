@@ -424,7 +424,9 @@ def test_a_study_draws_the_figures_of_its_stages_and_of_its_kind_of_samples():
     from enfopath.study.figure_names import IMAGE_FIGURES, PLANE_FIGURES, study_figures
 
     off = dict.fromkeys(["partial_correlations", "early_prediction", "memorization"], False)
-    off |= dict.fromkeys(["prdc", "robustness", "replicates", "comparison"], False)
+    off |= dict.fromkeys(
+        ["prdc", "robustness", "replicates", "comparison", "prompt_effects"], False
+    )
     images = study_figures(off, plane=False)
     assert set(IMAGE_FIGURES) <= set(images) and not set(PLANE_FIGURES) & set(images)
     assert "kpe_confounds" not in images and "kpe_hist" in images

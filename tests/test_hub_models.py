@@ -174,3 +174,23 @@ def test_a_weights_file_changed_after_it_was_resolved_is_named(clip_files, tmp_p
     weights.write_bytes(bytes(data))
     with pytest.raises(CorruptFileError, match=rf"{weights}: the weights file's sha256"):
         read_manifest(tmp_path / "clip.json")
+
+
+def test_random_clip_weights_are_the_same_in_every_job_and_say_so(tmp_path):
+    from conftest import ROOT
+
+    from enfopath.models.clip import RANDOM
+
+    config = ROOT / "configs" / "models" / "enfopath-tiny-clip.json"
+    spec = ClipSpec("enfopath-tiny-clip", RANDOM, str(config))
+    record = resolve_clip(spec)
+    assert record["files"] == {} and record["pretrained"] == RANDOM
+    first = load_clip(record, "bicubic", torch.device("cpu"))
+    torch.manual_seed(123)  # the global stream plays no part, and is left as it was
+    state = torch.random.get_rng_state()
+    second = load_clip(record, "bicubic", torch.device("cpu"))
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for (name, a), (_, b) in zip(
+        first.model.state_dict().items(), second.model.state_dict().items(), strict=True
+    ):
+        assert torch.equal(a, b), name

@@ -122,3 +122,37 @@ def test_bad_resampling_settings_are_named_by_their_key():
         Resampling(0, -1, 0.95)
     with pytest.raises(ValueError, match=r"statistics.confidence must lie in \(0, 1\), got 1.0"):
         Resampling(0, 10, 1.0)
+
+
+def test_the_studys_table_holds_every_analysis_in_one_layout_with_known_answers():
+    import pandas as pd
+
+    from enfopath.study.prompt_table import COLUMNS, prompt_effects_table
+
+    values, prompts, effect = balanced(g=6, k=4, between=3.0)
+    table = pd.DataFrame(
+        {
+            "prompt_id": [f"p{p}" for p in prompts],
+            "prompt_category": ["a" if p < 3 else "b" for p in prompts],
+            "kpe": values,
+            "straightness": effect[prompts],  # the prompt's alone: ICC 1
+            # across prompts the opposite of the prompt's effect, within a prompt the same noise
+            "clip_score": values - 2 * effect[prompts],
+            "clip_margin": np.arange(len(values), dtype=float),
+        }
+    )
+    out = prompt_effects_table(table, OPTIONS)
+    assert list(out.columns[:7]) == list(COLUMNS[:7]) and "q" in out.columns
+    icc = out[out.analysis == "icc"].set_index("measure")
+    assert icc.loc["straightness", "estimate"] == pytest.approx(1.0)
+    assert icc.loc["kpe", "estimate"] == pytest.approx(prompt_icc(values, prompts, OPTIONS)["icc"])
+    pairs = out[(out.measure == "kpe") & (out.against == "clip_score")].set_index("analysis")
+    across = prompt_mean_spearman(values, values - 2 * effect[prompts], prompts, OPTIONS)
+    assert pairs.loc["prompt_means", "estimate"] == across["spearman_rho"] < -0.5
+    assert pairs.loc["within_prompt", "estimate"] == pytest.approx(1.0)
+    assert pairs.loc["prompt_means", "n_prompts"] == 6
+    category = out[(out.analysis == "category") & (out.measure == "kpe")].set_index("category")
+    assert category.loc["a", "estimate"] == pytest.approx(values[prompts < 3].mean())
+    assert category.loc["b", "n_samples"] == 12 and category.loc["b", "n_prompts"] == 3
+    tested = out.p.notna()
+    assert out.q[tested].notna().all() and out.q[~tested].isna().all()

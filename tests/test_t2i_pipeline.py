@@ -495,3 +495,46 @@ def test_a_t2i_flow_describes_its_conventions_for_the_summary(pipes):
     mu = 0.5 + (1.15 - 0.5) / (4096 - 256) * (tokens - 256)
     assert got["schedule_shift"] == {"dynamic": True, "mu": pytest.approx(mu)}
     json.dumps(got)
+
+
+def test_a_sampling_job_loads_no_text_encoder_and_an_encoding_job_no_transformer(folders, pipes):
+    from enfopath.models.t2i_pipeline import IMAGE_COMPONENTS, TEXT_COMPONENTS
+
+    for family, folder in folders.items():
+        sampler = load_pipeline(folder, without=TEXT_COMPONENTS)
+        text = [k for k in sampler.components if k.startswith(TEXT_COMPONENTS)]
+        assert text and all(sampler.components[k] is None for k in text), family
+        assert sampler.transformer is not None and sampler.vae is not None
+        encoder = load_pipeline(folder, without=IMAGE_COMPONENTS)
+        assert encoder.transformer is None and encoder.vae is None
+        negative = "" if family == "sd3" else None
+        alone = encode_prompts(encoder, TEXTS, negative=negative, max_sequence_length=SEQ)
+        full = encode_prompts(pipes[family], TEXTS, negative=negative, max_sequence_length=SEQ)
+        for name in ("embeds", "pooled", "negative", "negative_pooled"):
+            a, b = getattr(alone, name), getattr(full, name)
+            assert (a is None and b is None) or torch.equal(a, b), (family, name)
+
+
+def test_a_pipeline_manifest_names_a_file_changed_resized_or_gone(folders, tmp_path):
+    from enfopath.io import write_json
+    from enfopath.models.t2i_pipeline import pipeline_manifest, read_pipeline_manifest
+
+    folder = tmp_path / "pipe"
+    shutil.copytree(folders["sd3"], folder)
+    manifest = tmp_path / "pipeline.json"
+    record = pipeline_manifest(folder, source="here")
+    assert record["family"] == "sd3" and "model_index.json" in record["files"]
+    write_json(manifest, record)
+    assert read_pipeline_manifest(manifest) == folder.resolve()
+    config = folder / "scheduler" / "scheduler_config.json"
+    text = config.read_text()
+    config.write_text(text.replace('"shift": 3.0', '"shift": 4.0'))  # same size, other bytes
+    assert config.stat().st_size == len(text)
+    with pytest.raises(CorruptFileError, match=r"scheduler_config\.json: its sha256 differs"):
+        read_pipeline_manifest(manifest)
+    config.write_text(text + " ")
+    with pytest.raises(CorruptFileError, match=f"{len(text) + 1} bytes, {len(text)} recorded"):
+        read_pipeline_manifest(manifest)
+    config.unlink()
+    with pytest.raises(CorruptFileError, match="unreadable"):
+        read_pipeline_manifest(manifest)

@@ -11,11 +11,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-TINY_CLIP = {
-    "embed_dim": 16,
-    "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "patch_size": 8, "head_width": 16},
-    "text_cfg": {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1},
-}
+TINY_CLIP = json.loads(
+    (Path(__file__).parents[1] / "configs" / "models" / "enfopath-tiny-clip.json").read_text()
+)
+"""The tiny open_clip architecture the offline text-to-image study ships (its own config)."""
 TINY_SIT = {
     "input_size": 8,
     "patch_size": 2,

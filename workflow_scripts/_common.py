@@ -140,15 +140,20 @@ def feature_models(snakemake: Any, cfg: Any, device: Any) -> Any:
 
 def semantics_setup(snakemake: Any, cfg: Any) -> Any:
     """The study's :class:`enfopath.measures.semantics.Semantics`: its method and, for CLIP,
-    the class names of the rule's ``dataset`` input and the prompt template."""
+    the class names of the rule's ``dataset`` input and the prompt template (a text-to-image
+    study's prompts as written: ``Semantics.of_prompts``)."""
     from enfopath.io import read_npz
     from enfopath.measures.semantics import Semantics
 
     method = cfg["semantics"]["method"]
     if method != "clip":
         return Semantics(method)
-    names = read_npz(snakemake.input.dataset, ("class_names",))["class_names"]
-    return Semantics(method, tuple(str(n) for n in names), cfg["clip"]["template"])
+    names = tuple(
+        str(n) for n in read_npz(snakemake.input.dataset, ("class_names",))["class_names"]
+    )
+    if "template" not in cfg["clip"]:  # declared for every study but a text-to-image one
+        return Semantics.of_prompts(names)
+    return Semantics(method, names, cfg["clip"]["template"])
 
 
 _FAILED: list[BaseException] = []

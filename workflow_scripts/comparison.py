@@ -4,6 +4,7 @@ against the control, measure by measure and sample by sample."""
 
 from _common import job_config, setup
 
+from enfopath.columns import density_prefixes
 from enfopath.io import read_json, read_parquet, write_csv, write_parquet
 from enfopath.study.relations import check_same_samples, study_comparison
 
@@ -23,7 +24,7 @@ if cfg["compare"]["control"] is not None:
 table, per_sample = study_comparison(
     read_parquet(sm.input.baseline),
     read_parquet(sm.input.table),
-    cfg["density"]["spaces"],
+    density_prefixes(cfg["density"]),
     cfg["statistics"],
     cfg["seed"],
     control=control,

@@ -4,6 +4,7 @@ quality groups and every measure."""
 
 from _common import job_config, setup
 
+from enfopath.columns import density_prefixes
 from enfopath.io import read_parquet, write_csv
 from enfopath.measures.early import early_prediction
 from enfopath.study.tables import (
@@ -26,7 +27,7 @@ table = early_prediction(
     analysed,
     times,
     columns,
-    measure_columns(analysed, cfg["density"]["spaces"]),
+    measure_columns(analysed, density_prefixes(cfg["density"])),
     quantile=st["group_quantile"],
     n_boot=st["bootstrap"],
     seed=cfg["seed"],

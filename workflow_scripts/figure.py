@@ -6,6 +6,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from _common import job_config, setup
 
+from enfopath.columns import density_prefixes
 from enfopath.io import atomic_path, read_csv, read_parquet
 from enfopath.study.figure_names import FIGURE
 from enfopath.study.figures import FIGURES, FigureContext, image_samples, plane_samples
@@ -25,7 +26,7 @@ if spec.samples == "images":
 elif spec.samples == "plane":
     samples = plane_samples(sm.input.shards, sm.input.dataset, sm.input.paths, sm.input.field)
 ctx = FigureContext(
-    spaces=cfg["density"]["spaces"],
+    spaces=density_prefixes(cfg["density"]),
     k=cfg["density"]["k"],
     group_quantile=cfg["statistics"]["group_quantile"],
     confidence=cfg["statistics"]["confidence"],

@@ -1,18 +1,35 @@
 """Rule generate_shard: integrate one shard of trajectories with their energies."""
 
+import json
+
+import numpy as np
 from _common import ProgressLog, flow_options, job_config, setup
 
 from enfopath.io import write_npz
 from enfopath.models.flows import load_flow
 from enfopath.models.networks import pick_device
 from enfopath.study.shards import SamplingConfig, generate_shard, shard_indices
+from enfopath.study.t2i_flow import study_t2i_flow
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
 cfg = job_config(sm)
 sc = cfg["sampling"]
 device = pick_device()
-flow, info = load_flow(sm.input.checkpoint, device, **flow_options(sm, cfg, decoded=True))
+if hasattr(sm.input, "pipeline"):  # a text-to-image study
+    flow = study_t2i_flow(
+        sm.input.pipeline,
+        sm.input.embeddings,
+        sm.input.prompts,
+        cfg["flow"]["diffusers"],
+        cfg["prompts"]["samples_per_prompt"],
+        sc["precision"],
+        device,
+    )
+    info = {"model": f"{flow.family.name} pipeline"}
+    log.info("text-to-image flow: %s", flow.describe())
+else:
+    flow, info = load_flow(sm.input.checkpoint, device, **flow_options(sm, cfg, decoded=True))
 sampling = SamplingConfig.from_config(sc)
 indices = shard_indices(int(sm.wildcards.shard), sc["shard_size"])
 log.info(
@@ -25,7 +42,7 @@ log.info(
     device,
     sampling,
 )
-if flow.conditional:
+if flow.conditional and not hasattr(sm.input, "pipeline"):
     log.info(
         "class-conditional, %d classes, guidance scale %s on %s channels",
         flow.num_classes,
@@ -47,4 +64,6 @@ log.info(
     int(arrays["nonfinite"].sum()),
     arrays["out_of_range"].mean(),
 )
+if hasattr(sm.input, "pipeline"):  # what the summary records of the flow
+    arrays["flow_description"] = np.array(json.dumps(flow.describe(), sort_keys=True))
 write_npz(sm.output.shard, **arrays)

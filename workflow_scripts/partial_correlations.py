@@ -3,6 +3,7 @@ correlations of each energy with each measure, controlling for ‖x0‖² and fo
 
 from _common import job_config, setup
 
+from enfopath.columns import density_prefixes
 from enfopath.io import read_parquet, write_csv
 from enfopath.measures.correlation import partial_correlations
 from enfopath.study.tables import CONFOUND_ENERGIES, analysed_samples, measure_columns
@@ -12,7 +13,7 @@ log = setup(sm)
 cfg = job_config(sm)
 st = cfg["statistics"]
 analysed = analysed_samples(read_parquet(sm.input.table))
-measures = measure_columns(analysed, cfg["density"]["spaces"])
+measures = measure_columns(analysed, density_prefixes(cfg["density"]))
 table = partial_correlations(
     analysed,
     list(CONFOUND_ENERGIES),

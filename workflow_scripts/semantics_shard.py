@@ -2,6 +2,7 @@
 
 from _common import feature_models, job_config, semantics_setup, setup
 
+from enfopath.columns import PROMPT_COLUMNS
 from enfopath.io import check_shard_samples, read_npz, write_parquet
 from enfopath.measures.images import shard_images
 from enfopath.measures.semantics import sample_semantics
@@ -30,4 +31,8 @@ else:
     )
 scores.insert(0, "sample", shard["sample"])
 scores.insert(1, "label", shard["label"])
+if "clip" in cfg and "template" not in cfg["clip"]:  # text-to-image: each sample's prompt
+    prompts = read_npz(sm.input.dataset, ("prompt_ids", "class_names", "categories"))
+    for column, key in PROMPT_COLUMNS.items():
+        scores[column] = prompts[key][shard["label"]].astype(str)
 write_parquet(sm.output.table, scores)

@@ -3,6 +3,7 @@ and quantile curves; statistics.json gathers them with the summary."""
 
 from _common import job_config, setup
 
+from enfopath.columns import density_prefixes
 from enfopath.io import read_json, read_parquet, write_csv, write_json
 from enfopath.study.relations import relations
 
@@ -10,7 +11,7 @@ sm = snakemake  # noqa: F821
 log = setup(sm)
 cfg = job_config(sm)
 df = read_parquet(sm.input.table)
-tables = relations(df, cfg["density"]["spaces"], cfg["statistics"], cfg["seed"])
+tables = relations(df, density_prefixes(cfg["density"]), cfg["statistics"], cfg["seed"])
 log.info("%d of %d samples analysed, %d measures", tables.n_analysed, len(df), len(tables.measures))
 write_csv(sm.output.correlations, tables.correlations)
 write_csv(sm.output.groups, tables.groups)

@@ -2,6 +2,8 @@
 provenance) in statistics/summary.csv and .json. It needs no finite sample, so a study whose
 samples all diverged still records what happened."""
 
+import json
+
 import pandas as pd
 from _common import job_config, setup
 
@@ -13,7 +15,12 @@ from enfopath.io import (
     write_csv,
     write_json,
 )
-from enfopath.study.summary import models_used, samples_identity, study_summary
+from enfopath.study.summary import (
+    models_used,
+    samples_identity,
+    study_summary,
+    text_to_image_used,
+)
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
@@ -37,6 +44,11 @@ used = models_used(
 )
 first = read_npz(sm.input.first_shard, ("sample", "x0"))
 check_shard_samples(first["sample"], sm.input.first_shard)
+if hasattr(sm.input, "pipeline"):  # a text-to-image flow, as its sampling job described it
+    flow = json.loads(
+        str(read_npz(sm.input.first_shard, ("flow_description",))["flow_description"])
+    )
+    used |= text_to_image_used(cfg, read_json(sm.input.pipeline), flow)
 identity = samples_identity(first, read_npz(sm.input.dataset))
 summary = study_summary(cfg, df, used, identity)
 write_csv(sm.output.summary, pd.DataFrame({"key": list(summary), "value": list(summary.values())}))

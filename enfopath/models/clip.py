@@ -70,13 +70,31 @@ def _register(spec: ClipSpec) -> None:
         raise ValueError(f"clip.model: unknown open_clip model {spec.model!r}")
 
 
+RANDOM = "random"
+"""``clip.pretrained`` for random weights (drawn from :data:`RANDOM_SEED`): a study that
+checks its DAG offline (``configs/t2i_tiny.yaml``), whose scores mean nothing."""
+RANDOM_SEED = 0
+
+
 def resolve_clip(spec: ClipSpec) -> dict[str, object]:
     """The manifest of ``spec``'s weights: download (or find in the cache) a tag's file, or
-    check a local file; raises naming the expected path when it cannot."""
+    check a local file, or (:data:`RANDOM`) none; raises naming the expected path when it
+    cannot."""
     import open_clip
     from open_clip.pretrained import download_pretrained
 
     _register(spec)
+    if spec.pretrained == RANDOM:
+        return manifest(
+            {},
+            model=spec.model,
+            pretrained=RANDOM,
+            model_config=spec.model_config,
+            random_seed=RANDOM_SEED,
+            quick_gelu=False,
+            mean=list(open_clip.OPENAI_DATASET_MEAN),
+            std=list(open_clip.OPENAI_DATASET_STD),
+        )
     if os.path.isfile(spec.pretrained):
         path, tag_cfg = Path(spec.pretrained), {}
     else:
@@ -162,11 +180,13 @@ def load_clip(
 
     if record.get("model_config"):
         open_clip.add_model_config(record["model_config"])
-    weights = record["files"]["weights"]["path"]
+    weights = record["files"]["weights"]["path"] if record["pretrained"] != RANDOM else None
     try:
-        model = open_clip.create_model(
-            record["model"], pretrained=weights, force_quick_gelu=record["quick_gelu"]
-        )
+        with torch.random.fork_rng(devices=[]):  # random weights: the same in every job
+            torch.manual_seed(record.get("random_seed", RANDOM_SEED))
+            model = open_clip.create_model(
+                record["model"], pretrained=weights, force_quick_gelu=record["quick_gelu"]
+            )
     except Exception as err:  # a wrong, truncated or unsafe (pickled code) weights file
         raise ValueError(
             f"clip.pretrained: {weights} is not loadable {record['model']} weights "

@@ -142,15 +142,104 @@ def resolve_pipeline(source: str, revision: str | None = None) -> Path:
     return Path(folder)
 
 
-def load_pipeline(folder: str | os.PathLike[str], device: torch.device | str = "cpu") -> Any:
+TEXT_COMPONENTS = ("text_encoder", "tokenizer")
+"""The name prefixes of a pipeline's text components (CLIP-L/G, T5 and their tokenizers)."""
+IMAGE_COMPONENTS = ("transformer", "vae")
+"""The components that sample and decode, which encoding the prompts does not need."""
+
+
+def pipeline_components(folder: str | os.PathLike[str], prefixes: tuple[str, ...]) -> list[str]:
+    """The components of the pipeline in ``folder`` whose names start with one of
+    ``prefixes``, as its ``model_index.json`` lists them (those saved, not null)."""
+    entries = json.loads((Path(folder) / PIPELINE_INDEX).read_text(encoding="utf-8"))
+    return [
+        k
+        for k, v in entries.items()
+        if not k.startswith("_") and isinstance(v, list) and v[0] and k.startswith(prefixes)
+    ]
+
+
+def load_pipeline(
+    folder: str | os.PathLike[str],
+    device: torch.device | str = "cpu",
+    without: tuple[str, ...] = (),
+) -> Any:
     """The pipeline in ``folder`` (:func:`folder_family` first), float32 weights on ``device``,
-    every network in eval mode, loaded from disk only, its progress bars off."""
+    every network in eval mode, loaded from disk only, its progress bars off; the components
+    whose names start with a prefix of ``without`` are not loaded at all (a sampling job
+    leaves out :data:`TEXT_COMPONENTS`, the encoding job :data:`IMAGE_COMPONENTS`)."""
     family = folder_family(folder)
     import diffusers
 
-    pipe = getattr(diffusers, family.pipeline).from_pretrained(str(folder), local_files_only=True)
+    skipped = {name: None for name in pipeline_components(folder, without)} if without else {}
+    pipe = getattr(diffusers, family.pipeline).from_pretrained(
+        str(folder), local_files_only=True, **skipped
+    )
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)
+
+
+def pipeline_family(pipe: Any) -> T2IFamily:
+    """The :class:`T2IFamily` of a loaded pipeline, by its transformer's class, or by the
+    pipeline's own class where the transformer was left out (:func:`load_pipeline`)."""
+    if getattr(pipe, "transformer", None) is not None:
+        return family_of(pipe.transformer)
+    for family in FAMILIES.values():
+        if type(pipe).__name__ == family.pipeline:
+            return family
+    raise ValueError(f"no text-to-image family has the pipeline {type(pipe).__name__}")
+
+
+FULL_CHECK_BYTES = 1 << 30
+"""Files of a pipeline's manifest up to this size are checked by sha256 whenever a job reads
+the manifest; a larger one (a transformer's or T5's weights, several GB) by its size, since
+hashing it in every job would cost more than sampling a shard: in a hub cache such a file is
+a blob named by its own sha256, and its manifest still records the sha256 it had."""
+
+
+def pipeline_manifest(folder: str | os.PathLike[str], **extra: object) -> dict[str, object]:
+    """A JSON-able record of the pipeline in ``folder``: its absolute path, its family, and the
+    size and sha256 of every file under it (a hub snapshot's links followed), plus ``extra``."""
+    from enfopath.io import file_digest
+
+    base = Path(folder)
+    files = sorted(p for p in base.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    return {
+        **extra,
+        "folder": str(base.resolve()),
+        "family": folder_family(base).name,
+        "files": {
+            str(p.relative_to(base)): {"size": p.stat().st_size, "sha256": file_digest(p, "sha256")}
+            for p in files
+        },
+    }
+
+
+def read_pipeline_manifest(path: str | os.PathLike[str]) -> Path:
+    """The pipeline folder of a :func:`pipeline_manifest` file, after checking every file it
+    lists (:data:`FULL_CHECK_BYTES`); a file missing, resized or changed is named."""
+    from enfopath.io import CorruptFileError, file_digest, read_json
+
+    record = read_json(path)
+    folder = Path(record["folder"])
+    again = f"resolve it again with: snakemake --cores all --forcerun {path}"
+    for name, entry in record["files"].items():
+        file = folder / name
+        try:
+            size = file.stat().st_size
+        except OSError as err:
+            raise CorruptFileError(
+                f"{file}: listed in {path}, unreadable ({err}); {again}"
+            ) from err
+        if size != entry["size"]:
+            raise CorruptFileError(
+                f"{file}: {size} bytes, {entry['size']} recorded in {path}; {again}"
+            )
+        if size <= FULL_CHECK_BYTES and file_digest(file, "sha256") != entry["sha256"]:
+            raise CorruptFileError(
+                f"{file}: its sha256 differs from the one recorded in {path}; {again}"
+            )
+    return folder
 
 
 @dataclass(frozen=True)
@@ -168,7 +257,7 @@ def truncations(pipe: Any, texts: list[str], max_sequence_length: int) -> list[T
     """The prompts that the pipeline's encoders truncate, per tokenizer (the module
     docstring): the family's long tokenizer at ``max_sequence_length``, CLIP at its own
     ``model_max_length``."""
-    family = family_of(pipe.transformer)
+    family = pipeline_family(pipe)
     found = []
     for name, tokenizer in pipe.components.items():
         if not name.startswith("tokenizer") or tokenizer is None:
@@ -192,7 +281,7 @@ def encode_prompts(
     """Every prompt's embeddings by the pipeline's own ``encode_prompt``, in batches, float32
     on the CPU. ``negative``: the negative prompt of classifier-free guidance (SD3), encoded
     once (batch 1); None for no guidance, and for FLUX, which has none."""
-    family = family_of(pipe.transformer)
+    family = pipeline_family(pipe)
     if negative is not None and family.guidance != "cfg":
         raise ValueError(f"{family.name}: no classifier-free guidance, so no negative prompt")
     if not texts:
@@ -214,7 +303,7 @@ def _encode(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """One batch's embeddings and pooled embeddings by ``pipe.encode_prompt``, float32 on the
     CPU (SD3's asked without its own CFG pass: the negative prompt is encoded on its own)."""
-    options: dict[str, Any] = {"prompt_2": None, "device": pipe.transformer.device}
+    options: dict[str, Any] = {"prompt_2": None, "device": pipe.text_encoder.device}
     if family.guidance == "cfg":
         options.update(prompt_3=None, do_classifier_free_guidance=False)
     out = pipe.encode_prompt(prompt=list(texts), max_sequence_length=max_sequence_length, **options)

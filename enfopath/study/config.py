@@ -188,6 +188,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     r["n_samples"] = min(r["n_samples"], s["n_samples"])
     _check_replicates(config)
     _check_sources(config)
+    _check_text_to_image(config)
     config["density"]["k"] = sorted(config["density"]["k"])
     return config
 
@@ -230,11 +231,16 @@ def _check_replicates(config: dict[str, Any]) -> None:
     rep, flow = config["replicates"], config["flow"]
     if not rep["flow_seeds"]:
         return
-    if flow["pretrained"] is not None or flow["plugin"] is not None or flow["model"] == "empirical":
+    if (
+        flow["pretrained"] is not None
+        or flow["plugin"] is not None
+        or flow["diffusers"] is not None
+        or flow["model"] == "empirical"
+    ):
         _fail(
             "replicates.flow_seeds",
-            "replicates are flows trained here from other seeds: a pretrained, plugin or "
-            "empirical flow has no training seed to change",
+            "replicates are flows trained here from other seeds: a pretrained, plugin, "
+            "diffusers or empirical flow has no training seed to change",
         )
     if config["seed"] in rep["flow_seeds"]:
         _fail(
@@ -302,9 +308,10 @@ def _check_sources(config: dict[str, Any]) -> None:
             _fail("flow.plugin", "give flow.pretrained or flow.plugin, not both")
         _check_plugin(plugin)
     if config["flow"]["model"] == "empirical":
-        if pretrained is not None or plugin is not None:
+        if pretrained is not None or plugin is not None or config["flow"]["diffusers"]:
             _fail(
-                "flow.model", "the empirical flow is the data set's own; drop pretrained / plugin"
+                "flow.model",
+                "the empirical flow is the data set's own; drop pretrained / plugin / diffusers",
             )
         if config["sampling"]["t_end"] >= 1.0:
             _fail(
@@ -342,6 +349,105 @@ def _check_sources(config: dict[str, Any]) -> None:
             "memorization is judged in pixel space: add pixels to density.spaces, or set "
             "statistics.memorization: false",
         )
+
+
+T2I_SPACES = ("clip", "pixels")
+"""The density spaces of a text-to-image study (no classifier is trained on its prompts, and its
+latent is not the SD-VAE's of ``density.spaces: latent``)."""
+
+
+def _check_text_to_image(config: dict[str, Any]) -> None:
+    """A text-to-image study (``flow.diffusers``) goes with its prompt set (``data.dataset
+    prompts``, ``prompts.file``, one sample per prompt and seed), CLIP semantics against the
+    prompts, density against a reference folder or among the samples (``density.reference``,
+    never silently the one for the other), and the stages that need nothing it lacks."""
+    flow, data, density = config["flow"], config["data"], config["density"]
+    diffusers = flow["diffusers"]
+    t2i = data["dataset"] == "prompts"
+    if diffusers is None and t2i:
+        _fail("data.dataset", "the prompts data set is sampled by a flow.diffusers pipeline")
+    if diffusers is not None and not t2i:
+        _fail("data.dataset", "a flow.diffusers pipeline samples a prompt set: set prompts")
+    if density["reference"] == "samples" and not t2i:
+        _fail(
+            "density.reference",
+            "density among the samples is for a study without its training data (data.dataset "
+            "prompts); this study's data set is its reference set",
+        )
+    if diffusers is None:
+        if config["sampling"]["grid"] == "shifted":
+            _fail(
+                "sampling.grid",
+                "shifted is a text-to-image pipeline's own schedule: it needs flow.diffusers",
+            )
+        return
+    for other in ("pretrained", "plugin"):
+        if flow[other] is not None:
+            _fail(f"flow.{other}", "give flow.diffusers or flow." + other + ", not both")
+    if (diffusers["source"] is None) == (diffusers["tiny"] is None):
+        _fail("flow.diffusers", "give exactly one of source (a folder or hub id) and tiny")
+    if (
+        diffusers["tiny"] is not None
+        and diffusers["tiny"] != "sd3"
+        and diffusers["negative_prompt"]
+    ):
+        _fail("flow.diffusers.negative_prompt", "FLUX.1 has no classifier-free guidance")
+    if diffusers["tiny"] == "flux-schnell" and diffusers["guidance"] != 1.0:
+        _fail("flow.diffusers.guidance", "FLUX.1-schnell has no guidance: set 1")
+    n_prompts = _prompt_count(config["prompts"])
+    spp, n = config["prompts"]["samples_per_prompt"], config["sampling"]["n_samples"]
+    if n != n_prompts * spp:
+        _fail(
+            "sampling.n_samples",
+            f"{n} samples; the prompt set asks for {n_prompts} prompts × "
+            f"prompts.samples_per_prompt {spp} = {n_prompts * spp}",
+        )
+    if config["semantics"]["method"] != "clip":
+        _fail("semantics.method", "a text-to-image study is scored by CLIP against its prompts")
+    refused = sorted(set(density["spaces"]) - set(T2I_SPACES))
+    if refused:
+        _fail("density.spaces", f"{refused}: a text-to-image study has the spaces {T2I_SPACES}")
+    if density["reference"] == "data" and "folder" not in data:
+        _fail(
+            "density.reference",
+            "a text-to-image model's training set is not at hand: name a reference folder "
+            "(data.folder) or measure density among the samples (density.reference: samples)",
+        )
+    statistics = config["statistics"]
+    for key, on, why in (
+        (
+            "statistics.memorization",
+            statistics["memorization"] and density["reference"] == "samples",
+            "copies are judged against reference images: give data.folder and "
+            "density.reference data",
+        ),
+        (
+            "statistics.prdc",
+            statistics["prdc"] and density["reference"] == "samples",
+            "precision and recall compare the samples with a reference set: give data.folder "
+            "and density.reference data",
+        ),
+        (
+            "robustness.enabled",
+            config["robustness"]["enabled"],
+            "the solver-robustness stage re-integrates a trained or released flow's checkpoint, "
+            "not a pipeline yet",
+        ),
+    ):
+        if on:
+            _fail(key, f"{why}; set it false")
+
+
+def _prompt_count(prompts: dict[str, Any]) -> int:
+    """The prompts of ``prompts.file`` (read strictly: a bad file is named by its line)."""
+    from enfopath.study.prompts import PromptFileError, read_prompts
+
+    if prompts["file"] is None:
+        _fail("prompts.file", "a text-to-image study needs its prompt file")
+    try:
+        return len(read_prompts(prompts["file"]))
+    except PromptFileError as err:
+        raise ConfigError(f"invalid config key 'prompts.file': {err}") from None
 
 
 def _check_plugin(plugin: dict[str, Any]) -> None:
@@ -397,6 +503,11 @@ def is_plane(config: dict[str, Any]) -> bool:
     return config["data"]["dataset"] in PLANE_DATASETS
 
 
+def is_text_to_image(config: dict[str, Any]) -> bool:
+    """Whether the flow is a diffusers text-to-image pipeline sampling a prompt set."""
+    return config["flow"]["diffusers"] is not None
+
+
 def is_latent(config: dict[str, Any]) -> bool:
     """Whether the flow runs in the SD-VAE latent (a SiT model)."""
     pretrained = config["flow"]["pretrained"]
@@ -414,6 +525,7 @@ def optional_stages(config: dict[str, Any]) -> dict[str, bool]:
         "robustness": config["robustness"]["enabled"],
         "replicates": bool(config["replicates"]["flow_seeds"]),
         "comparison": bool(config["compare"]["baseline"]),
+        "prompt_effects": is_text_to_image(config),
     }
 
 

@@ -93,17 +93,50 @@ def n_reference(dataset: dict[str, np.ndarray]) -> int:
     return len(dataset["x_train"] if "x_train" in dataset else dataset["paths"])
 
 
+def prompt_dataset(config: dict[str, Any], prompt_file: str | os.PathLike[str]) -> dict:
+    """The arrays of a text-to-image study's ``data/dataset.npz``: its prompts as the classes
+    (``class_names`` the texts, ``prompt_ids``, ``categories``, in the file's order: a sample's
+    label is its prompt's row) and, with ``data.folder``, the reference folder's file list as
+    for an image folder (``paths``, ``sha256``, ``y_train``, ``folders``, ``image_size``)."""
+    from enfopath.study.prompts import read_prompts
+
+    prompts = read_prompts(prompt_file)
+    arrays = {
+        "class_names": np.array([p.text for p in prompts]),
+        "prompt_ids": np.array([p.id for p in prompts]),
+        "categories": np.array([p.category for p in prompts]),
+    }
+    data = config["data"]
+    if "folder" in data:
+        listing = list_image_folder(data["folder"], data["per_class"], config["seed"])
+        arrays |= {
+            "paths": listing["paths"],
+            "sha256": listing["sha256"],
+            "y_train": listing["labels"],
+            "folders": listing["folders"],
+            "image_size": np.array(data["image_size"]),
+        }
+    return arrays
+
+
 def prepare_dataset(
-    config: dict[str, Any], tarball: str | os.PathLike[str] | None = None
+    config: dict[str, Any],
+    tarball: str | os.PathLike[str] | None = None,
+    prompt_file: str | os.PathLike[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """The arrays of ``data/dataset.npz`` for the config's ``data`` section (and ``seed``, read
     only by the data sets drawn with it): a data set's
     train / test images in [-1, 1] with labels and class names (:class:`ImageDataset`, CIFAR-10
     from its downloaded ``tarball``), or an image folder's file list (``paths``, ``y_train``,
     ``sha256``, ``folders``, ``class_names``, ``image_size``; its images are read, and checked
-    against their ``sha256``, when embedded). ImageNet
+    against their ``sha256``, when embedded), or a prompt set's (:func:`prompt_dataset`, from
+    its ``prompt_file``). ImageNet
     class names (``data.class_names: imagenet``) are open_clip's, in the folders' sorted order."""
     data = config["data"]
+    if data["dataset"] == "prompts":
+        if prompt_file is None:
+            raise ValueError("data.dataset prompts: the prompt file (prompts.file) is needed")
+        return prompt_dataset(config, prompt_file)
     if data["dataset"] == "cifar10":
         if tarball is None:
             raise ValueError("data.source: cifar10 needs its downloaded tarball")

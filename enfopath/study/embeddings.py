@@ -16,15 +16,23 @@ from pathlib import Path
 from typing import Any
 
 from enfopath.io import sha256
-from enfopath.models.t2i import Prompts, family_of
+from enfopath.models.t2i import Prompts, T2IFamily
 from enfopath.models.t2i_pipeline import (
     PIPELINE_INDEX,
     encode_prompts,
+    pipeline_family,
     read_embeddings,
     truncations,
     write_embeddings,
 )
 from enfopath.study.prompts import Prompt, read_prompts, truncation_notes
+
+
+def family_negative(family: T2IFamily, negative_prompt: str) -> str | None:
+    """The negative prompt the embeddings of ``family`` hold: ``flow.diffusers.negative_prompt``
+    for a family with classifier-free guidance (encoded whatever the guidance scale, so that
+    changing the scale never re-encodes the prompts), None for one without (FLUX.1)."""
+    return negative_prompt if family.guidance == "cfg" else None
 
 
 def encoder_identity(
@@ -76,7 +84,7 @@ def encode_prompt_file(
     identity = encoder_identity(
         folder, prompt_file, negative=negative, max_sequence_length=max_sequence_length
     )
-    identity["family"] = family_of(pipe.transformer).name
+    identity["family"] = pipeline_family(pipe).name
     write_embeddings(out, embeddings, [p.id for p in prompts], identity)
     return prompts
 

@@ -55,10 +55,18 @@ CAPTION_SHARED = (
     'cfg["robustness"]["reference"]["solver"])) | map("join", " ") | join(", ") %}',
     '{% set reference = cfg["robustness"]["reference"]["solver"] ~ (", " ~ reference if '
     'reference else "") %}',
+    '{% set self = cfg["density"]["reference"] == "samples" %}',
+    '{% set neighbour = "other generated sample" if self else "training point" %}',
+    '{% set among_samples = " Density here is among the generated samples themselves (each '
+    "leaving itself out; columns clip_self_…, pixels_self_…), since the model's training "
+    "data is not at hand: it says where the model puts its samples close together, not how "
+    'typical they are of real images." if self else "" %}',
 )
 """Jinja phrases several captions use (``semantic``: the semantic measures in words;
 ``binned``: how a relation figure draws its binned means and states its ρ; ``reference``: the
-robustness stage's reference solver in words, e.g. ``dopri5, rtol 1e-07, atol 1e-07``)."""
+robustness stage's reference solver in words, e.g. ``dopri5, rtol 1e-07, atol 1e-07``;
+``neighbour`` and ``among_samples``: what density is measured against, and the caveat of
+density among the generated samples, ``density.reference: samples``)."""
 
 RELATIONS = (("correlations", "correlations"), ("curves", "quantile_curves"))
 """What a figure of the headline relations reads."""
@@ -82,15 +90,15 @@ FIGURE_SPECS = (
         tables=RELATIONS,
         caption=(
             'KPE against the kNN log-density (−D·log d_k, k = {{ cfg["density"]["k"][0] }}) in '
-            "each feature space; {{ binned }}"
+            "each feature space; {{ binned }}{{ among_samples }}"
         ),
     ),
     FigureSpec(
         "kpe_vs_nn_distance",
         tables=RELATIONS,
         caption=(
-            "KPE against the distance to the nearest training point in each feature space; {{ "
-            "binned }}"
+            "KPE against the distance to the nearest {{ neighbour }} in each feature space; {{ "
+            "binned }}{{ among_samples }}"
         ),
     ),
     FigureSpec(
@@ -223,6 +231,20 @@ FIGURE_SPECS = (
             "study's noise and scored by the study's own models (replicates.csv), with {{ (100 * "
             'cfg["statistics"]["confidence"]) | round | int }} % bootstrap intervals: a sign that '
             "only some flows show is one network's, not the method's."
+        ),
+    ),
+    FigureSpec(
+        "prompt_effects",
+        tables=(("prompt_effects", "prompt_effects"),),
+        stage="prompt_effects",
+        caption=(
+            "What the prompt set allows (prompt_effects.csv): left, each prompt's mean KPE "
+            "against its mean CLIP score (one point per prompt, coloured by category), with "
+            "Spearman's ρ across prompts and the pooled within-prompt ρ among the seeds of one "
+            "prompt in the title; middle, the intraclass correlation ICC(1) of each measure, the "
+            "share of its variance that is the prompt's rather than the noise's; right, the mean "
+            "KPE per prompt category with its prompts' means. Intervals: {{ (100 * "
+            'cfg["statistics"]["confidence"]) | round | int }} % cluster bootstrap over prompts.'
         ),
     ),
     FigureSpec(

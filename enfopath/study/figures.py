@@ -22,6 +22,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
 
+from enfopath.columns import SELF
 from enfopath.io import check_shard_samples, read_npz
 from enfopath.measures.groups import group_thresholds, kpe_groups
 from enfopath.measures.images import shard_images
@@ -78,10 +79,15 @@ def describe(column: str) -> str:
     for space, words in SPACE_WORDS.items():
         if column.startswith(f"{space}_"):
             rest = column[len(space) + 1 :]
+            among_samples = rest.startswith(f"{SELF}_")  # density.reference: samples
+            if among_samples:
+                rest, words = rest[len(SELF) + 1 :], f"{words}, among the samples"
             for pattern, text in SPACE_COLUMNS.items():
                 m = re.fullmatch(pattern, rest)
                 if m:
                     k = m.group(1) if m.groups() else ""
+                    if among_samples:
+                        text = text.replace("training point", "other sample")
                     return text.format(space=words, k=k, sub=k.translate(SUBSCRIPT))
     raise KeyError(f"no description for column {column!r}")
 
@@ -182,6 +188,8 @@ class FigureContext:
     """``statistics/comparison.csv`` (the comparison with a baseline study)."""
     replicates: pd.DataFrame | None = None
     """``statistics/replicates.csv`` (the correlations of each flow's training seed)."""
+    prompt_effects: pd.DataFrame | None = None
+    """``statistics/prompt_effects.csv`` (a text-to-image study's prompt analyses)."""
     samples: ImageSamples | PlaneSamples | None = None
     """The samples a figure of the generated samples shows (None for a figure of tables)."""
 
@@ -671,7 +679,9 @@ def _class_and_margin(row: pd.Series, names: list[str]) -> str:
         if margin in row and cls in row:
             c = int(row[cls])
             name = names[c] if c < len(names) else str(c)
-            return f"{name[:10]} m {row[margin]:.2f}"
+            if "prompt_id" in row:  # a text-to-image sample: its prompt's id, not its text
+                name = str(row["prompt_id"])
+            return f"{name[:12]} m {row[margin]:.2f}"
     return ""
 
 
@@ -816,6 +826,81 @@ def comparison(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         CONTRASTS[contrasts[0]] if len(contrasts) == 1 else "this study, its baseline and control"
     )
     fig.suptitle(f"{what}, n = {int(first.n.max())} paired samples")
+    return fig
+
+
+SHORT_NAMES = {
+    "kpe": "KPE",
+    "straightness": "excess energy",
+    "clip_score": "CLIP score",
+    "clip_margin": "CLIP margin",
+}
+"""Short axis names of the measures a prompt-effects panel lists (the caption says what)."""
+
+
+def _short(measure: str) -> str:
+    return SHORT_NAMES.get(measure, measure)
+
+
+def _interval(row: pd.Series) -> str:
+    return f"{row.estimate:.2f} [{row.ci_low:.2f}, {row.ci_high:.2f}]"
+
+
+def prompt_effects(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """Per-prompt means of KPE against CLIP score, the ICC of each measure and the mean KPE per
+    category (a text-to-image study: the caption)."""
+    table = ctx.prompt_effects
+    if table is None:
+        raise ValueError("this figure needs statistics/prompt_effects.csv")
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(15.0, 4.4))
+    means = df.groupby("prompt_id").agg(
+        kpe=("kpe", "mean"),
+        clip_score=("clip_score", "mean"),
+        category=("prompt_category", "first"),
+    )
+    sns.scatterplot(data=means, x="clip_score", y="kpe", hue="category", ax=left, s=28)
+    left.set_xlabel("mean CLIP score of the prompt's samples")
+    left.set_ylabel("mean KPE of the prompt's samples")
+    pick = table[(table.measure == "kpe") & (table.against == "clip_score")]
+    across = pick[pick.analysis == "prompt_means"].iloc[0]
+    within = pick[pick.analysis == "within_prompt"].iloc[0]
+    left.set_title(
+        f"across prompts ρ = {_interval(across)}, n = {int(across.n_prompts)}\n"
+        f"within prompts ρ = {_interval(within)}, n = {int(within.n_samples)}",
+        fontsize=9,
+    )
+    if left.get_legend() is not None:
+        left.legend(fontsize=7, title="category", title_fontsize=7, loc="best")
+    icc = table[table.analysis == "icc"].reset_index(drop=True)
+    y = np.arange(len(icc))
+    middle.errorbar(
+        icc.estimate,
+        y,
+        xerr=[icc.estimate - icc.ci_low, icc.ci_high - icc.estimate],
+        fmt="o",
+        color="black",
+        capsize=3,
+    )
+    middle.set_yticks(y, [_short(m) for m in icc.measure])
+    middle.axvline(0.0, color="0.6", lw=0.8, ls="--")
+    middle.set_xlabel("ICC(1): the prompt's share of the variance")
+    middle.set_title(f"{int(icc.n_prompts.max())} prompts, {int(icc.n_samples.max())} samples")
+    categories = table[(table.analysis == "category") & (table.measure == "kpe")]
+    order = categories.sort_values("estimate").category.tolist()
+    sns.stripplot(
+        data=means.reset_index(), x="kpe", y="category", order=order, ax=right, color="0.55", size=4
+    )
+    right.scatter(
+        categories.set_index("category").loc[order, "estimate"],
+        np.arange(len(order)),
+        marker="D",
+        color="black",
+        zorder=3,
+        label="category mean",
+    )
+    right.set_xlabel("mean KPE: per prompt (grey), per category (black)")
+    right.set_ylabel("")
+    right.legend(fontsize=7, loc="best")
     return fig
 
 

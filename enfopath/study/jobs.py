@@ -224,14 +224,28 @@ def space_models(spaces: Iterable[str]) -> set[str]:
 
 def generation_keys(config: dict[str, Any]) -> tuple[str, ...]:
     """What generating samples reads: the seed, the sampling options, a class-conditional
-    flow's guidance, a latent flow's VAE scale."""
-    from enfopath.study.config import is_conditional, is_latent
+    flow's guidance, a latent flow's VAE scale, a text-to-image flow's pipeline settings."""
+    from enfopath.study.config import is_conditional, is_latent, is_text_to_image
 
     return _names(
         ("seed", "sampling"),
         ("guidance",) if is_conditional(config) else (),
         ("vae.scale",) if is_latent(config) else (),
+        T2I_SAMPLING_KEYS if is_text_to_image(config) else (),
     )
+
+
+T2I_ENCODING_KEYS = ("flow.diffusers.negative_prompt", "flow.diffusers.max_sequence_length")
+"""What the prompt embeddings of a text-to-image study depend on besides the prompt file and
+the pipeline (:func:`enfopath.study.embeddings.encoder_identity`)."""
+T2I_SAMPLING_KEYS = (
+    "flow.diffusers.resolution",
+    "flow.diffusers.guidance",
+    *T2I_ENCODING_KEYS,
+    "prompts.samples_per_prompt",
+)
+"""What sampling a text-to-image flow reads beyond the sampling section: the image size, the
+guidance, the embeddings' identity and the seeds per prompt."""
 
 
 def solver_keys(config: dict[str, Any]) -> tuple[str, ...]:
@@ -256,10 +270,18 @@ def kpe_keys(config: dict[str, Any]) -> tuple[str, ...]:
 
 
 def semantics_keys(config: dict[str, Any]) -> tuple[str, ...]:
-    """What scoring semantics reads (the method; CLIP's prompt, and what loading it reads)."""
+    """What scoring semantics reads (the method; CLIP's prompt template, unless the prompts are
+    a text-to-image study's own, and what loading CLIP reads)."""
+    from enfopath.study.config import is_text_to_image
+
     if config["semantics"]["method"] != "clip":
         return ("semantics.method",)
-    return _names(("semantics.method", "clip.template"), model_keys({"clip"}))
+    template = () if is_text_to_image(config) else ("clip.template",)
+    return _names(("semantics.method", *template), model_keys({"clip"}))
+
+
+DENSITY_COLUMNS = ("density.spaces", "density.reference")
+"""What naming a study's density columns reads (:func:`enfopath.columns.density_prefixes`)."""
 
 
 def training_keys(config: dict[str, Any]) -> Keys:
@@ -309,10 +331,35 @@ DATASET_KEYS = {
 bundled data set reads the seed, its name and the test fraction."""
 
 
+PROMPT_REFERENCE_KEYS = ("seed", "data.folder", "data.per_class", "data.image_size")
+"""What a prompt set's optional reference folder reads (the prompt file is an input file)."""
+
+
 @_job("prepare_data")
 def _prepare_data(config: dict[str, Any]) -> Keys:
     dataset = config["data"]["dataset"]
+    if dataset == "prompts":
+        return Keys(
+            ("data.dataset", *(PROMPT_REFERENCE_KEYS if "folder" in config["data"] else ()))
+        )
     return Keys(DATASET_KEYS.get(dataset, ("seed", "data.dataset", "data.test_fraction")))
+
+
+@_job("pipeline")
+def _pipeline(config: dict[str, Any]) -> Keys:
+    if config["flow"]["diffusers"]["tiny"] is not None:
+        return Keys(("seed", "flow.diffusers.tiny"))
+    return Keys(("flow.diffusers.source", "flow.diffusers.revision"))
+
+
+@_job("encode_prompts")
+def _encode_prompts(config: dict[str, Any]) -> Keys:
+    return Keys((*T2I_ENCODING_KEYS, "prompts.encode_batch_size"))
+
+
+@_job("self_density")
+def _self_density(config: dict[str, Any]) -> Keys:
+    return Keys(("density.spaces", "density.k", "sampling.shard_size"))
 
 
 @_job("import_flow")
@@ -384,24 +431,29 @@ def flow_record_keys(config: dict[str, Any]) -> tuple[str, ...]:
         checkpoint = part["checkpoint"]
         where = [k for k in ("url", "path") if checkpoint and checkpoint.get(k)][:1]
         keys += [f"flow.{section}.checkpoint.{k}" for k in where] or [f"flow.{section}.checkpoint"]
+    if config["flow"]["diffusers"] is not None:
+        keys += ["flow.diffusers", "prompts.file", "prompts.samples_per_prompt"]
     return tuple(keys)
 
 
 @_job("summary")
 def _summary(config: dict[str, Any]) -> Keys:
-    from enfopath.study.config import is_conditional, is_latent, needed_models
+    from enfopath.study.config import is_conditional, is_latent, is_text_to_image, needed_models
 
     return Keys(
         _names(
             ("experiment", "seed", "data.dataset", "semantics.method"),
-            ("density.spaces", "density.k"),
+            (*DENSITY_COLUMNS, "density.k"),
             solver_keys(config),
             ("sampling.batch_size", "sampling.tau", "sampling.precision"),
             kpe_keys(config),
             ("statistics.bootstrap", "statistics.confidence", "statistics.group_quantile"),
             flow_record_keys(config),
-            ("clip.model", "clip.pretrained", "clip.template", "clip.interpolation")
+            ("clip.model", "clip.pretrained", "clip.interpolation")
             if "clip" in needed_models(config)
+            else (),
+            ("clip.template",)  # a text-to-image study's prompts are written out in full
+            if "clip" in needed_models(config) and not is_text_to_image(config)
             else (),
             ("guidance",) if is_conditional(config) else (),
             ("vae.source", "vae.scale") if is_latent(config) else (),
@@ -415,12 +467,12 @@ FIXED_KEYS = {
     "train_classifier": ("seed", "classifier"),
     "density_shard": ("density.spaces", "density.k"),
     "merge_samples": ("sampling.n_samples",),
-    "statistics": (*BOOTSTRAP, "density.spaces", "statistics.group_quantile", "statistics.bins"),
-    "partial_correlations": (*BOOTSTRAP, "density.spaces", "statistics.partial_controls"),
-    "early_prediction": (*BOOTSTRAP, "density.spaces", "statistics.group_quantile"),
+    "statistics": (*BOOTSTRAP, *DENSITY_COLUMNS, "statistics.group_quantile", "statistics.bins"),
+    "partial_correlations": (*BOOTSTRAP, *DENSITY_COLUMNS, "statistics.partial_controls"),
+    "early_prediction": (*BOOTSTRAP, *DENSITY_COLUMNS, "statistics.group_quantile"),
     "memorization": ("statistics.confidence", "statistics.bins"),
     "prdc": (*BOOTSTRAP, "density.spaces", "density.k", "statistics.group_quantile"),
-    "comparison": (*BOOTSTRAP, "density.spaces", "compare.baseline", "compare.control"),
+    "comparison": (*BOOTSTRAP, *DENSITY_COLUMNS, "compare.baseline", "compare.control"),
     "robustness": (
         *BOOTSTRAP,
         "density.spaces",
@@ -430,6 +482,7 @@ FIXED_KEYS = {
         "robustness.stable_delta_rho",
     ),
     "replicates": (*BOOTSTRAP, "density.spaces", "replicates"),
+    "prompt_effects": BOOTSTRAP,
 }
 """The jobs whose keys depend on nothing (of the study or the wildcards)."""
 for _rule, _keys in FIXED_KEYS.items():
@@ -477,5 +530,5 @@ def _replicate_samples(config: dict[str, Any], replicate: str | None = None) -> 
 def _figure(config: dict[str, Any], name: str) -> Keys:
     from enfopath.study.figure_names import FIGURE
 
-    every = ("density.spaces", "density.k", "statistics.group_quantile", "statistics.confidence")
+    every = (*DENSITY_COLUMNS, "density.k", "statistics.group_quantile", "statistics.confidence")
     return Keys(_names(every, kpe_keys(config), FIGURE[name].keys))

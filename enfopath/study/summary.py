@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from enfopath.columns import density_prefixes
 from enfopath.shaping import mean_gain
 
 CONFIDENT = 0.9
@@ -156,8 +157,10 @@ def models_used(
         used.update(
             clip_model=cfg["clip"]["model"],
             clip_pretrained=cfg["clip"]["pretrained"],
-            clip_weights_sha256=clip_record["files"]["weights"]["sha256"],
-            clip_template=cfg["clip"]["template"],
+            clip_weights_sha256=clip_record["files"]["weights"]["sha256"]
+            if "weights" in clip_record["files"]
+            else f"random weights (seed {clip_record['random_seed']})",
+            clip_template=cfg["clip"].get("template", "each sample's own prompt, as written"),
             clip_preprocessing=f"{cfg['clip']['interpolation']} resize of the shortest side, "
             "centre crop, CLIP mean/std",
         )
@@ -193,6 +196,47 @@ def models_used(
     return used
 
 
+DENSITY_REFERENCES = {
+    "data": "the data set's reference images",
+    "samples": "the generated samples themselves, each leaving itself out (columns {space}_self_*"
+    "; no training data at hand)",
+}
+"""What density is measured against, in words, by ``density.reference``."""
+
+
+def text_to_image_used(
+    cfg: dict[str, Any], pipeline_record: dict[str, Any], flow: dict[str, Any]
+) -> dict[str, Any]:
+    """What the summary records of a text-to-image flow: the pipeline (source or tiny, its
+    revision, family, and the sha256 of its model_index.json), the prompt set, and ``flow``,
+    what the sampling jobs recorded of it (:meth:`enfopath.models.t2i_pipeline.T2IFlow.describe`:
+    the timestep scale, the guidance applied, packing, the shift or μ, sizes, precision), flat."""
+    d = cfg["flow"]["diffusers"]
+    source, tiny, negative = d["source"], d["tiny"], d["negative_prompt"]
+    source = source if tiny is None else f"tiny {tiny} pipeline (random weights)"
+    used: dict[str, Any] = {
+        "flow_model": f"diffusers {flow['pipeline']} ({source})",
+        "flow_revision": d["revision"] or ("main" if tiny is None else "built here"),
+        "pipeline_model_index_sha256": pipeline_record["files"]["model_index.json"]["sha256"],
+        "prompt_file": cfg["prompts"]["file"],
+        "samples_per_prompt": cfg["prompts"]["samples_per_prompt"],
+        "negative_prompt": negative if flow["guidance"]["kind"] == "cfg" else None,
+        "max_sequence_length": d["max_sequence_length"],
+        "kpe_space": "the scaled latent the transformer sees"
+        + (" (packed tokens: a permutation of it)" if flow["packing"] > 1 else ""),
+    }
+    requested = {"resolution": d["resolution"], "guidance": d["guidance"]}
+    for key, value in flow.items():
+        if isinstance(value, dict):
+            used |= {f"t2i_{key}_{k}": v for k, v in value.items()}
+        else:
+            used[f"t2i_{key}"] = value
+    used["t2i_requested"] = (
+        f"resolution {requested['resolution']}, guidance {requested['guidance']}"
+    )
+    return used
+
+
 def study_summary(
     cfg: dict[str, Any], table: pd.DataFrame, used: dict[str, Any], identity: dict[str, Any]
 ) -> dict[str, Any]:
@@ -209,6 +253,7 @@ def study_summary(
         "dataset": cfg["data"]["dataset"],
         **identity,
         "density_spaces": list(cfg["density"]["spaces"]),
+        "density_reference": DENSITY_REFERENCES[cfg["density"]["reference"]],
         "density_k": list(cfg["density"]["k"]),
         "n_samples": len(table),
         "n_nonfinite_excluded": int(table.nonfinite.sum()),
@@ -232,7 +277,7 @@ def study_summary(
         "precision": sc["precision"],
         **used,
         **sample_quality(analysed),
-        **copies_and_clamping(analysed, cfg["density"]["spaces"]),
+        **copies_and_clamping(analysed, density_prefixes(cfg["density"])),
         "endpoint_rule": "KPE of the unclamped ODE state; semantics and image-space density of "
         "the image clamped to [-1, 1]",
         "bootstrap_resamples": st["bootstrap"],
