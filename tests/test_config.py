@@ -275,6 +275,11 @@ def t2i_study(patch: dict) -> dict:
         ({"statistics": {"prdc": True}}, "statistics.prdc", "reference set"),
         ({"robustness": {"enabled": True}}, "robustness.enabled", "not a pipeline"),
         ({"replicates": {"flow_seeds": [1]}}, "replicates.flow_seeds", "diffusers"),
+        (
+            {"data": {"folder": "/d"}, "density": {"reference": "data"}},
+            "data.image_size",
+            "flow.diffusers.resolution = 64",
+        ),
     ],
 )
 def test_a_text_to_image_study_refuses_what_it_cannot_do_and_says_why(patch, key, why):

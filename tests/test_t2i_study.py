@@ -168,10 +168,12 @@ def test_a_flux_study_measures_density_against_its_reference_folder(tmp_path):
         "flux-dev",
         3.5,
         data={"folder": str(folder), "per_class": 5, "image_size": SIZE},
-        density={"spaces": ["clip"], "reference": "data", "k": [2]},
+        density={"spaces": ["clip", "pixels"], "reference": "data", "k": [2]},
+        statistics={"prdc": True, "memorization": True},
     )
     config["experiment"] = "t2i_flux_reference"
-    out = _run(tmp_path, config, "samples.parquet", "statistics/summary.json")  # not the figures
+    tables = ("samples.parquet", "statistics/summary.json", "statistics/prdc.csv")
+    out = _run(tmp_path, config, *tables, "statistics/memorization.csv")  # not the figures
     shards = _shards(out)
     want = _pipeline_latents(out, shards, 3.5, sd3=False)
     torch.testing.assert_close(torch.from_numpy(shards["x1"]), want, rtol=1e-5, atol=1e-5)
@@ -182,6 +184,10 @@ def test_a_flux_study_measures_density_against_its_reference_folder(tmp_path):
     assert summary["t2i_guidance_kind"] == "embedded" and summary["t2i_packing"] == 2
     assert json.loads(json.dumps(summary["t2i_schedule_shift_mu"])) > 0
     assert len(read_npz(out / "data/dataset.npz")["paths"]) == 10
+    prdc = pd.read_csv(out / "statistics/prdc.csv")
+    assert {"clip", "pixels"} <= set(prdc.space) and prdc.precision.notna().all()
+    memorized = pd.read_csv(out / "statistics/memorization.csv")
+    assert memorized.n.max() == len(PROMPTS) * SPP  # its first row: all the samples
 
 
 @pytest.mark.parametrize(
