@@ -414,14 +414,14 @@ def _check_text_to_image(config: dict[str, Any]) -> None:
             "(data.folder) or measure density among the samples (density.reference: samples)",
         )
     side = diffusers["resolution"]
-    if density["reference"] == "data" and "pixels" in density["spaces"]:
-        if data["image_size"] != side:
-            _fail(
-                "data.image_size",
-                f"{data['image_size']}: pixel-space density compares the samples with the "
-                f"reference images, so they are cropped to the samples' size, "
-                f"flow.diffusers.resolution = {side}",
-            )
+    pixels = density["reference"] == "data" and "pixels" in density["spaces"]
+    if pixels and data["image_size"] != side:
+        _fail(
+            "data.image_size",
+            f"{data['image_size']}: pixel-space density compares the samples with the "
+            f"reference images, so they are cropped to the samples' size, "
+            f"flow.diffusers.resolution = {side}",
+        )
     statistics = config["statistics"]
     for key, on, why in (
         (
