@@ -8,7 +8,8 @@ The package is laid out by what it does, with one-way imports (core ‚Üê models ‚
 
 - the core, at the top: :mod:`.energy` (solvers and the energy), :mod:`.grids`,
   :mod:`.velocity` (calling conventions, guidance, precision), :mod:`.analytic` (closed-form
-  fields), :mod:`.seeding`, :mod:`.columns` and :mod:`.io` (checksummed files);
+  fields), :mod:`.monitor` (KPE as a training monitor), :mod:`.seeding`, :mod:`.columns` and
+  :mod:`.io` (checksummed files);
 - :mod:`enfopath.models`: networks, checkpoints, the user's own model;
 - :mod:`enfopath.measures`: density, semantics, statistics;
 - :mod:`enfopath.study`: config, data, shards, tables, figures.

@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir)))
 
 from enfopath.study.config import (
     ConfigError,
+    figure_stages,
     is_conditional,
     is_latent,
     is_plane,
@@ -179,7 +180,8 @@ def summary_inputs(wildcards):
 def figure_inputs(wildcards):
     """The merged table, plus what the figure's spec (enfopath.study.figure_names) reads: the
     trajectory shards and the data set for the figures that show samples (and a 2-D study's
-    paths and field), and its statistics tables, each under its context field's name."""
+    paths and field), and its statistics tables and model records, each under its context
+    field's name."""
     spec = FIGURE[wildcards.name]
     inputs = {"table": out("samples.parquet")}
     if spec.samples is not None:
@@ -190,12 +192,14 @@ def figure_inputs(wildcards):
         inputs["field"] = out("plane/field.npz")
     for field, table in spec.tables:
         inputs[field] = out(f"statistics/{table}.csv")
+    for field, file in spec.models:
+        inputs[field] = out(f"models/{file}")
     return inputs
 
 
 STAGES = optional_stages(config)
 """The optional analysis stages (a table statistics/<stage>.csv each) and whether they run."""
-STUDY_FIGURES = study_figures(STAGES, PLANE)
+STUDY_FIGURES = study_figures(figure_stages(config), PLANE)
 """The figures of this study."""
 
 

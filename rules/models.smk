@@ -115,6 +115,14 @@ else:
                 category="Models",
                 labels=verified_labels({"model": "flow", "table": "held-out loss"}),
             ),
+            kpe=report(
+                out("models/flow_kpe.csv"),
+                caption="../report/flow_kpe.rst",
+                category="Models",
+                labels=verified_labels(
+                    {"model": "flow", "table": "KPE during training"}
+                ),
+            ),
         log:
             out("logs/train_flow.log"),
         benchmark:

@@ -9,6 +9,7 @@ rule replicate_flow:
     output:
         checkpoint=out("replicates/seed_{replicate}/flow.pt"),
         losses=out("replicates/seed_{replicate}/flow_losses.csv"),
+        kpe=out("replicates/seed_{replicate}/flow_kpe.csv"),
         metrics=out("replicates/seed_{replicate}/flow_metrics.json"),
     log:
         out("logs/replicate_flow/{replicate}.log"),

@@ -19,6 +19,7 @@ from enfopath.study.figures import FIGURES, FigureContext, ImageSamples, describ
 from enfopath.study.tables import ENERGIES, measure_columns
 
 SPACES = ["pixels", "classifier"]
+QUANTILE_COLUMNS = ("05", "25", "50", "75", "95")
 
 
 @pytest.fixture(scope="module")
@@ -403,14 +404,14 @@ def test_every_figure_a_shipped_study_draws_has_its_own_caption_rendered(study, 
 
     from jinja2 import Environment, StrictUndefined
 
-    from enfopath.study.config import is_plane, load_config, optional_stages
+    from enfopath.study.config import figure_stages, is_plane, load_config
     from enfopath.study.figure_names import FIGURE, caption_file, study_figures
 
     monkeypatch.syspath_prepend(str(ROOT / "examples" / "own_model"))  # its flow.plugin module
     config = load_config(*shipped_study_files(study))
     template = Environment(trim_blocks=True, lstrip_blocks=True, undefined=StrictUndefined)
     template = template.from_string(caption_file())
-    names = study_figures(optional_stages(config), is_plane(config))
+    names = study_figures(figure_stages(config), is_plane(config))
     assert names and set(names) <= set(FIGURE)
     texts = {}
     for name in names:
@@ -425,9 +426,11 @@ def test_a_study_draws_the_figures_of_its_stages_and_of_its_kind_of_samples():
 
     off = dict.fromkeys(["partial_correlations", "early_prediction", "memorization"], False)
     off |= dict.fromkeys(
-        ["prdc", "robustness", "replicates", "comparison", "prompt_effects"], False
+        ["prdc", "robustness", "replicates", "comparison", "prompt_effects", "flow_training"], False
     )
     images = study_figures(off, plane=False)
+    assert "flow_training" not in images
+    assert "flow_training" in study_figures(off | {"flow_training": True}, plane=False)
     assert set(IMAGE_FIGURES) <= set(images) and not set(PLANE_FIGURES) & set(images)
     assert "kpe_confounds" not in images and "kpe_hist" in images
     plane = study_figures(off | {"partial_correlations": True}, plane=True)
@@ -455,3 +458,39 @@ def test_every_table_caption_renders_in_words_for_every_shipped_study(study, mon
         text = env.from_string(path.read_text()).render(snakemake=SimpleNamespace(config=config))
         printed = re.findall(r"\{'|\['|\{\{|\{%|': ", text)  # a dict, a list, a template
         assert not printed, (path.name, printed, text)
+
+
+def test_the_training_figure_draws_the_loss_and_the_monitors_numbers(table):
+    steps = np.arange(1, 101)
+    losses = pd.DataFrame({"step": steps, "loss": 1.0 / steps})
+    kpe = pd.DataFrame(
+        {
+            "step": [0, 50, 100],
+            "solver": "heun",
+            "solver_steps": 16,
+            "n": 256,
+            "nonfinite": 0,
+            "kpe_mean": [20.0, 30.0, 31.0],
+            "chord_energy_mean": [18.0, 29.0, 30.5],
+            "excess_energy_mean": [2.0, 1.0, 0.5],
+            "nfe": 32.0,
+            **{
+                f"kpe_q{q}": [10.0 + i, 25.0 + i, 26.0 + i]
+                for i, q in enumerate(("05", "25", "50", "75", "95"))
+            },
+            "heldout_loss": [2.0, 0.9, 0.8],
+        }
+    )
+    ctx = FigureContext(SPACES, [2], 0.2, flow_losses=losses, flow_kpe=kpe)
+    fig = FIGURES["flow_training"](table, ctx)
+    loss_ax, _, excess_ax = fig.axes
+    assert loss_ax.get_yscale() == "log"
+    ys = {tuple(np.asarray(ln.get_ydata(), float)) for ax in fig.axes for ln in ax.get_lines()}
+    for column in ("heldout_loss", "kpe_mean", "kpe_q50", "chord_energy_mean"):
+        assert tuple(kpe[column]) in ys, column
+    assert tuple(np.asarray(excess_ax.get_lines()[0].get_ydata(), float)) == (2.0, 1.0, 0.5)
+    assert "last step 100: mean KPE 31" in fig._suptitle.get_text()
+    assert "heun 16 steps (32 NFE each)" in fig._suptitle.get_text()
+    with pytest.raises(ValueError, match=r"flow_kpe\.csv"):
+        FIGURES["flow_training"](table, FigureContext(SPACES, [2], 0.2, flow_losses=losses))
+    plt.close(fig)

@@ -45,6 +45,7 @@ def test_importing_the_package_loads_nothing_heavy():
         "from enfopath import sample_with_energy",
         "import enfopath.energy, enfopath.grids, enfopath.velocity, enfopath.seeding",
         "import enfopath.analytic",
+        "import enfopath.monitor",
         "import enfopath.models.plugin",
     ],
 )

@@ -28,6 +28,15 @@ def test_readme_library_example_runs():
     exec(compile(block, "README.md", "exec"), {})
 
 
+def test_readme_training_monitor_example_runs(capsys):
+    text = (ROOT / "README.md").read_text()
+    block = re.search(r"### KPE as a training monitor\s.*?```python\n(.*?)```", text, re.S).group(1)
+    exec(compile(block, "README.md", "exec"), {})
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == ["200", "400", "600"]
+    assert all("KPE" in line and "excess" in line for line in lines)
+
+
 def test_readme_starts_with_the_two_make_commands():
     text = (ROOT / "README.md").read_text()
     first = re.search(r"```bash\n(.*?)```", text, re.S).group(1).splitlines()

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.stats
+import torch
 import yaml
 from conftest import (
     OUT,
@@ -32,6 +33,7 @@ from conftest import (
 import enfopath
 from enfopath.io import read_npz, sha256, write_npz, write_parquet
 from enfopath.measures.groups import kpe_groups
+from enfopath.monitor import QUANTILES
 from enfopath.study.config import load_config
 from enfopath.study.figure_names import PLANE_FIGURES
 from enfopath.study.figures import FIGURES
@@ -62,6 +64,7 @@ def declared_outputs() -> list[str]:
         "data/dataset.npz",
         "models/flow.pt",
         "models/flow_losses.csv",
+        "models/flow_kpe.csv",
         "models/classifier.pt",
         "models/classifier_metrics.json",
         "samples.parquet",
@@ -143,6 +146,51 @@ def test_merged_table_and_statistics(study):
     assert 0 < float(summary["generated_mean_confidence"]) <= 1
     assert summary["n_exact_copies_pixels"] == "0"
     assert float(summary["out_of_range_mean_share"]) == pytest.approx(df.out_of_range.mean())
+
+
+def test_the_training_monitor_logs_the_studys_flow_and_equals_the_study(study):
+    """models/flow_kpe.csv: one row per evaluation step, its last row the saved flow's monitor
+    summary; and the monitor with the study's own sampling settings and batch size on the
+    study's first samples gives the study's numbers (samples.parquet)."""
+    from enfopath.models.checkpoint import load_checkpoint
+    from enfopath.models.flows import load_flow
+    from enfopath.models.networks import flow_spec
+    from enfopath.models.training import FlowMonitor
+    from enfopath.monitor import kpe_monitor, monitor_noise
+    from enfopath.study.shards import SamplingConfig
+
+    config = load_config(study / "config.yaml")
+    table = pd.read_csv(study / OUT / "models/flow_kpe.csv")
+    assert list(table.step) == [0, TINY["flow"]["steps"]]  # every 200 > 40 steps: first, last
+    assert (table.n == config["flow"]["monitor"]["n_samples"]).all()
+    assert table.heldout_loss.iloc[-1] < table.heldout_loss.iloc[0]
+    model, info = load_checkpoint(study / OUT / "models/flow.pt")
+    x_test = torch.from_numpy(read_npz(study / OUT / "data/dataset.npz", ("x_test",))["x_test"])
+    monitor = FlowMonitor.from_config(
+        config["flow"]["monitor"],
+        flow_spec(info["model"], info["arch"]),
+        config["seed"],
+        x_test,
+        torch.device("cpu"),
+    )
+    last = monitor.summary(model).row()
+    assert {k: table.iloc[-1][k] for k in last} == pytest.approx(last, rel=1e-12)
+    # the monitor on the study's settings: the study's per-sample energies, summarized
+    sampling = SamplingConfig.from_config(config["sampling"])
+    flow, _ = load_flow(str(study / OUT / "models/flow.pt"), torch.device("cpu"))
+    n = 2 * sampling.batch_size  # whole batches: a sample meets the study's dopri5 batch-mates
+    s = kpe_monitor(
+        flow.velocity(None),
+        monitor_noise(config["seed"], n, flow.shape),
+        batch_size=sampling.batch_size,
+        **sampling.solver_kwargs(),
+    )
+    df = pd.read_parquet(study / OUT / "samples.parquet").set_index("sample").loc[: n - 1]
+    assert s.kpe_mean == pytest.approx(df.kpe.astype(float).mean(), rel=1e-12)
+    assert s.kpe_quantiles == pytest.approx(tuple(np.quantile(df.kpe, QUANTILES)), rel=1e-12)
+    assert s.chord_energy_mean == pytest.approx(df.chord_energy.mean(), rel=1e-12)
+    assert s.excess_energy_mean == pytest.approx(df.straightness.astype(float).mean(), rel=1e-12)
+    assert s.nfe == pytest.approx(df.nfe.mean(), rel=1e-12)
 
 
 def test_long_jobs_log_plain_progress_lines(study):

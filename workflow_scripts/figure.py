@@ -31,7 +31,7 @@ ctx = FigureContext(
     group_quantile=cfg["statistics"]["group_quantile"],
     confidence=cfg["statistics"]["confidence"],
     samples=samples,
-    **{table_field: read_csv(sm.input[table_field]) for table_field, _ in spec.tables},
+    **{field: read_csv(sm.input[field]) for field, _ in (*spec.tables, *spec.models)},
 )
 fig = FIGURES[name](analysed, ctx)
 fig.tight_layout()

@@ -1,15 +1,16 @@
 """Rules train_flow and replicate_flow: conditional flow matching of the velocity network; EMA
 weights saved, and the held-out loss of the EMA and the raw final weights recorded. A replicate
 flow trains from its own seed (``params.train_seed``; the study's flow from the study's seed);
-the held-out loss draws from the study's seed for every flow, so their losses compare."""
+the held-out loss and the training monitor's noise (``flow.monitor``: the KPE of the EMA
+weights at each evaluation step) draw from the study's seed for every flow, so they compare."""
 
 import torch
 from _common import job_config, setup
 
 from enfopath.io import read_npz, write_csv, write_json
 from enfopath.models.checkpoint import save_checkpoint
-from enfopath.models.networks import build_model, pick_device
-from enfopath.models.training import FlowTraining, heldout_loss, train_flow
+from enfopath.models.networks import build_model, flow_spec, pick_device
+from enfopath.models.training import FlowMonitor, FlowTraining, heldout_loss, train_flow
 from enfopath.seeding import derived_seed
 from enfopath.study.split import ImageDataset
 
@@ -27,17 +28,23 @@ arch = {
 }
 train_seed = int(sm.params.train_seed)
 training = FlowTraining.from_config(fc, train_seed)
+x_heldout = torch.from_numpy(data.x_test)
+monitor = FlowMonitor.from_config(
+    fc["monitor"], flow_spec("velocity_mlp", arch), cfg["seed"], x_heldout, device
+)
 log.info("training velocity_mlp %s on %s with %s", arch, device, training)
 model, raw, losses = train_flow(
     build_model("velocity_mlp", arch, derived_seed(train_seed, "init:flow")),
     torch.from_numpy(data.x_train),
     training,
     device,
+    evaluate=monitor,
+    every=fc["monitor"]["every"],
 )
 seed = derived_seed(cfg["seed"], "heldout_loss")
 metrics = {
-    "heldout_loss_ema": heldout_loss(model, torch.from_numpy(data.x_test), seed, device=device),
-    "heldout_loss_raw": heldout_loss(raw, torch.from_numpy(data.x_test), seed, device=device),
+    "heldout_loss_ema": heldout_loss(model, x_heldout, seed, device=device),
+    "heldout_loss_raw": heldout_loss(raw, x_heldout, seed, device=device),
     "final_train_loss": float(losses.loss.iloc[-1]),
     "n_heldout": len(data.x_test),
 }
@@ -45,4 +52,5 @@ log.info("held-out I-CFM loss: EMA %(heldout_loss_ema).4f, raw %(heldout_loss_ra
 meta = {"config": {"flow": fc, "seed": cfg["seed"]}, "train_seed": train_seed, **metrics}
 save_checkpoint(sm.output.checkpoint, "velocity_mlp", arch, model, meta)
 write_csv(sm.output.losses, losses)
+write_csv(sm.output.kpe, monitor.table())
 write_json(sm.output.metrics, metrics)

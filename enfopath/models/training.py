@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -12,7 +13,9 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from enfopath.monitor import KpeSummary, kpe_monitor, monitor_noise
 from enfopath.seeding import derived_seed
+from enfopath.velocity import FlowSpec
 
 log = logging.getLogger(__name__)
 
@@ -63,15 +66,42 @@ def _ema(model: nn.Module, decay: float) -> AveragedModel:
     return AveragedModel(model, multi_avg_fn=update)
 
 
+Evaluation = Callable[[int, nn.Module], None]
+"""``evaluate(step, ema_model)``: called during training with the EMA weights in eval mode."""
+
+
+def evaluation_steps(steps: int, every: int) -> list[int]:
+    """The steps at which training is evaluated: 0 (the initial weights), each multiple of
+    ``every`` and the last step."""
+    if every < 1:
+        raise ValueError(f"evaluations every {every} steps: expected at least 1")
+    return sorted({0, *range(every, steps + 1, every), steps})
+
+
+def _evaluate(evaluate: Evaluation, step: int, ema: AveragedModel) -> None:
+    module = ema.module
+    was_training = module.training
+    module.eval()
+    evaluate(step, module)
+    module.train(was_training)
+
+
 def train_flow(
-    model: nn.Module, x_train: torch.Tensor, cfg: FlowTraining, device: torch.device
+    model: nn.Module,
+    x_train: torch.Tensor,
+    cfg: FlowTraining,
+    device: torch.device,
+    evaluate: Evaluation | None = None,
+    every: int = 1,
 ) -> tuple[nn.Module, nn.Module, pd.DataFrame]:
     """Train ``model(t, x)`` by flow matching on x_train (N, ...).
 
     Noise x0 ~ N(0, I) is paired with data x1 (independently, or by exact OT within a batch);
     the regression target is u = x1 − x0 at x_t = (1 − t) x0 + t x1 (torchcfm with σ = 0).
     Returns the EMA model (warm-up decay, :func:`ema_decay`), the raw final model (both in eval
-    mode) and the loss log.
+    mode) and the loss log. ``evaluate``, when given, is called with the EMA weights at each of
+    :func:`evaluation_steps` (after that step's update); it must not draw from the global
+    generators, which training uses.
     """
     if cfg.coupling not in COUPLINGS:
         raise ValueError(f"unknown coupling {cfg.coupling!r}; expected one of {sorted(COUPLINGS)}")
@@ -85,6 +115,9 @@ def train_flow(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
     data = x_train.to(device)
     rows = []
+    evaluated = set(evaluation_steps(cfg.steps, every)) if evaluate is not None else set()
+    if 0 in evaluated:
+        _evaluate(evaluate, 0, ema)  # type: ignore[arg-type]
     for step in range(1, cfg.steps + 1):
         x1 = data[torch.randint(len(data), (cfg.batch_size,), device=device)]
         x0 = torch.randn_like(x1)
@@ -98,6 +131,8 @@ def train_flow(
         rows.append((step, loss.item()))
         if step % max(1, cfg.steps // 10) == 0:
             log.info("flow step %d/%d loss %.4f", step, cfg.steps, rows[-1][1])
+        if step in evaluated:
+            _evaluate(evaluate, step, ema)  # type: ignore[arg-type]
     return ema.module.eval(), model.eval(), pd.DataFrame(rows, columns=["step", "loss"])
 
 
@@ -123,6 +158,70 @@ def heldout_loss(
         v = model(t.to(device), xt.to(device)).float().cpu()
         total += float((v - (x - x0)).pow(2).mean())
     return total / repeats
+
+
+@dataclass
+class FlowMonitor:
+    """The training monitor of a flow: at each evaluation (an :data:`Evaluation`), the KPE of
+    the study's fixed noise under the EMA weights (:func:`enfopath.monitor.kpe_monitor`) and
+    their held-out loss (:func:`heldout_loss`, the study's draws), one row per step."""
+
+    spec: FlowSpec
+    """How the network is called as ``velocity(t, x)`` (the study's route)."""
+    x0: torch.Tensor
+    """The fixed noise batch (:func:`enfopath.monitor.monitor_noise`), on the device."""
+    x_heldout: torch.Tensor
+    heldout_seed: int
+    solver: str
+    steps: int
+    device: torch.device
+    rows: list[dict[str, float]] = field(default_factory=list)
+
+    @classmethod
+    def from_config(
+        cls,
+        monitor: dict[str, Any],
+        spec: FlowSpec,
+        seed: int,
+        x_heldout: torch.Tensor,
+        device: torch.device,
+    ) -> FlowMonitor:
+        """The monitor of a validated config's ``flow.monitor`` section, on the noise of the
+        study's ``seed`` (its held-out loss draws from the same seed as the study's)."""
+        return cls(
+            spec=spec,
+            x0=monitor_noise(seed, monitor["n_samples"], spec.shape, device),
+            x_heldout=x_heldout,
+            heldout_seed=derived_seed(seed, "heldout_loss"),
+            solver=monitor["solver"],
+            steps=monitor["steps"],
+            device=device,
+        )
+
+    def summary(self, model: nn.Module) -> KpeSummary:
+        """The KPE summary of the fixed noise under ``model`` (no random draw)."""
+        return kpe_monitor(self.spec.velocity(model), self.x0, solver=self.solver, steps=self.steps)
+
+    def __call__(self, step: int, model: nn.Module) -> None:
+        summary = self.summary(model)
+        loss = heldout_loss(model, self.x_heldout, self.heldout_seed, device=self.device)
+        self.rows.append({"step": step, **summary.row(), "heldout_loss": loss})
+        log.info(
+            "step %d: KPE %.4g (excess %.4g) on %d samples, held-out loss %.4f",
+            step,
+            summary.kpe_mean,
+            summary.excess_energy_mean,
+            summary.n,
+            loss,
+        )
+
+    def table(self) -> pd.DataFrame:
+        """One row per evaluation: ``step``, the :meth:`KpeSummary.row` columns, the solver
+        and its steps, and ``heldout_loss``."""
+        out = pd.DataFrame(self.rows)
+        out.insert(1, "solver", self.solver)
+        out.insert(2, "solver_steps", self.steps)
+        return out
 
 
 def train_classifier(

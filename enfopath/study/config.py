@@ -538,6 +538,19 @@ def optional_stages(config: dict[str, Any]) -> dict[str, bool]:
     }
 
 
+def trains_flow(config: dict[str, Any]) -> bool:
+    """Whether a validated config's study trains its own flow (rule train_flow): not a
+    pretrained, plug-in, empirical or text-to-image flow."""
+    f = config["flow"]
+    return not (f["pretrained"] or f["plugin"] or f["model"] == "empirical" or f["diffusers"])
+
+
+def figure_stages(config: dict[str, Any]) -> dict[str, bool]:
+    """What decides whether a figure is drawn: the :func:`optional_stages`, and
+    ``flow_training``, a study that trains its own flow (and monitors its KPE)."""
+    return {**optional_stages(config), "flow_training": trains_flow(config)}
+
+
 def needed_models(config: dict[str, Any]) -> set[str]:
     """The auxiliary models a validated config needs: classifier, clip, vae."""
     spaces = set(config["density"]["spaces"])

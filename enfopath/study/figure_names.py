@@ -33,8 +33,12 @@ class FigureSpec:
     is the study's config and :data:`CAPTION_SHARED`'s phrases are defined."""
     tables: tuple[tuple[str, str], ...] = ()
     """(``FigureContext`` field, table) pairs: ``statistics/<table>.csv`` read into the field."""
+    models: tuple[tuple[str, str], ...] = ()
+    """(``FigureContext`` field, file) pairs: ``models/<file>`` (a record of the study's own
+    model training) read into the field."""
     stage: str | None = None
-    """The optional analysis stage it belongs to (drawn only when the stage runs)."""
+    """The optional stage it belongs to (drawn only when the stage runs:
+    :func:`enfopath.study.config.figure_stages`)."""
     samples: str | None = None
     """One of :data:`SAMPLE_KINDS`, or None for a figure of the tables alone."""
     keys: tuple[str, ...] = ()
@@ -245,6 +249,21 @@ FIGURE_SPECS = (
             "share of its variance that is the prompt's rather than the noise's; right, the mean "
             "KPE per prompt category with its prompts' means. Intervals: {{ (100 * "
             'cfg["statistics"]["confidence"]) | round | int }} % cluster bootstrap over prompts.'
+        ),
+    ),
+    FigureSpec(
+        "flow_training",
+        models=(("flow_losses", "flow_losses.csv"), ("flow_kpe", "flow_kpe.csv")),
+        stage="flow_training",
+        caption=(
+            '{% set m = cfg["flow"]["monitor"] %}The flow\'s training with KPE as its monitor '
+            "(flow_losses.csv, flow_kpe.csv): left, the flow-matching loss per optimizer step "
+            "(grey; a running mean in black) and the held-out loss of the EMA weights at each "
+            'evaluation (red); middle, the KPE of the study\'s first {{ m["n_samples"] }} noise '
+            'samples under the EMA weights ({{ m["solver"] }}, {{ m["steps"] }} steps): mean, '
+            "median, 25–75 % and 5–95 % bands, and the mean chord energy ½‖x(1) − x(0)‖² "
+            "(dashed); right, the mean excess energy E − chord, how far the paths are from "
+            "straight. The last evaluation's weights are the study's flow."
         ),
     ),
     FigureSpec(

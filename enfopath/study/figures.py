@@ -190,6 +190,10 @@ class FigureContext:
     """``statistics/replicates.csv`` (the correlations of each flow's training seed)."""
     prompt_effects: pd.DataFrame | None = None
     """``statistics/prompt_effects.csv`` (a text-to-image study's prompt analyses)."""
+    flow_losses: pd.DataFrame | None = None
+    """``models/flow_losses.csv`` (the training loss per step: the training figure)."""
+    flow_kpe: pd.DataFrame | None = None
+    """``models/flow_kpe.csv`` (the training monitor's KPE per evaluation step)."""
     samples: ImageSamples | PlaneSamples | None = None
     """The samples a figure of the generated samples shows (None for a figure of tables)."""
 
@@ -669,6 +673,50 @@ def replicates(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     fig.suptitle(
         f"{len(seeds)} flows trained from different seeds, the same noise; {level} % bootstrap "
         "intervals",
+        fontsize=9,
+    )
+    return fig
+
+
+def flow_training(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """The flow's training with KPE as its monitor: the loss curve (per step, its running mean,
+    the held-out loss at each evaluation), the KPE of the fixed noise (mean, median, quantile
+    bands, chord energy) and the excess energy, all against the optimizer step."""
+    if ctx.flow_losses is None or ctx.flow_kpe is None:
+        raise ValueError("this figure needs models/flow_losses.csv and models/flow_kpe.csv")
+    losses, m = ctx.flow_losses, ctx.flow_kpe
+    fig, (ax_loss, ax_kpe, ax_excess) = _panels(3, 4.4)
+    window = max(1, len(losses) // 50)
+    ax_loss.plot(losses.step, losses.loss, color="0.75", lw=0.5, label="training loss")
+    ax_loss.plot(
+        losses.step,
+        losses.loss.rolling(window, min_periods=1).mean(),
+        color="k",
+        lw=1.0,
+        label=f"running mean ({window} steps)",
+    )
+    ax_loss.plot(
+        m.step, m.heldout_loss, "o-", color="C3", ms=3, lw=1.0, label="held-out, I-CFM (EMA)"
+    )
+    ax_loss.set_yscale("log")
+    ax_loss.set_ylabel("flow-matching loss")
+    ax_loss.legend(fontsize=7)
+    ax_kpe.fill_between(m.step, m.kpe_q05, m.kpe_q95, color="C0", alpha=0.15, label="5–95 %")
+    ax_kpe.fill_between(m.step, m.kpe_q25, m.kpe_q75, color="C0", alpha=0.3, label="25–75 %")
+    ax_kpe.plot(m.step, m.kpe_mean, "o-", color="C0", ms=3, lw=1.2, label="mean")
+    ax_kpe.plot(m.step, m.kpe_q50, color="C0", lw=0.8, ls=":", label="median")
+    ax_kpe.plot(m.step, m.chord_energy_mean, color="0.3", lw=1.0, ls="--", label="chord, mean")
+    ax_kpe.set_ylabel("KPE E = ½∫‖v‖²dt")
+    ax_kpe.legend(fontsize=7)
+    ax_excess.plot(m.step, m.excess_energy_mean, "o-", color="C2", ms=3, lw=1.2)
+    ax_excess.set_ylabel("mean excess energy E − ½‖x(1) − x(0)‖²")
+    for ax in (ax_loss, ax_kpe, ax_excess):
+        ax.set_xlabel("optimizer step")
+    last = m.iloc[-1]
+    fig.suptitle(
+        f"KPE monitor: {int(last.n)} fixed noise samples, {last.solver} {int(last.solver_steps)} "
+        f"steps ({last.nfe:g} NFE each); last step {int(last.step)}: mean KPE "
+        f"{last.kpe_mean:.4g}, excess {last.excess_energy_mean:.3g}",
         fontsize=9,
     )
     return fig
