@@ -25,7 +25,7 @@ check: $(STAMP)
 	$(BIN)/python -m enfopath.study.config $(or $(CONFIG),config.yaml)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --durations=30
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile --durations=30
 
 report: $(STAMP)
 	$(BIN)/snakemake --report results/digits_default/report.html

@@ -54,7 +54,7 @@ def main() -> None:
             training,
             device,
             evaluate=monitor if monitored else None,
-            every=fc["monitor"]["every"],
+            evaluate_at=evaluation_steps(fc["steps"], fc["monitor"]["every"]),
         )
         return time.perf_counter() - start, ema, monitor
 

@@ -49,6 +49,10 @@ SELF_DENSITY = config["density"]["reference"] == "samples"
 """Density is measured among the generated samples themselves, not against a reference set."""
 FLOW_SEEDS = config["replicates"]["flow_seeds"]
 """The training seeds of the replicate flows ([]: no replication)."""
+FLOW_STEPS = config["replicates"]["flow_steps"]
+"""The training steps of a checkpoint ladder's rungs below the last ([]: no ladder)."""
+LADDER_SEEDS = [config["seed"], *FLOW_SEEDS]
+"""The training runs a ladder climbs: the study's, then each replicate seed's."""
 ASSETS = {
     name: section
     for name, section in (
@@ -69,6 +73,7 @@ wildcard_constraints:
     asset="data|flow",
     hub="clip|vae",
     replicate=r"\d+",
+    step=r"\d+",
 
 
 def job_params(rule):
@@ -254,3 +259,19 @@ def verified_labels(labels):
         return labels(wildcards) if callable(labels) else labels
 
     return check
+
+
+def rung_checkpoint(wildcards):
+    """The EMA weights of a ladder's rung, saved by the replicate_flow job of its seed (the
+    study's own seed too: the ladder's run, the same bits as the study's training); at the
+    last step (flow.steps), that run's flow itself, the study's models/flow.pt for the
+    study's seed (its rung, asked for by name, is the study's own samples, which the ladder
+    takes from samples.parquet)."""
+    seed, step = int(wildcards.replicate), int(wildcards.step)
+    if step != config["flow"]["steps"]:
+        return out(f"replicates/seed_{seed}/flow_step_{step}.pt")
+    return out(
+        "models/flow.pt"
+        if seed == config["seed"]
+        else f"replicates/seed_{seed}/flow.pt"
+    )

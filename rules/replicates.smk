@@ -1,5 +1,7 @@
 """Replication across training seeds (replicates.flow_seeds): one more flow per seed, the
-study's noise through each, scored as the study's samples are, and the spread of every ρ.
+study's noise through each, scored as the study's samples are, and the spread of every ρ; and
+the checkpoint ladder along training (replicates.flow_steps): the EMA weights of each training
+run at each rung, run and scored the same way, and every relation per rung.
 """
 
 
@@ -10,6 +12,9 @@ rule replicate_flow:
         checkpoint=out("replicates/seed_{replicate}/flow.pt"),
         losses=out("replicates/seed_{replicate}/flow_losses.csv"),
         kpe=out("replicates/seed_{replicate}/flow_kpe.csv"),
+        rungs=expand(
+            out("replicates/seed_{{replicate}}/flow_step_{step}.pt"), step=FLOW_STEPS
+        ),
         metrics=out("replicates/seed_{replicate}/flow_metrics.json"),
     log:
         out("logs/replicate_flow/{replicate}.log"),
@@ -90,3 +95,73 @@ rule replicates:
         config=job_params("replicates"),
     script:
         "../workflow_scripts/replicates.py"
+
+
+rule rung_samples:
+    input:
+        unpack(
+            lambda wc: with_models(
+                semantic_models() | space_models(SPACES),
+                checkpoint=rung_checkpoint(wc),
+                dataset=rules.prepare_data.output.dataset,
+            )
+        ),
+        references=per_space("features/train_{space}.npz"),
+        indexes=per_space("index/{space}.faiss"),
+        radii=per_space("index/{space}_radii.npz"),
+    output:
+        table=out("replicates/seed_{replicate}/step_{step}/samples.parquet"),
+    log:
+        out("logs/rung_samples/{replicate}_{step}.log"),
+    benchmark:
+        out("benchmarks/rung_samples/{replicate}_{step}.tsv")
+    priority: 5
+    conda:
+        "../envs/enfopath.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        config=job_params("rung_samples"),
+    script:
+        "../workflow_scripts/replicate_samples.py"
+
+
+rule ladder:
+    input:
+        table=out("samples.parquet"),
+        replicates=expand(
+            out("replicates/seed_{replicate}/samples.parquet"), replicate=FLOW_SEEDS
+        ),
+        rungs=expand(
+            out("replicates/seed_{replicate}/step_{step}/samples.parquet"),
+            replicate=LADDER_SEEDS,
+            step=FLOW_STEPS,
+        ),
+        training=expand(
+            out("replicates/seed_{replicate}/flow_kpe.csv"), replicate=LADDER_SEEDS
+        ),
+    output:
+        table=report(
+            out("statistics/ladder.csv"),
+            caption="../report/ladder.rst",
+            category="Study tables",
+            labels=verified_labels({"table": "correlations per training step"}),
+        ),
+        rungs=report(
+            out("statistics/ladder_rungs.csv"),
+            caption="../report/ladder_rungs.rst",
+            category="Study tables",
+            labels=verified_labels({"table": "quality and KPE per training step"}),
+        ),
+    log:
+        out("logs/ladder.log"),
+    benchmark:
+        out("benchmarks/ladder.tsv")
+    priority: 3
+    conda:
+        "../envs/enfopath.yaml"
+    params:
+        config=job_params("ladder"),
+    script:
+        "../workflow_scripts/ladder.py"

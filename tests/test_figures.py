@@ -382,8 +382,10 @@ def test_each_figure_is_one_spec_whose_tables_are_context_fields_and_whose_funct
     assert tuple(FIGURES) == FIGURE_NAMES
     fields = {f.name for f in dataclasses.fields(FigureContext)}
     for name, spec in FIGURE.items():
-        assert {f for f, _ in spec.tables} <= fields, name
-        assert spec.stage is None or spec.stage in {t for _, t in spec.tables}, name
+        assert {f for f, _ in (*spec.tables, *spec.models)} <= fields, name
+        # an analysis stage's figure reads its table; the training figure reads models/ files
+        own = {t for _, t in spec.tables} | ({"flow_training"} if spec.models else set())
+        assert spec.stage is None or spec.stage in own, name
         assert FIGURES[name] is getattr(figures, name) and FIGURES[name].__doc__, name
 
 
@@ -426,10 +428,11 @@ def test_a_study_draws_the_figures_of_its_stages_and_of_its_kind_of_samples():
 
     off = dict.fromkeys(["partial_correlations", "early_prediction", "memorization"], False)
     off |= dict.fromkeys(
-        ["prdc", "robustness", "replicates", "comparison", "prompt_effects", "flow_training"], False
+        ["prdc", "robustness", "replicates", "ladder", "comparison", "prompt_effects"], False
     )
+    off["flow_training"] = False
     images = study_figures(off, plane=False)
-    assert "flow_training" not in images
+    assert "flow_training" not in images and "ladder" not in images
     assert "flow_training" in study_figures(off | {"flow_training": True}, plane=False)
     assert set(IMAGE_FIGURES) <= set(images) and not set(PLANE_FIGURES) & set(images)
     assert "kpe_confounds" not in images and "kpe_hist" in images

@@ -79,6 +79,9 @@ def test_evaluation_steps():
     assert evaluation_steps(1000, 300) == [0, 300, 600, 900, 1000]
     assert evaluation_steps(40, 200) == [0, 40]
     assert evaluation_steps(4, 2) == [0, 2, 4]
+    assert evaluation_steps(1000, 300, also=[250, 600]) == [0, 250, 300, 600, 900, 1000]
+    with pytest.raises(ValueError, match="must lie in 0 … 1000"):
+        evaluation_steps(1000, 300, also=[1001])
     with pytest.raises(ValueError, match="at least 1"):
         evaluation_steps(10, 0)
 
@@ -93,7 +96,8 @@ def test_the_monitor_leaves_training_bit_identical_and_logs_each_evaluation():
 
     def run(evaluate):
         model = build_model("velocity_mlp", arch, seed=1)
-        return train_flow(model, x, cfg, torch.device("cpu"), evaluate=evaluate, every=10)
+        at = evaluation_steps(cfg.steps, 10)
+        return train_flow(model, x, cfg, torch.device("cpu"), evaluate=evaluate, evaluate_at=at)
 
     plain, _, plain_losses = run(None)
     ema, _, losses = run(monitor)

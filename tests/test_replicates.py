@@ -1,4 +1,5 @@
-"""Replication across training seeds: the spread of each ρ, the config's checks, and the DAG."""
+"""Replication across training seeds: the spread of each ρ, the config's checks (of the
+checkpoint ladder's rungs too: tests/test_ladder.py), and the DAG."""
 
 from __future__ import annotations
 
@@ -68,8 +69,27 @@ def test_the_spread_counts_signs_and_compares_the_sd_with_the_intervals():
             {"replicates": {"flow_seeds": [1]}, "flow": {"model": "empirical"}},
             "no training seed",
         ),
+        # the checkpoint ladder: rungs before the end of the study's 40 training steps
+        ({"replicates": {"flow_steps": [40]}}, "the ladder's top rung already"),
+        ({"replicates": {"flow_steps": [10, 50]}}, "step 50 is not before the end of training"),
+        ({"replicates": {"flow_steps": [0]}}, "replicates.flow_steps"),
+        ({"replicates": {"flow_steps": [10, 10]}}, "replicates.flow_steps"),
+        (
+            {"replicates": {"flow_steps": [10]}, "flow": {"model": "empirical"}},
+            "no training seed or step",
+        ),
     ],
-    ids=["study seed", "repeated seed", "too many samples", "empirical flow"],
+    ids=[
+        "study seed",
+        "repeated seed",
+        "too many samples",
+        "empirical flow",
+        "rung at the last step",
+        "rung beyond the run",
+        "rung at step 0",
+        "repeated rung",
+        "rungs of the empirical flow",
+    ],
 )
 def test_bad_replicates_are_refused_naming_the_key(change, key):
     cfg = copy.deepcopy(TINY)
@@ -83,7 +103,7 @@ def test_bad_replicates_are_refused_naming_the_key(change, key):
 
 def test_replication_is_off_by_default_and_all_samples_when_on():
     cfg = validate_config(copy.deepcopy(TINY))
-    assert cfg["replicates"] == {"flow_seeds": [], "n_samples": None}
+    assert cfg["replicates"] == {"flow_seeds": [], "flow_steps": [], "n_samples": None}
     on = copy.deepcopy(TINY) | {"replicates": {"flow_seeds": [1, 2]}}
     assert validate_config(on)["replicates"]["n_samples"] == TINY["sampling"]["n_samples"]
 

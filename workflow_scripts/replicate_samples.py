@@ -1,5 +1,6 @@
-"""Rule replicate_samples: one replicate flow run from the study's noise, its endpoints scored
-by the study's own classifier / CLIP and reference sets: the replicate's per-sample table."""
+"""Rules replicate_samples and rung_samples: one replicate flow (another training seed) or one
+rung of the checkpoint ladder run from the study's noise, its endpoints scored by the study's
+own classifier / CLIP and reference sets: its per-sample table."""
 
 from _common import ProgressLog, feature_models, flow_options, job_config, semantics_setup, setup
 
@@ -25,9 +26,11 @@ scorer = Scorer(
     ),
 )
 sampling = SamplingConfig.from_config(cfg["sampling"])
+step = getattr(sm.wildcards, "step", None)  # a ladder's rung (rule rung_samples)
 log.info(
-    "replicate flow of seed %s: samples 0…%d of %s on %s, %s",
+    "flow of seed %s%s: samples 0…%d of %s on %s, %s",
     sm.wildcards.replicate,
+    "" if step is None else f" at step {step}",
     n - 1,
     info["model"],
     device,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -70,12 +70,16 @@ Evaluation = Callable[[int, nn.Module], None]
 """``evaluate(step, ema_model)``: called during training with the EMA weights in eval mode."""
 
 
-def evaluation_steps(steps: int, every: int) -> list[int]:
+def evaluation_steps(steps: int, every: int, also: Iterable[int] = ()) -> list[int]:
     """The steps at which training is evaluated: 0 (the initial weights), each multiple of
-    ``every`` and the last step."""
+    ``every``, the last step, and the steps ``also`` (a ladder's rungs), each at most
+    ``steps``."""
     if every < 1:
         raise ValueError(f"evaluations every {every} steps: expected at least 1")
-    return sorted({0, *range(every, steps + 1, every), steps})
+    extra = set(also)
+    if any(not 0 <= s <= steps for s in extra):
+        raise ValueError(f"evaluation steps {sorted(extra)} must lie in 0 … {steps}")
+    return sorted({0, *range(every, steps + 1, every), steps, *extra})
 
 
 def _evaluate(evaluate: Evaluation, step: int, ema: AveragedModel) -> None:
@@ -92,16 +96,17 @@ def train_flow(
     cfg: FlowTraining,
     device: torch.device,
     evaluate: Evaluation | None = None,
-    every: int = 1,
+    evaluate_at: Collection[int] = (),
 ) -> tuple[nn.Module, nn.Module, pd.DataFrame]:
     """Train ``model(t, x)`` by flow matching on x_train (N, ...).
 
     Noise x0 ~ N(0, I) is paired with data x1 (independently, or by exact OT within a batch);
     the regression target is u = x1 − x0 at x_t = (1 − t) x0 + t x1 (torchcfm with σ = 0).
     Returns the EMA model (warm-up decay, :func:`ema_decay`), the raw final model (both in eval
-    mode) and the loss log. ``evaluate``, when given, is called with the EMA weights at each of
-    :func:`evaluation_steps` (after that step's update); it must not draw from the global
-    generators, which training uses.
+    mode) and the loss log. ``evaluate``, when given, is called with the EMA weights at each
+    step of ``evaluate_at`` (0: before the first update; step k: after the k-th; e.g.
+    :func:`evaluation_steps`); it must not draw from the global generators, which training
+    uses.
     """
     if cfg.coupling not in COUPLINGS:
         raise ValueError(f"unknown coupling {cfg.coupling!r}; expected one of {sorted(COUPLINGS)}")
@@ -115,7 +120,7 @@ def train_flow(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.steps)
     data = x_train.to(device)
     rows = []
-    evaluated = set(evaluation_steps(cfg.steps, every)) if evaluate is not None else set()
+    evaluated = set(evaluate_at) if evaluate is not None else set()
     if 0 in evaluated:
         _evaluate(evaluate, 0, ema)  # type: ignore[arg-type]
     for step in range(1, cfg.steps + 1):

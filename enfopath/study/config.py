@@ -226,22 +226,31 @@ def _check_sample_count(config: dict[str, Any]) -> None:
 
 
 def _check_replicates(config: dict[str, Any]) -> None:
-    """Replicate flows are trained here, from seeds other than the study's, on at most the
-    study's samples (``replicates.n_samples`` null becomes ``sampling.n_samples``)."""
+    """Replicate flows are trained here, from seeds other than the study's, and a ladder's
+    rungs are steps before the end of that training, on at most the study's samples
+    (``replicates.n_samples`` null becomes ``sampling.n_samples``)."""
     rep, flow = config["replicates"], config["flow"]
-    if not rep["flow_seeds"]:
+    if not rep["flow_seeds"] and not rep["flow_steps"]:
         return
-    if (
-        flow["pretrained"] is not None
-        or flow["plugin"] is not None
-        or flow["diffusers"] is not None
-        or flow["model"] == "empirical"
-    ):
+    key = "replicates.flow_seeds" if rep["flow_seeds"] else "replicates.flow_steps"
+    if not trains_flow(config):
         _fail(
-            "replicates.flow_seeds",
-            "replicates are flows trained here from other seeds: a pretrained, plugin, "
-            "diffusers or empirical flow has no training seed to change",
+            key,
+            "replicates and ladder rungs are flows trained here (other seeds, earlier steps): a "
+            "pretrained, plugin, diffusers or empirical flow has no training seed or step to "
+            "change",
         )
+    for step in rep["flow_steps"]:
+        if step >= flow["steps"]:
+            _fail(
+                "replicates.flow_steps",
+                f"step {step} is not before the end of training (flow.steps = {flow['steps']}): "
+                + (
+                    "the last step is the study's own flow, the ladder's top rung already"
+                    if step == flow["steps"]
+                    else "a rung must be a step of the study's training run"
+                ),
+            )
     if config["seed"] in rep["flow_seeds"]:
         _fail(
             "replicates.flow_seeds",
@@ -533,6 +542,7 @@ def optional_stages(config: dict[str, Any]) -> dict[str, bool]:
         "prdc": config["statistics"]["prdc"],
         "robustness": config["robustness"]["enabled"],
         "replicates": bool(config["replicates"]["flow_seeds"]),
+        "ladder": bool(config["replicates"]["flow_steps"]),
         "comparison": bool(config["compare"]["baseline"]),
         "prompt_effects": is_text_to_image(config),
     }

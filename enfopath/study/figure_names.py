@@ -238,6 +238,25 @@ FIGURE_SPECS = (
         ),
     ),
     FigureSpec(
+        "ladder",
+        tables=(("ladder", "ladder"), ("ladder_rungs", "ladder_rungs")),
+        stage="ladder",
+        caption=(
+            "The checkpoint ladder (ladder.csv, ladder_rungs.csv): the EMA weights of the "
+            'training run at steps {{ cfg["replicates"]["flow_steps"] | join(", ") }} and {{ '
+            'cfg["flow"]["steps"] }} (the study\'s flow), each run from the study\'s first {{ '
+            'cfg["replicates"]["n_samples"] }} noise samples, against the optimizer step (log '
+            "scale; the top axis gives each rung's held-out loss): left, the Spearman ρ of KPE "
+            "with the semantic margin and with the kNN log-density in each space; second, the "
+            "same given the chord energy (the excess energy's relation), where the confound "
+            "stage's controls include it, else given the first control; third, the KPE "
+            "distribution per rung (5–95 % and 25–75 % of the samples, median and mean); right, "
+            "the mean semantic quality and the memorized share. Intervals: {{ (100 * "
+            'cfg["statistics"]["confidence"]) | round | int }} % bootstrap; with replicate seeds, '
+            "each seed's run is a line of its own (the study's solid)."
+        ),
+    ),
+    FigureSpec(
         "prompt_effects",
         tables=(("prompt_effects", "prompt_effects"),),
         stage="prompt_effects",

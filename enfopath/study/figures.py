@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullLocator
 
 from enfopath.columns import SELF
 from enfopath.io import check_shard_samples, read_npz
@@ -190,6 +191,10 @@ class FigureContext:
     """``statistics/replicates.csv`` (the correlations of each flow's training seed)."""
     prompt_effects: pd.DataFrame | None = None
     """``statistics/prompt_effects.csv`` (a text-to-image study's prompt analyses)."""
+    ladder: pd.DataFrame | None = None
+    """``statistics/ladder.csv`` (every relation per rung of the checkpoint ladder)."""
+    ladder_rungs: pd.DataFrame | None = None
+    """``statistics/ladder_rungs.csv`` (each rung's loss, quality and KPE distribution)."""
     flow_losses: pd.DataFrame | None = None
     """``models/flow_losses.csv`` (the training loss per step: the training figure)."""
     flow_kpe: pd.DataFrame | None = None
@@ -717,6 +722,101 @@ def flow_training(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         f"KPE monitor: {int(last.n)} fixed noise samples, {last.solver} {int(last.solver_steps)} "
         f"steps ({last.nfe:g} NFE each); last step {int(last.step)}: mean KPE "
         f"{last.kpe_mean:.4g}, excess {last.excess_energy_mean:.3g}",
+        fontsize=9,
+    )
+    return fig
+
+
+def _ladder_measures(ctx: FigureContext, measures: list[str]) -> list[str]:
+    margin = [m for m in ("clf_margin", "clip_margin") if m in measures]
+    density = [f"{s}_knn_logdens{ctx.k[0]}" for s in ctx.spaces]
+    return [*margin, *(m for m in density if m in measures)]
+
+
+def _rung_lines(ax: plt.Axes, rows: pd.DataFrame, label: str, color: str, solid: bool) -> None:
+    rows = rows.sort_values("flow_step")
+    err = np.vstack([rows.rho - rows.rho_ci_low, rows.rho_ci_high - rows.rho]).clip(min=0)
+    ax.errorbar(
+        rows.flow_step,
+        rows.rho,
+        yerr=err if np.isfinite(err).all() else None,
+        fmt="o-" if solid else "o--",
+        ms=4,
+        lw=1.0,
+        capsize=2,
+        color=color,
+        mfc=color if solid else "none",
+        label=label,
+    )
+
+
+def ladder(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """The checkpoint ladder against the training step: the headline ρ of KPE (raw; given the
+    chord energy), the KPE distribution and the sample quality per rung."""
+    if ctx.ladder is None or ctx.ladder_rungs is None:
+        raise ValueError("this figure needs statistics/ladder.csv and statistics/ladder_rungs.csv")
+    rel, rungs = ctx.ladder, ctx.ladder_rungs
+    kpe = rel[rel.energy == "kpe"]
+    measures = _ladder_measures(ctx, list(dict.fromkeys(kpe.measure)))
+    controls = [c for c in dict.fromkeys(kpe.control.dropna())]
+    control = "chord_energy" if "chord_energy" in controls else (controls or [None])[0]
+    seeds = list(dict.fromkeys(rungs.flow_seed))
+    study_seed = int(rungs.flow_seed[rungs.study].iloc[0])
+    fig, (ax_raw, ax_partial, ax_kpe, ax_quality) = _panels(4, 4.2)
+    for j, measure in enumerate(measures):
+        for seed in seeds:
+            own = seed == study_seed
+            label = describe(measure) + ("" if own else f" (seed {seed})")
+            pick = kpe[(kpe.measure == measure) & (kpe.flow_seed == seed)]
+            _rung_lines(ax_raw, pick[pick.analysis == "raw"], label, f"C{j % 10}", own)
+            if control is not None:
+                given = pick[(pick.analysis == "partial") & (pick.control == control)]
+                _rung_lines(ax_partial, given, label, f"C{j % 10}", own)
+    ax_raw.set_ylabel("Spearman ρ of KPE with the measure")
+    ax_raw.set_title("raw", fontsize=9)
+    ax_raw.legend(fontsize=6)
+    if control is None:
+        ax_partial.set_axis_off()
+    else:
+        ax_partial.set_ylabel("partial Spearman ρ of KPE with the measure")
+        ax_partial.set_title(f"given {describe(control)}", fontsize=9)
+    own = rungs[rungs.flow_seed == study_seed].sort_values("flow_step")
+    ax_kpe.fill_between(
+        own.flow_step, own.kpe_q05, own.kpe_q95, color="C0", alpha=0.15, label="5–95 %"
+    )
+    ax_kpe.fill_between(
+        own.flow_step, own.kpe_q25, own.kpe_q75, color="C0", alpha=0.3, label="25–75 %"
+    )
+    ax_kpe.plot(own.flow_step, own.kpe_q50, "o-", color="C0", ms=3, label="median")
+    ax_kpe.plot(own.flow_step, own.kpe_mean, "s:", color="k", ms=3, label="mean")
+    ax_kpe.set_ylabel("KPE E = ½∫‖v‖²dt")
+    ax_kpe.legend(fontsize=6)
+    ax_quality.plot(own.flow_step, own.quality, "o-", color="C2", label=own.quality_measure.iloc[0])
+    ax_quality.set_ylabel("mean semantic quality")
+    if "memorized_share" in own:
+        twin = ax_quality.twinx()
+        twin.plot(own.flow_step, own.memorized_share, "s--", color="C3", label="memorized share")
+        twin.set_ylabel("memorized share (d₁ / d₂ < 1/3)", color="C3")
+        twin.set_ylim(0.0, max(0.05, 1.2 * float(own.memorized_share.max())))
+    ax_quality.legend(fontsize=6, loc="lower right")
+    steps = own.flow_step.tolist()
+    for ax in (ax_raw, ax_partial, ax_kpe, ax_quality):
+        if ax.axison:
+            ax.set_xscale("log")
+            ax.set_xticks(steps, [str(s) for s in steps], fontsize=7)
+            ax.xaxis.set_minor_locator(NullLocator())
+            ax.set_xlabel("optimizer step")
+    for ax in (ax_raw, ax_partial):
+        if ax.axison:
+            ax.axhline(0.0, color="0.5", lw=0.8)
+    top = ax_kpe.secondary_xaxis("top")
+    top.set_xticks(steps, [f"{v:.3f}" for v in own.heldout_loss], fontsize=6)
+    top.xaxis.set_minor_locator(NullLocator())
+    top.set_xlabel("held-out loss", fontsize=7)
+    level = round(100 * ctx.confidence)
+    fig.suptitle(
+        f"{len(own)} rungs of one training run, the same {int(own.n.iloc[-1])} noise samples; "
+        f"{level} % bootstrap intervals",
         fontsize=9,
     )
     return fig

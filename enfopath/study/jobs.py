@@ -374,7 +374,9 @@ def _plugin_flow(config: dict[str, Any]) -> Keys:
 
 
 JOB_KEYS["train_flow"] = training_keys
-JOB_KEYS["replicate_flow"] = lambda config, replicate=None: training_keys(config)
+JOB_KEYS["replicate_flow"] = lambda config, replicate=None: Keys(
+    (*training_keys(config).keys, "replicates.flow_steps"), without=("flow.pretrained",)
+)
 
 
 @_job("generate_shard")
@@ -481,7 +483,16 @@ FIXED_KEYS = {
         "robustness.stable_kpe_error",
         "robustness.stable_delta_rho",
     ),
-    "replicates": (*BOOTSTRAP, "density.spaces", "replicates"),
+    "replicates": (*BOOTSTRAP, "density.spaces", "replicates.flow_seeds", "replicates.n_samples"),
+    "ladder": (
+        *BOOTSTRAP,
+        "density.spaces",
+        "statistics.partial_controls",
+        "flow.steps",
+        "replicates.flow_seeds",
+        "replicates.flow_steps",
+        "replicates.n_samples",
+    ),
     "prompt_effects": BOOTSTRAP,
 }
 """The jobs whose keys depend on nothing (of the study or the wildcards)."""
@@ -513,7 +524,10 @@ def _robustness_scores(config: dict[str, Any]) -> Keys:
 
 
 @_job("replicate_samples")
-def _replicate_samples(config: dict[str, Any], replicate: str | None = None) -> Keys:
+@_job("rung_samples")
+def _replicate_samples(
+    config: dict[str, Any], replicate: str | None = None, step: str | None = None
+) -> Keys:
     spaces = config["density"]["spaces"]
     return Keys(
         _names(
