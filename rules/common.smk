@@ -12,6 +12,7 @@ from enfopath.study.config import (
     is_latent,
     is_plane,
     is_text_to_image,
+    ladder_steps,
     n_shards,
     needed_models,
     optional_stages,
@@ -53,6 +54,11 @@ FLOW_STEPS = config["replicates"]["flow_steps"]
 """The training steps of a checkpoint ladder's rungs below the last ([]: no ladder)."""
 LADDER_SEEDS = [config["seed"], *FLOW_SEEDS]
 """The training runs a ladder climbs: the study's, then each replicate seed's."""
+RUNG_STEPS, TOP_STEP = ladder_steps(config)
+"""The steps of a checkpoint ladder's rungs below the top, and the top rung's (the study's
+flow): replicates.flow_steps and flow.steps, or flow.checkpoints and flow.checkpoint_step."""
+RUNGS_ELSEWHERE = bool(config["flow"]["checkpoints"])
+"""The ladder's checkpoints were trained elsewhere (flow.checkpoints): fetched and imported."""
 ASSETS = {
     name: section
     for name, section in (
@@ -70,7 +76,7 @@ wildcard_constraints:
     shard=r"\d+",
     space="|".join(SPACES),
     name="|".join(FIGURE_NAMES),
-    asset="data|flow",
+    asset=r"data|flow|flow_step_\d+",
     hub="clip|vae",
     replicate=r"\d+",
     step=r"\d+",
@@ -263,12 +269,16 @@ def verified_labels(labels):
 
 def rung_checkpoint(wildcards):
     """The EMA weights of a ladder's rung, saved by the replicate_flow job of its seed (the
-    study's own seed too: the ladder's run, the same bits as the study's training); at the
-    last step (flow.steps), that run's flow itself, the study's models/flow.pt for the
+    study's own seed too: the ladder's run, the same bits as the study's training), or a
+    checkpoint of flow.checkpoints imported by import_rung; at the top step, the flow itself, the study's models/flow.pt for the
     study's seed (its rung, asked for by name, is the study's own samples, which the ladder
     takes from samples.parquet)."""
     seed, step = int(wildcards.replicate), int(wildcards.step)
-    if step != config["flow"]["steps"]:
+    if RUNGS_ELSEWHERE:  # imported by import_rung; the top rung is the study's flow
+        return out(
+            "models/flow.pt" if step == TOP_STEP else f"models/flow_step_{step}.pt"
+        )
+    if step != TOP_STEP:
         return out(f"replicates/seed_{seed}/flow_step_{step}.pt")
     return out(
         "models/flow.pt"

@@ -16,6 +16,22 @@ if PRETRAINED:
         script:
             "../workflow_scripts/import_flow.py"
 
+    rule import_rung:
+        input:
+            manifest=out("downloads/flow_step_{step}.json"),
+        output:
+            checkpoint=out("models/flow_step_{step}.pt"),
+        log:
+            out("logs/import_rung/{step}.log"),
+        benchmark:
+            out("benchmarks/import_rung/{step}.tsv")
+        conda:
+            "../envs/enfopath.yaml"
+        params:
+            config=job_params("import_rung"),
+        script:
+            "../workflow_scripts/import_flow.py"
+
 elif PLUGIN:
 
     rule plugin_flow:
@@ -38,6 +54,23 @@ elif PLUGIN:
             "../envs/enfopath.yaml"
         params:
             config=job_params("plugin_flow"),
+        script:
+            "../workflow_scripts/plugin_flow.py"
+
+    rule import_rung:
+        input:
+            manifest=out("downloads/flow_step_{step}.json"),
+            dataset=rules.prepare_data.output.dataset,
+        output:
+            checkpoint=out("models/flow_step_{step}.pt"),
+        log:
+            out("logs/import_rung/{step}.log"),
+        benchmark:
+            out("benchmarks/import_rung/{step}.tsv")
+        conda:
+            "../envs/enfopath.yaml"
+        params:
+            config=job_params("import_rung"),
         script:
             "../workflow_scripts/plugin_flow.py"
 

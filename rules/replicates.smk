@@ -136,10 +136,15 @@ rule ladder:
         rungs=expand(
             out("replicates/seed_{replicate}/step_{step}/samples.parquet"),
             replicate=LADDER_SEEDS,
-            step=FLOW_STEPS,
+            step=RUNG_STEPS,
         ),
-        training=expand(
-            out("replicates/seed_{replicate}/flow_kpe.csv"), replicate=LADDER_SEEDS
+        # the training monitor's record of each run trained here (its held-out loss per rung)
+        training=(
+            []
+            if RUNGS_ELSEWHERE
+            else expand(
+                out("replicates/seed_{replicate}/flow_kpe.csv"), replicate=LADDER_SEEDS
+            )
         ),
     output:
         table=report(
@@ -163,5 +168,7 @@ rule ladder:
         "../envs/enfopath.yaml"
     params:
         config=job_params("ladder"),
+        rungs=RUNG_STEPS,
+        top=TOP_STEP,
     script:
         "../workflow_scripts/ladder.py"

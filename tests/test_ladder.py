@@ -3,6 +3,8 @@ DAG on the finished tiny study (its top rung is the study's flow and samples, bi
 
 from __future__ import annotations
 
+import copy
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -20,6 +22,7 @@ from conftest import (
     snakemake,
     write_config,
 )
+from test_plugin import user_module  # noqa: F401 (the user's model file, a fixture)
 
 from enfopath.measures.correlation import correlations, partial_correlations
 from enfopath.study.figures import FIGURES, FigureContext
@@ -196,3 +199,116 @@ def test_the_ladder_climbs_the_studys_own_training_run(study, tmp_path):
     rel = pd.read_csv(out / "statistics/ladder.csv")
     assert set(rel.analysis) == {"raw", "partial"} and set(rel.flow_step) == {10, 30, 40}
     assert (out / "figures/ladder.png").stat().st_size > 0
+
+
+# --- a ladder of checkpoints trained elsewhere (flow.checkpoints), on the user's own model ---
+
+
+def _user_weights(folder, seed: int, hidden: int = 32):
+    """One checkpoint of the user's tiny network (tests/test_plugin.py's module), its sha256."""
+    import hashlib
+    import sys
+
+    sys.modules.pop("tiny_user_flow", None)
+    import tiny_user_flow
+
+    torch.manual_seed(seed)
+    path = folder / f"weights_{seed}_{hidden}.pt"
+    torch.save({"ema": tiny_user_flow.build(64, hidden).state_dict()}, path)
+    return {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def _elsewhere_config(folder, rungs: dict[int, dict], top: int = 300) -> dict:
+    from test_plugin import SECTION
+
+    cfg = copy.deepcopy(TINY)
+    cfg["experiment"] = "elsewhere"
+    cfg["flow"] = {
+        "plugin": {**SECTION, "checkpoint": _user_weights(folder, 0), "key": "ema"},
+        "checkpoints": [{"step": k, "checkpoint": c} for k, c in rungs.items()],
+        "checkpoint_step": top,
+    }
+    cfg["robustness"] = {"enabled": False}
+    cfg["statistics"] = {"partial_controls": ["chord_energy"], "early_prediction": False}
+    cfg["statistics"] |= {"prdc": False, "bootstrap": 50}
+    cfg["replicates"] = {"n_samples": 32}
+    return cfg
+
+
+@pytest.mark.usefixtures("user_module")
+def test_a_ladder_from_elsewhere_is_checked_naming_the_key(tmp_path):
+    from enfopath.study.config import ConfigError, validate_config
+
+    folder = tmp_path / "user_code"  # the user_module fixture's folder
+
+    rung = _user_weights(folder, 1)
+    validate_config(_elsewhere_config(folder, {100: rung}))
+    for change, message in (
+        (lambda c: c["flow"].update(checkpoint_step=None), r"flow\.checkpoint_step"),
+        (lambda c: c["flow"].update(checkpoint_step=100), r"flow\.checkpoints\[0\]\.step"),
+        (
+            lambda c: c["flow"]["checkpoints"].append(dict(c["flow"]["checkpoints"][0])),
+            "step 100 is given twice",
+        ),
+        (lambda c: c["flow"]["plugin"].update(checkpoint=None), "its own checkpoint"),
+        (
+            lambda c: c["flow"]["checkpoints"][0]["checkpoint"].update(url="https://x.org/a.pt"),
+            r"flow\.checkpoints\[0\]\.checkpoint",
+        ),
+        (lambda c: c["flow"].pop("checkpoints"), "flow.checkpoints, which is empty"),
+    ):
+        cfg = _elsewhere_config(folder, {100: rung})
+        change(cfg)
+        with pytest.raises(ConfigError, match=message):
+            validate_config(cfg)
+    trained = copy.deepcopy(TINY) | {
+        "flow": {**TINY["flow"], "checkpoints": [{"step": 1, "checkpoint": rung}]}
+    }
+    trained["flow"]["checkpoint_step"] = 40
+    with pytest.raises(ConfigError, match=r"replicates\.flow_steps"):
+        validate_config(trained)
+
+
+@pytest.mark.workflow
+@pytest.mark.usefixtures("user_module")
+def test_a_ladder_of_checkpoints_trained_elsewhere_runs_and_refuses_a_misfit(tmp_path):
+    """The user's model at steps 100 and 200 below its own checkpoint at 300: each rung fetched,
+    checked and imported, run from the study's noise; no held-out loss (no training run here);
+    a rung of another architecture is refused naming its step."""
+    folder = tmp_path / "user_code"  # the user_module fixture's folder
+    rungs = {100: _user_weights(folder, 1), 200: _user_weights(folder, 2)}
+    cfg = _elsewhere_config(folder, rungs)
+    work = tmp_path / "study"
+    work.mkdir()
+    write_config(work / "config.yaml", cfg)
+    run = snakemake(work, "--cores", "2")
+    assert run.returncode == 0, run.stderr[-5000:]
+    assert assert_declared_keys_read(work) > 10
+    out = work / "results" / "elsewhere"
+    table = pd.read_csv(out / "statistics/ladder_rungs.csv")
+    assert list(table.flow_step) == [100, 200, 300] and list(table.study) == [False, False, True]
+    assert table.heldout_loss.isna().all()
+    assert "rule train_flow" not in run.stderr and "rule replicate_flow" not in run.stderr
+    meta = torch.load(out / "models/flow_step_200.pt", weights_only=False)["meta"]
+    assert meta["step"] == 200 and meta["source"]["sha256"] == rungs[200]["sha256"]
+    study_rows = pd.read_parquet(out / "samples.parquet").iloc[:32].reset_index(drop=True)
+    for step in (100, 200):
+        rung = pd.read_parquet(out / f"replicates/seed_{TINY['seed']}/step_{step}/samples.parquet")
+        np.testing.assert_array_equal(rung.x0_norm_sq, study_rows.x0_norm_sq)  # the same noise
+        assert not np.allclose(rung.kpe, study_rows.kpe)  # another checkpoint
+    assert (out / "figures/ladder.png").stat().st_size > 0
+    # a rung of another architecture: refused by its step, before any sampling
+    bad = _elsewhere_config(folder, {100: _user_weights(folder, 1, hidden=16)})
+    bad["experiment"] = "misfit"
+    write_config(work / "misfit.yaml", bad)
+    refused = snakemake(
+        work,
+        "results/misfit/models/flow_step_100.pt",
+        "--cores",
+        "1",
+        "--configfile",
+        str(work / "misfit.yaml"),
+    )
+    assert refused.returncode != 0
+    log = (work / "results/misfit/logs/import_rung/100.log").read_text()
+    assert "flow.checkpoints step 100" in log and "do not fit the network" in log

@@ -378,3 +378,29 @@ def test_two_experiments_share_one_download(assets, tmp_path, monkeypatch):
     assert first["sha256"] == second["sha256"] == _sha256(served)
     monkeypatch.setenv("ENFOPATH_CACHE", str(tmp_path / "elsewhere"))
     assert cache_root() == tmp_path / "elsewhere"
+
+
+def test_a_released_flows_checkpoint_ladder_plans_a_fetch_and_an_import_per_rung(tmp_path):
+    """flow.checkpoints on the CIFAR-10 study (torchcfm's UNet, released at 400,000 steps):
+    each earlier checkpoint is fetched and imported with the release's model and arch, and run
+    and scored as a rung of the ladder."""
+    base = "https://github.com/atong01/conditional-flow-matching/releases/download/1.0.4"
+    rungs = [
+        {"step": step, "checkpoint": {"url": f"{base}/otcfm_step_{step}.pt", "sha256": "a" * 64}}
+        for step in (100000, 200000)
+    ]
+    extra = write_config(
+        tmp_path / "ladder.yaml",
+        {
+            "flow": {"checkpoints": rungs, "checkpoint_step": 400000},
+            "replicates": {"n_samples": 256},
+        },
+    )
+    files = [str(ROOT / "configs/cifar10.yaml"), str(extra)]
+    run = snakemake(tmp_path, "-n", "--configfile", *files, "--cores", "1")
+    assert run.returncode == 0, run.stderr[-3000:]
+    counts = job_counts(run.stdout)
+    assert counts["fetch_asset"] == 4 and counts["import_flow"] == 1
+    assert counts["import_rung"] == 2 and counts["rung_samples"] == 2 and counts["ladder"] == 1
+    assert "replicate_flow" not in counts and "train_flow" not in counts
+    assert "results/cifar10_otcfm/models/flow_step_100000.pt" in run.stdout

@@ -41,11 +41,11 @@ from enfopath.study.figures import FIGURES
 TINY_FIGURES = [
     name
     for name in FIGURES
-    if name not in ("comparison", "replicates", "prompt_effects", *PLANE_FIGURES)
+    if name not in ("comparison", "replicates", "ladder", "prompt_effects", *PLANE_FIGURES)
 ]
 """The tiny study's figures: all but the comparison with a baseline study (none here), the
-replicate flows' (none here), a text-to-image study's prompt analyses and the figures of a 2-D
-study."""
+replicate flows' and the checkpoint ladder's (none here), a text-to-image study's prompt
+analyses and the figures of a 2-D study."""
 
 pytestmark = pytest.mark.workflow
 N_SHARDS = TINY["sampling"]["n_samples"] // TINY["sampling"]["shard_size"]

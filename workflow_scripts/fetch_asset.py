@@ -13,6 +13,7 @@ from _common import job_config, setup
 
 from enfopath.io import file_digest, write_json
 from enfopath.study.download import Asset, cache_path, cache_root, fetch
+from enfopath.study.jobs import asset_section
 
 sm = snakemake  # noqa: F821
 log = setup(sm, network=True)
@@ -20,6 +21,7 @@ key = sm.params.key
 section = job_config(sm)
 for part in key.split("."):
     section = section[part]
+section = asset_section(section, sm.wildcards.asset)  # a ladder's rung: its own entry
 asset = Asset(name=f"{key} ({sm.wildcards.asset})", **section)
 path = fetch(asset, cache_path(asset, cache_root()) if asset.url else asset.path)
 record = {

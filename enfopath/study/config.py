@@ -187,6 +187,7 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     r = config["robustness"]  # the study's own samples: a smaller study re-integrates them all
     r["n_samples"] = min(r["n_samples"], s["n_samples"])
     _check_replicates(config)
+    _check_checkpoints(config)
     _check_sources(config)
     _check_text_to_image(config)
     config["density"]["k"] = sorted(config["density"]["k"])
@@ -257,6 +258,46 @@ def _check_replicates(config: dict[str, Any]) -> None:
             f"seed {config['seed']} is the study's own (its flow is the first of the spread); "
             "give other seeds",
         )
+    _check_replicate_samples(config)
+
+
+def _check_checkpoints(config: dict[str, Any]) -> None:
+    """A ladder of a flow trained elsewhere: the checkpoints of a pretrained or plug-in flow
+    with its own checkpoint, each at its own step before the study's flow's."""
+    flow = config["flow"]
+    rungs = flow["checkpoints"]
+    if not rungs:
+        if flow["checkpoint_step"] is not None:
+            _fail("flow.checkpoint_step", "is the top rung of flow.checkpoints, which is empty")
+        return
+    slot = flow["pretrained"] or flow["plugin"]
+    if slot is None or slot["checkpoint"] is None:
+        _fail(
+            "flow.checkpoints",
+            "a ladder of checkpoints trained elsewhere needs flow.pretrained or flow.plugin with "
+            "its own checkpoint (the top rung); a flow trained here takes "
+            "replicates.flow_steps",
+        )
+    top = flow["checkpoint_step"]
+    if top is None:
+        _fail("flow.checkpoint_step", "the training step of the study's own checkpoint is needed")
+    steps = [r["step"] for r in rungs]
+    for i, rung in enumerate(rungs):
+        _check_asset(rung["checkpoint"], f"flow.checkpoints[{i}].checkpoint")
+    for i, step in enumerate(steps):
+        if steps.index(step) != i:
+            _fail(f"flow.checkpoints[{i}].step", f"step {step} is given twice")
+        if step >= top:
+            _fail(
+                f"flow.checkpoints[{i}].step",
+                f"step {step} is not before the study's checkpoint (flow.checkpoint_step = {top})",
+            )
+    _check_replicate_samples(config)
+
+
+def _check_replicate_samples(config: dict[str, Any]) -> None:
+    """At most the study's samples through each replicate and rung."""
+    rep = config["replicates"]
     n = config["sampling"]["n_samples"]
     if rep["n_samples"] is None:
         rep["n_samples"] = n
@@ -542,10 +583,21 @@ def optional_stages(config: dict[str, Any]) -> dict[str, bool]:
         "prdc": config["statistics"]["prdc"],
         "robustness": config["robustness"]["enabled"],
         "replicates": bool(config["replicates"]["flow_seeds"]),
-        "ladder": bool(config["replicates"]["flow_steps"]),
+        "ladder": bool(config["replicates"]["flow_steps"] or config["flow"]["checkpoints"]),
         "comparison": bool(config["compare"]["baseline"]),
         "prompt_effects": is_text_to_image(config),
     }
+
+
+def ladder_steps(config: dict[str, Any]) -> tuple[list[int], int]:
+    """The checkpoint ladder of a validated config: the steps of its rungs below the top, and
+    the top rung's step (the study's flow): replicates.flow_steps and flow.steps for a flow
+    trained here, the steps of flow.checkpoints and flow.checkpoint_step for one trained
+    elsewhere; ([], top) without a ladder."""
+    flow = config["flow"]
+    if flow["checkpoints"]:
+        return [r["step"] for r in flow["checkpoints"]], flow["checkpoint_step"]
+    return list(config["replicates"]["flow_steps"]), flow["steps"]
 
 
 def trains_flow(config: dict[str, Any]) -> bool:

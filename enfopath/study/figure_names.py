@@ -242,11 +242,15 @@ FIGURE_SPECS = (
         tables=(("ladder", "ladder"), ("ladder_rungs", "ladder_rungs")),
         stage="ladder",
         caption=(
-            "The checkpoint ladder (ladder.csv, ladder_rungs.csv): the EMA weights of the "
+            '{% set elsewhere = cfg["flow"]["checkpoints"] %}The checkpoint ladder (ladder.csv, '
+            "ladder_rungs.csv): {% if elsewhere %}the checkpoints of flow.checkpoints at steps "
+            '{{ elsewhere | map(attribute="step") | join(", ") }} and the study\'s flow at {{ '
+            'cfg["flow"]["checkpoint_step"] }}, trained elsewhere{% else %}the EMA weights of the '
             'training run at steps {{ cfg["replicates"]["flow_steps"] | join(", ") }} and {{ '
-            'cfg["flow"]["steps"] }} (the study\'s flow), each run from the study\'s first {{ '
-            'cfg["replicates"]["n_samples"] }} noise samples, against the optimizer step (log '
-            "scale; the top axis gives each rung's held-out loss): left, the Spearman ρ of KPE "
+            'cfg["flow"]["steps"] }} (the study\'s flow){% endif %}, each run from the study\'s '
+            'first {{ cfg["replicates"]["n_samples"] }} noise samples, against the optimizer step '
+            "(log scale{% if not elsewhere %}; the top axis gives each rung's held-out "
+            "loss{% endif %}): left, the Spearman ρ of KPE "
             "with the semantic margin and with the kNN log-density in each space; second, the "
             "same given the chord energy (the excess energy's relation), where the confound "
             "stage's controls include it, else given the first control; third, the KPE "

@@ -284,9 +284,14 @@ DENSITY_COLUMNS = ("density.spaces", "density.reference")
 """What naming a study's density columns reads (:func:`enfopath.columns.density_prefixes`)."""
 
 
+TRAINED_ELSEWHERE = ("flow.pretrained", "flow.checkpoints", "flow.checkpoint_step")
+"""The flow keys of a flow trained elsewhere (a released model and its checkpoint ladder)."""
+
+
 def training_keys(config: dict[str, Any]) -> Keys:
-    """What training a flow reads (the seed and the flow's section)."""
-    return Keys(("seed", "flow"), without=("flow.pretrained",))
+    """What training a flow reads (the seed and the flow's section, less what describes a flow
+    trained elsewhere)."""
+    return Keys(("seed", "flow"), without=TRAINED_ELSEWHERE)
 
 
 # --- the jobs, by stage ----------------------------------------------------------------------
@@ -297,11 +302,30 @@ def _fetch_asset(config: dict[str, Any], asset: str) -> Keys:
     return Keys((asset_key(config, asset),))
 
 
+RUNG_ASSET = "flow_step_"
+"""The fetched file ``flow_step_{step}``: the checkpoint of a ladder's rung (flow.checkpoints)."""
+
+
 def asset_key(config: dict[str, Any], asset: str) -> str:
-    """The config key of the fetched file ``asset`` (data, flow)."""
+    """The config key of the fetched file ``asset`` (data, flow, flow_step_{step}: the list
+    flow.checkpoints, whose entry of that step :func:`asset_section` picks)."""
     if asset == "data":
         return "data.source"
+    if asset.startswith(RUNG_ASSET):
+        return "flow.checkpoints"
     return "flow.plugin.checkpoint" if config["flow"]["plugin"] else "flow.pretrained.checkpoint"
+
+
+def asset_section(value: Any, asset: str) -> dict[str, Any]:
+    """The file section of ``asset`` from the value at its :func:`asset_key`: that value
+    itself, or the checkpoint of the flow.checkpoints entry at the rung's step."""
+    if not asset.startswith(RUNG_ASSET):
+        return value
+    step = int(asset.removeprefix(RUNG_ASSET))
+    entry = next((r for r in value if r["step"] == step), None)
+    if entry is None:
+        raise KeyError(f"flow.checkpoints has no checkpoint at step {step}")
+    return entry["checkpoint"]
 
 
 HUB_KEYS = {
@@ -373,9 +397,12 @@ def _plugin_flow(config: dict[str, Any]) -> Keys:
     return Keys(("flow.plugin",), without=("flow.plugin.checkpoint",))
 
 
+JOB_KEYS["import_rung"] = lambda config, step=None: JOB_KEYS[
+    "plugin_flow" if config["flow"]["plugin"] else "import_flow"
+](config)
 JOB_KEYS["train_flow"] = training_keys
 JOB_KEYS["replicate_flow"] = lambda config, replicate=None: Keys(
-    (*training_keys(config).keys, "replicates.flow_steps"), without=("flow.pretrained",)
+    (*training_keys(config).keys, "replicates.flow_steps"), without=TRAINED_ELSEWHERE
 )
 
 
@@ -484,13 +511,12 @@ FIXED_KEYS = {
         "robustness.stable_delta_rho",
     ),
     "replicates": (*BOOTSTRAP, "density.spaces", "replicates.flow_seeds", "replicates.n_samples"),
+    # its rungs' steps come as params (enfopath.study.config.ladder_steps), read when built
     "ladder": (
         *BOOTSTRAP,
         "density.spaces",
         "statistics.partial_controls",
-        "flow.steps",
         "replicates.flow_seeds",
-        "replicates.flow_steps",
         "replicates.n_samples",
     ),
     "prompt_effects": BOOTSTRAP,
