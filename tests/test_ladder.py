@@ -312,3 +312,19 @@ def test_a_ladder_of_checkpoints_trained_elsewhere_runs_and_refuses_a_misfit(tmp
     assert refused.returncode != 0
     log = (work / "results/misfit/logs/import_rung/100.log").read_text()
     assert "flow.checkpoints step 100" in log and "do not fit the network" in log
+
+
+def test_training_seeds_and_steps_multiply_into_one_ladder(tmp_path):
+    """With replicates.flow_seeds too, every seed's run climbs the ladder: one run per seed
+    (the study's own for its rungs), one rung table per seed and step, one ladder table."""
+    cfg = copy.deepcopy(TINY)
+    cfg["replicates"] = {"flow_seeds": [1], "flow_steps": [10], "n_samples": 32}
+    write_config(tmp_path / "config.yaml", cfg)
+    dry = snakemake(tmp_path, "-n", "--cores", "1")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    counts = job_counts(dry.stdout)
+    assert counts["replicate_flow"] == 2 and counts["replicate_samples"] == 1
+    assert counts["rung_samples"] == 2 and counts["ladder"] == 1 and counts["replicates"] == 1
+    for seed in (1, TINY["seed"]):
+        assert f"{OUT}/replicates/seed_{seed}/step_10/samples.parquet" in dry.stdout
+        assert f"{OUT}/replicates/seed_{seed}/flow_step_10.pt" in dry.stdout

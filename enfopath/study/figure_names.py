@@ -249,7 +249,7 @@ FIGURE_SPECS = (
             'training run at steps {{ cfg["replicates"]["flow_steps"] | join(", ") }} and {{ '
             'cfg["flow"]["steps"] }} (the study\'s flow){% endif %}, each run from the study\'s '
             'first {{ cfg["replicates"]["n_samples"] }} noise samples, against the optimizer step '
-            "(log scale{% if not elsewhere %}; the top axis gives each rung's held-out "
+            "(log scale{% if not elsewhere %}; the top axes give each rung's held-out "
             "loss{% endif %}): left, the Spearman ρ of KPE "
             "with the semantic margin and with the kNN log-density in each space; second, the "
             "same given the chord energy (the excess energy's relation), where the confound "

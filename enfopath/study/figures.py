@@ -810,10 +810,12 @@ def ladder(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         if ax.axison:
             ax.axhline(0.0, color="0.5", lw=0.8)
     if np.isfinite(own.heldout_loss).all():  # a run trained here: its held-out loss per rung
-        top = ax_kpe.secondary_xaxis("top")
-        top.set_xticks(steps, [f"{v:.3f}" for v in own.heldout_loss], fontsize=6)
-        top.xaxis.set_minor_locator(NullLocator())
-        top.set_xlabel("held-out loss", fontsize=7)
+        for ax in (ax_raw, ax_partial, ax_kpe):
+            if ax.axison:
+                top = ax.secondary_xaxis("top")
+                top.set_xticks(steps, [f"{v:.3f}" for v in own.heldout_loss], fontsize=6)
+                top.xaxis.set_minor_locator(NullLocator())
+                top.set_xlabel("held-out loss", fontsize=7)
     level = round(100 * ctx.confidence)
     fig.suptitle(
         f"{len(own)} rungs of one training run, the same {int(own.n.iloc[-1])} noise samples; "
