@@ -90,13 +90,14 @@ def test_the_finished_study_verifies_against_its_inventory(study, tmp_path):
 
 def test_the_report_refuses_a_tampered_table(study, tmp_path):
     workdir = copy_of(study, tmp_path)
+    report = tmp_path / "report.html"
     groups = workdir / OUT / "statistics/groups.csv"
     groups.write_text(groups.read_text().replace("0.", "1.", 3))
-    run = snakemake(workdir, "--cores", "1", "--report", "report.html")
-    assert run.returncode != 0 and not (workdir / "report.html").exists()
+    run = snakemake(workdir, "--cores", "1", "--report", str(report))
+    assert run.returncode != 0 and not report.exists()
     said = run.stdout + run.stderr
     assert "the report is not built" in said and "groups.csv" in said
     reseal(groups)  # resealed: the inventory still knows
-    run = snakemake(workdir, "--cores", "1", "--report", "report.html")
-    assert run.returncode != 0 and not (workdir / "report.html").exists()
+    run = snakemake(workdir, "--cores", "1", "--report", str(report))
+    assert run.returncode != 0 and not report.exists()
     assert "groups.csv: changed since the study finished" in run.stdout + run.stderr
