@@ -331,6 +331,9 @@ def test_a_config_edit_reruns_exactly_the_jobs_it_affects(study, change, expecte
     assert counts.pop("all") == 1
     assert counts.pop("total") == sum(expected.values()) + 1
     assert counts == expected
+    # the README's way to see why: the plan's reasons name the edit's own rules first
+    reasons = run.stdout[run.stdout.index("Reasons:") :]
+    assert "params have changed since last execution:" in reasons
 
 
 def test_no_workflow_script_reads_the_whole_config():
