@@ -151,6 +151,30 @@ def test_config_check_command_merges_like_snakemake(tmp_path):
     assert err.returncode == 1 and f"{bad}:4:1: YAML syntax error" in err.stderr
 
 
+def test_the_check_names_every_bad_key_at_once_and_warns_of_the_default_folder(tmp_path):
+    """``make check`` reported only the first error, and passed a study file without
+    ``experiment`` that would write into the default study's folder."""
+    import subprocess
+    import sys
+
+    bad, unnamed = tmp_path / "bad.yaml", tmp_path / "unnamed.yaml"
+    bad.write_text("experiment: mine\nsampling: {steps: -3, solver: bogus}\nnot_a_key: 1\n")
+    unnamed.write_text("sampling: {steps: 20}\n")
+    run = [sys.executable, "-m", "enfopath.study.config"]
+    err = subprocess.run([*run, str(bad)], cwd=ROOT, capture_output=True, text=True)
+    assert err.returncode == 1 and "3 config errors:" in err.stderr
+    for said in ("'sampling.steps': -3", "'sampling.solver': 'bogus'", "'not_a_key'"):
+        assert said in err.stderr, said
+    with pytest.raises(ConfigError, match=r"^invalid config key 'sampling.steps'"):
+        validate_config({"experiment": "x", "sampling": {"steps": -3}})  # one: as before
+    warned = subprocess.run([*run, str(unnamed)], cwd=ROOT, capture_output=True, text=True)
+    assert warned.returncode == 0
+    assert "sets no `experiment:`" in warned.stderr
+    assert "results/digits_default/, the folder of config.yaml's study" in warned.stderr
+    named = subprocess.run([*run, "configs/digits_ladder.yaml"], cwd=ROOT, capture_output=True)
+    assert named.returncode == 0 and b"warning" not in named.stderr
+
+
 def test_robustness_settings_say_how_to_write_them_and_a_small_study_reintegrates_all():
     with pytest.raises(ConfigError, match="A fixed-grid solver takes steps, not rtol or atol"):
         validate_config(

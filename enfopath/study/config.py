@@ -154,24 +154,48 @@ def _refuse_renamed(config: dict[str, Any]) -> None:
             raise ConfigError(f"config key '{old}' is now '{new}': rename it in the study file")
 
 
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        path = [str(p) for p in error.absolute_path]
+        known = set(error.schema.get("properties", {}))
+        unknown = sorted(k for k in error.instance if k not in known)
+        keys = ", ".join(f"'{'.'.join([*path, k])}'" for k in unknown)
+        return f"unknown config key {keys}; allowed here: {sorted(known)}"
+    return _message(error)
+
+
+def _schema_errors(config: dict[str, Any]) -> list[str]:
+    """Every schema error of ``config``, one message each, the most relevant first (jsonschema's
+    ``best_match`` over all, then each remaining error's own best match), so one check names
+    every bad key at once."""
+    errors = list(_Validator(schema()).iter_errors(config))
+    if not errors:
+        return []
+    first = jsonschema.exceptions.best_match(errors)
+    messages = [_schema_message(first)]
+    for error in errors:
+        message = _schema_message(jsonschema.exceptions.best_match([error]))
+        if message not in messages:
+            messages.append(message)
+    return messages
+
+
 def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     """Validate ``config`` in place (numbers coerced, defaults filled in) and return it.
 
-    Raises :class:`ConfigError` naming the first offending key (and the new name of a renamed
+    Raises :class:`ConfigError` naming every key the schema refuses (one per line when there
+    are several), else the first key a cross-key check refuses (and the new name of a renamed
     one, :data:`RENAMED`).
     """
     _refuse_renamed(config)
     _refuse_non_finite(config)
     _coerce_numbers(config)
-    error = jsonschema.exceptions.best_match(_Validator(schema()).iter_errors(config))
-    if error is not None:
-        if error.validator == "additionalProperties":
-            path = [str(p) for p in error.absolute_path]
-            known = set(error.schema.get("properties", {}))
-            unknown = sorted(k for k in error.instance if k not in known)
-            keys = ", ".join(f"'{'.'.join([*path, k])}'" for k in unknown)
-            raise ConfigError(f"unknown config key {keys}; allowed here: {sorted(known)}")
-        raise ConfigError(_message(error))
+    errors = _schema_errors(config)
+    if len(errors) == 1:
+        raise ConfigError(errors[0])
+    if errors:
+        listed = "\n".join(f"  {i}. {message}" for i, message in enumerate(errors, 1))
+        raise ConfigError(f"{len(errors)} config errors:\n{listed}")
     s = config["sampling"]
     if s["n_samples"] % s["shard_size"]:
         raise ConfigError(
@@ -685,6 +709,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {err}", file=sys.stderr)
         return 1
     print(f"{' + '.join(map(str, [*base, *files]))}: valid (experiment {config['experiment']})")
+    if base and not any("experiment" in (read_config(f) or {}) for f in files):
+        print(
+            f"warning: {', '.join(map(str, files))} sets no `experiment:`, so this study writes "
+            f"into results/{config['experiment']}/, the folder of {base[0]}'s study, and "
+            "replaces its results; give the study its own `experiment:` unless you mean to "
+            "change that one",
+            file=sys.stderr,
+        )
     return 0
 
 
