@@ -8,11 +8,12 @@ The package is laid out by what it does, with one-way imports (core ‚Üê models ‚
 
 - the core, at the top: :mod:`.energy` (solvers and the energy), :mod:`.grids`,
   :mod:`.velocity` (calling conventions, guidance, precision), :mod:`.analytic` (closed-form
-  fields), :mod:`.monitor` (KPE as a training monitor), :mod:`.seeding`, :mod:`.columns` and
-  :mod:`.io` (checksummed files);
+  fields), :mod:`.monitor` (KPE as a training monitor), :mod:`.seeding`, :mod:`.columns`,
+  :mod:`.per_sample` (the per-sample energy columns) and :mod:`.io` (checksummed files);
 - :mod:`enfopath.models`: networks, checkpoints, the user's own model;
 - :mod:`enfopath.measures`: density, semantics, statistics;
-- :mod:`enfopath.study`: config, data, shards, tables, figures.
+- :mod:`enfopath.study`: config, data, shards, tables, figures;
+- :mod:`enfopath.cli`, on top: the command line ``enfopath kpe`` (``python -m enfopath``).
 
 Importing the package loads nothing; its names below load :mod:`.energy` (torch and
 torchdiffeq) on first use, so ``import enfopath.io`` in a light workflow job stays light.

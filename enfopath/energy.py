@@ -50,12 +50,19 @@ import math
 import numbers
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 from torchdiffeq import odeint
 
+from enfopath.columns import PER_SAMPLE
 from enfopath.grids import GRIDS, explicit_grid, profile_times, time_grid
+from enfopath.per_sample import energy_columns
 from enfopath.velocity import check_output
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Velocity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 """``velocity(t, x)``: t a 0-d tensor, x a batch of shape (B, ...); returns dx/dt, shape of x."""
@@ -158,6 +165,50 @@ class EnergyResult:
     def straightness(self) -> torch.Tensor:
         """E − chord energy = ½ ∫₀^T ‖v − (x(T) − x(0)) / T‖² dt ≥ 0 (0 for a straight path)."""
         return self.kpe - self.chord_energy
+
+    def to_numpy(self, first_sample: int = 0) -> dict[str, np.ndarray]:
+        """The batch's arrays as a study's shard stores them (numpy on the CPU; float32 unless
+        stated): ``sample`` (B,) int64, the global indices ``first_sample`` … ``first_sample`` +
+        B − 1; ``x0``, ``x1`` (B, ...); each field of :data:`enfopath.columns.PER_SAMPLE` (B,);
+        ``speed_sq`` (B, P); ``kpe_profile`` (B, P) float64; ``nfe_profile`` (B, P) int64;
+        ``profile_t`` (P,) float64; ``nonfinite`` (B,) bool; ``nfe``, ``nfe_total`` (B,) int64
+        (the batch's, on every row)."""
+
+        def cpu(t: torch.Tensor) -> np.ndarray:
+            return t.detach().float().cpu().numpy()
+
+        n = len(self.kpe)
+        arrays = {
+            "sample": np.arange(first_sample, first_sample + n, dtype=np.int64),
+            "x0": cpu(self.x0),
+            "x1": cpu(self.x1),
+            "speed_sq": cpu(self.speed_sq),
+            "kpe_profile": self.kpe_profile.detach().double().cpu().numpy(),
+            "nfe_profile": np.tile(self.nfe_profile.numpy(), (n, 1)),
+            "profile_t": self.profile_t.numpy(),
+            "nonfinite": self.nonfinite.cpu().numpy(),
+            "nfe": np.full(n, self.nfe, dtype=np.int64),
+            "nfe_total": np.full(n, self.nfe_total, dtype=np.int64),
+        }
+        arrays.update({k: cpu(getattr(self, k)) for k in PER_SAMPLE})
+        return arrays
+
+    def to_dataframe(self, first_sample: int = 0) -> pd.DataFrame:
+        """One row per sample with the per-sample energy columns of a study's
+        ``samples.parquet``, named as there (:func:`enfopath.per_sample.energy_columns`:
+        ``sample`` from ``first_sample`` on, ``kpe``, ``kpe_per_dim``, ``kpe_early``,
+        ``kpe_late``, ``chord_energy``, ``straightness``, ``path_length``,
+        ``kpe_left_riemann``, ``x0_norm_sq``, ``x1_norm_sq``, ``nfe``, ``nfe_total``,
+        ``nonfinite`` and the profiles ``speed_sq_t<s>``, ``kpe_t<s>``, ``nfe_t<s>``). Needs
+        pandas (the study's stack; the light core does not install it)."""
+        try:
+            import pandas as pd
+        except ImportError as err:  # the light core: pip install . installs no pandas
+            raise ImportError(
+                "EnergyResult.to_dataframe needs pandas: pip install pandas (or the study's "
+                "extra, pip install '.[study]')"
+            ) from err
+        return pd.DataFrame(energy_columns(self.to_numpy(first_sample)))
 
 
 class _Augmented:

@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ROOT, TINY, assert_declared_keys_read, snakemake, write_config
+from conftest import ROOT, TINY, assert_declared_keys_read, local_env, snakemake, write_config
 
 from enfopath import sample_with_energy
 from enfopath.analytic import gaussian_energy, gaussian_velocity
@@ -391,6 +391,19 @@ def test_the_readme_example_gives_the_closed_form_kpe(tmp_path, monkeypatch):
     x0 = initial_noise(cfg["seed"], table["sample"].tolist(), (1, 8, 8), dtype=torch.float64)
     exact = gaussian_energy(x0, flow.mu.double(), flow.s).numpy()
     np.testing.assert_allclose(table["kpe"].to_numpy(), exact, rtol=2e-4)
+
+    # The README's command line on the same model: the study's KPE table, bit for bit.
+    readme = (ROOT / "README.md").read_text()
+    block = readme[readme.index("### From the command line") :]
+    start = block.index("```bash\n") + len("```bash\n")
+    command = block[start : block.index("```", start)]
+    shutil.copytree(folder, tmp_path / "examples" / "own_model")  # its relative PYTHONPATH
+    bin_dir = str(Path(sys.executable).parent)  # where the console script is installed
+    env = {**local_env(), "PATH": os.pathsep.join([bin_dir, os.environ["PATH"]])}
+    run = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr[-3000:]
+    line = pd.read_parquet(tmp_path / "kpe.parquet").iloc[: len(table)]
+    pd.testing.assert_frame_equal(line, table[list(line.columns)], check_exact=True)
 
 
 def test_the_readme_shows_the_example_files_as_they_are():

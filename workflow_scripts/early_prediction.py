@@ -7,10 +7,9 @@ from _common import job_config, setup
 from enfopath.columns import density_prefixes
 from enfopath.io import read_parquet, write_csv
 from enfopath.measures.early import early_prediction
+from enfopath.per_sample import ENERGY_PROFILE_PREFIX, NFE_PROFILE_PREFIX
 from enfopath.study.tables import (
     EARLY_BASELINES,
-    ENERGY_PROFILE_PREFIX,
-    NFE_PROFILE_PREFIX,
     SEMANTIC,
     analysed_samples,
     measure_columns,

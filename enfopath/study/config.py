@@ -180,13 +180,11 @@ def _schema_errors(config: dict[str, Any]) -> list[str]:
     return messages
 
 
-def validate_config(config: dict[str, Any]) -> dict[str, Any]:
-    """Validate ``config`` in place (numbers coerced, defaults filled in) and return it.
-
-    Raises :class:`ConfigError` naming every key the schema refuses (one per line when there
-    are several), else the first key a cross-key check refuses (and the new name of a renamed
-    one, :data:`RENAMED`).
-    """
+def schema_checked(config: dict[str, Any]) -> dict[str, Any]:
+    """Check ``config`` against the schema alone, in place (renamed keys refused, non-finite
+    numbers refused, numbers coerced, defaults filled in), and return it: what every key's own
+    value must be, none of a study's checks across keys. Raises :class:`ConfigError` naming
+    every key the schema refuses (one per line when there are several)."""
     _refuse_renamed(config)
     _refuse_non_finite(config)
     _coerce_numbers(config)
@@ -196,6 +194,17 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     if errors:
         listed = "\n".join(f"  {i}. {message}" for i, message in enumerate(errors, 1))
         raise ConfigError(f"{len(errors)} config errors:\n{listed}")
+    return config
+
+
+def validate_config(config: dict[str, Any]) -> dict[str, Any]:
+    """Validate ``config`` in place (numbers coerced, defaults filled in) and return it.
+
+    Raises :class:`ConfigError` naming every key the schema refuses (one per line when there
+    are several), else the first key a cross-key check refuses (and the new name of a renamed
+    one, :data:`RENAMED`).
+    """
+    schema_checked(config)
     s = config["sampling"]
     if s["n_samples"] % s["shard_size"]:
         raise ConfigError(
@@ -380,7 +389,7 @@ def _check_sources(config: dict[str, Any]) -> None:
     if plugin is not None:
         if pretrained is not None:
             _fail("flow.plugin", "give flow.pretrained or flow.plugin, not both")
-        _check_plugin(plugin)
+        check_plugin(plugin)
     if config["flow"]["model"] == "empirical":
         if pretrained is not None or plugin is not None or config["flow"]["diffusers"]:
             _fail(
@@ -533,7 +542,7 @@ def _prompt_count(prompts: dict[str, Any]) -> int:
         raise ConfigError(f"invalid config key 'prompts.file': {err}") from None
 
 
-def _check_plugin(plugin: dict[str, Any]) -> None:
+def check_plugin(plugin: dict[str, Any]) -> None:
     """The user's model, without importing it: its modules are not the standard library
     (:func:`enfopath.user_code.standard_library_refusal`) and can be found (on PYTHONPATH, or
     installed), its checkpoint is one file, and labels go with the class-conditional convention.

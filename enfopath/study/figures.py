@@ -27,14 +27,13 @@ from enfopath.columns import SELF
 from enfopath.io import check_shard_samples, read_npz
 from enfopath.measures.groups import group_thresholds, kpe_groups
 from enfopath.measures.images import shard_images
+from enfopath.per_sample import NFE_PROFILE_PREFIX, PROFILE_PREFIX
 from enfopath.study.figure_names import FIGURE_SPECS
 from enfopath.study.relations import CONTRASTS
 from enfopath.study.tables import (
     EARLY_BASELINES,
     MARGINS,
     MEMORIZATION_ENDPOINTS,
-    NFE_PROFILE_PREFIX,
-    PROFILE_PREFIX,
     profile_columns,
 )
 

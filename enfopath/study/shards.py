@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from enfopath.columns import PER_SAMPLE
-from enfopath.energy import EnergyResult, sample_with_energy
+from enfopath.energy import sample_with_energy
 from enfopath.seeding import initial_noise
 from enfopath.velocity import NO_SHAPING, KineticShaping
 
@@ -150,11 +149,11 @@ def generate_shard(
 
     Arrays: ``sample`` (N,) int64 global index; ``label`` (N,) int64 conditioning class (−1
     for an unconditional flow); ``x0``, ``x1`` (N, *flow.shape) in the state space, never
-    clamped (the KPE is the state's); each field of :data:`PER_SAMPLE` (N,); ``speed_sq``
-    (N, P); ``kpe_profile`` (N, P) float64, the partial energy E(t_j); ``nfe_profile`` (N, P)
-    int64, the batch's model evaluations up to t_j; ``profile_t`` (P,) float64; ``nonfinite``
-    (N,) bool (a non-finite trajectory, or a non-finite decoded image of a latent flow);
-    ``nfe``, ``nfe_total`` (N,) int64 (per batch); ``out_of_range`` (N,), the
+    clamped (the KPE is the state's); each field of :data:`enfopath.columns.PER_SAMPLE` (N,);
+    ``speed_sq`` (N, P); ``kpe_profile`` (N, P) float64, the partial energy E(t_j);
+    ``nfe_profile`` (N, P) int64, the batch's model evaluations up to t_j; ``profile_t`` (P,)
+    float64; ``nonfinite`` (N,) bool (a non-finite trajectory, or a non-finite decoded image
+    of a latent flow); ``nfe``, ``nfe_total`` (N,) int64 (per batch); ``out_of_range`` (N,), the
     share of the image's values outside [-1, 1] (x1 of a pixel flow, the decoded image of a
     latent flow); ``batch_size`` () int64;
     and, for a latent flow, ``image`` (N, 3, H, W) uint8, the decoded endpoints clamped.
@@ -168,7 +167,7 @@ def generate_shard(
     for batch in batches(indices, cfg.batch_size):
         x0, velocity = batch_problem(flow, seed, batch, device, cfg.kts)
         res = sample_with_energy(velocity, x0, **cfg.flow_kwargs(flow))
-        arrays = _arrays(res, batch)
+        arrays = res.to_numpy(batch.start)
         arrays["label"] = batch_labels(flow, seed, batch)
         images = flow.images(res.x1)
         arrays["out_of_range"] = out_of_range(res.x1 if images is None else images)
@@ -189,27 +188,6 @@ def generate_shard(
     out["profile_t"] = parts[0]["profile_t"]
     out["batch_size"] = np.array(cfg.batch_size, dtype=np.int64)
     return out
-
-
-def _arrays(res: EnergyResult, batch: range) -> dict[str, np.ndarray]:
-    def cpu(t: torch.Tensor) -> np.ndarray:
-        return t.detach().float().cpu().numpy()
-
-    n = len(batch)
-    arrays = {
-        "sample": np.arange(batch.start, batch.stop, dtype=np.int64),
-        "x0": cpu(res.x0),
-        "x1": cpu(res.x1),
-        "speed_sq": cpu(res.speed_sq),
-        "kpe_profile": res.kpe_profile.detach().double().cpu().numpy(),
-        "nfe_profile": np.tile(res.nfe_profile.numpy(), (n, 1)),
-        "profile_t": res.profile_t.numpy(),
-        "nonfinite": res.nonfinite.cpu().numpy(),
-        "nfe": np.full(n, res.nfe, dtype=np.int64),
-        "nfe_total": np.full(n, res.nfe_total, dtype=np.int64),
-    }
-    arrays.update({k: cpu(getattr(res, k)) for k in PER_SAMPLE})
-    return arrays
 
 
 def out_of_range(images: torch.Tensor) -> np.ndarray:

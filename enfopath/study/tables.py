@@ -7,39 +7,23 @@ import re
 import numpy as np
 import pandas as pd
 
-from enfopath.columns import DENSITY_SUFFIX, PER_SAMPLE, PROJECTED_PIXELS
+from enfopath.columns import DENSITY_SUFFIX, PROJECTED_PIXELS
 from enfopath.io import ExplainedError
-
-SHARD_ARRAYS = (
-    "sample",
-    "x0",
-    "x1",
-    "speed_sq",
-    "kpe_profile",
-    "nfe_profile",
-    "profile_t",
-    "nonfinite",
-    "nfe",
-    "nfe_total",
-    "out_of_range",
-    *PER_SAMPLE,
+from enfopath.per_sample import (
+    ENERGY_ARRAYS,
+    PROFILE_PREFIX,
+    energy_columns,
+    profile_column,
 )
-PROFILE_PREFIX = "speed_sq_t"
-ENERGY_PROFILE_PREFIX = "kpe_t"
-"""Columns ``kpe_t<s>``: the partial energy E(s) = ½∫₀^s‖v‖²dt at the profile times."""
-NFE_PROFILE_PREFIX = "nfe_t"
-"""Columns ``nfe_t<s>``: model evaluations spent by the time the integration passes s."""
+
+SHARD_ARRAYS = (*ENERGY_ARRAYS, "out_of_range")
+"""The arrays of a shard that its KPE table reads."""
 ENERGIES = ("kpe", "kpe_early", "kpe_late")
 """The energy columns related to every measure in the statistics. ``kpe_per_dim`` = kpe / D
 stays in the table but not in the statistics: D is constant within a study, so its ranks and
 correlations are exactly those of ``kpe``."""
 CONFOUND_ENERGIES = ("kpe", "straightness", "kpe_early", "kpe_late")
 """Energies of the confound stage: with the excess energy E − ½‖x1 − x0‖² (``straightness``)."""
-
-
-def profile_column(t: float, prefix: str = PROFILE_PREFIX) -> str:
-    """Column name of a profile at time t (default: the speed profile ‖v‖²)."""
-    return f"{prefix}{t:.3f}"
 
 
 def profile_columns(df: pd.DataFrame, prefix: str = PROFILE_PREFIX) -> tuple[list[str], np.ndarray]:
@@ -58,37 +42,22 @@ squared noise norm ‖x₀‖² (none) and the speed ‖v(x₀, 0)‖² at t = 0
 of every solver). E(s) has to beat them to be worth its compute."""
 
 
-def squared_norms(x: np.ndarray) -> np.ndarray:
-    """‖x_i‖² per sample in float64, summed over every coordinate: (N, ...) → (N,)."""
-    flat = x.reshape(len(x), -1).astype(np.float64)
-    return np.einsum("ij,ij->i", flat, flat)
-
-
 def kpe_table(arrays: dict[str, np.ndarray]) -> pd.DataFrame:
-    """One row per sample of a shard: index, energies, path measures, the squared norms of the
-    noise and the endpoint in the state space (``x0_norm_sq``, ``x1_norm_sq``: the size of the
-    noise is a confounder of KPE), NFE, flags, profile.
+    """One row per sample of a shard: the energy columns of
+    :func:`enfopath.per_sample.energy_columns` (index, energies, path measures, noise and
+    endpoint norms, NFE, flags, profiles) with the study's own ``out_of_range`` (the share of
+    the image's values outside [-1, 1]) and ``batch_size`` after the NFE.
 
     ``nonfinite`` marks samples whose trajectory met a non-finite value; they are kept in the
     table (and counted) but left out of the statistics.
     """
-    table = {
-        "sample": arrays["sample"],
-        **{k: arrays[k].astype(np.float64) for k in PER_SAMPLE},
-        **{f"{k}_norm_sq": squared_norms(arrays[k]) for k in ("x0", "x1")},
-        "nfe": arrays["nfe"],
-        "nfe_total": arrays["nfe_total"],
-        "out_of_range": arrays["out_of_range"].astype(np.float64),
-        "batch_size": np.full(len(arrays["sample"]), int(arrays["batch_size"])),
-    }
-    finite = np.isfinite(arrays["x1"].reshape(len(arrays["x1"]), -1)).all(axis=1)
-    for k in ("kpe", "kpe_early", "kpe_late", "path_length"):
-        finite &= np.isfinite(arrays[k])
-    table["nonfinite"] = arrays["nonfinite"].astype(bool) | ~finite
-    for j, t in enumerate(arrays["profile_t"]):
-        table[profile_column(float(t))] = arrays["speed_sq"][:, j].astype(np.float64)
-        table[profile_column(float(t), ENERGY_PROFILE_PREFIX)] = arrays["kpe_profile"][:, j]
-        table[profile_column(float(t), NFE_PROFILE_PREFIX)] = arrays["nfe_profile"][:, j]
+    columns = energy_columns(arrays)
+    table: dict[str, np.ndarray] = {}
+    for name, values in columns.items():
+        table[name] = values
+        if name == "nfe_total":
+            table["out_of_range"] = arrays["out_of_range"].astype(np.float64)
+            table["batch_size"] = np.full(len(arrays["sample"]), int(arrays["batch_size"]))
     return pd.DataFrame(table)
 
 
