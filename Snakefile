@@ -36,6 +36,7 @@ include: "rules/density.smk"
 include: "rules/analysis.smk"
 include: "rules/robustness.smk"
 include: "rules/replicates.smk"
+include: "rules/report.smk"
 
 
-report: "report/workflow.rst"
+report: report_description()

@@ -24,7 +24,7 @@ rule summary:
         summary=report(
             out("statistics/summary.csv"),
             caption="../report/summary.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "summary"}),
         ),
         json=out("statistics/summary.json"),
@@ -49,25 +49,25 @@ rule statistics:
         correlations=report(
             out("statistics/correlations.csv"),
             caption="../report/correlations.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "correlations"}),
         ),
         groups=report(
             out("statistics/groups.csv"),
             caption="../report/groups.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "low vs high KPE groups"}),
         ),
         composition=report(
             out("statistics/class_composition.csv"),
             caption="../report/class_composition.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "class composition of the KPE groups"}),
         ),
         curves=report(
             out("statistics/quantile_curves.csv"),
             caption="../report/quantile_curves.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "quantile curves"}),
         ),
         json=out("statistics/statistics.json"),
@@ -93,7 +93,7 @@ rule partial_correlations:
         table=report(
             out("statistics/partial_correlations.csv"),
             caption="../report/partial_correlations.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "partial correlations (confounds)"}),
         ),
     log:
@@ -116,7 +116,7 @@ rule early_prediction:
         table=report(
             out("statistics/early_prediction.csv"),
             caption="../report/early_prediction.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "early prediction from E(s)"}),
         ),
     log:
@@ -141,7 +141,7 @@ if T2I:
             table=report(
                 out("statistics/prompt_effects.csv"),
                 caption="../report/prompt_effects.rst",
-                category="Study tables",
+                category="Tables as CSV",
                 labels=verified_labels({"table": "prompt effects"}),
             ),
         log:
@@ -164,7 +164,7 @@ rule memorization:
         table=report(
             out("statistics/memorization.csv"),
             caption="../report/memorization.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "memorization per KPE bin"}),
         ),
     log:
@@ -190,7 +190,7 @@ rule prdc:
         table=report(
             out("statistics/prdc.csv"),
             caption="../report/prdc.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels(
                 {"table": "precision / recall / density / coverage per KPE group"}
             ),
@@ -216,7 +216,7 @@ rule comparison:
         table=report(
             out("statistics/comparison.csv"),
             caption="../report/comparison.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "comparison with the baseline study"}),
         ),
         per_sample=out("comparison/per_sample.parquet"),

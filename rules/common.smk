@@ -223,7 +223,67 @@ def study_targets(wildcards):
         *rules.statistics.output,
         *(out(f"statistics/{stage}.csv") for stage, on in STAGES.items() if on),
         *expand(out("figures/{name}.png"), name=STUDY_FIGURES),
+        *rules.page_one.output,
+        *rules.report_tables.output,
+        *rules.explorer.output,
     ]
+
+
+PAGE_ONE_TABLES = {
+    "partial": "partial_correlations",
+    "early": "early_prediction",
+    "robustness": "robustness",
+    "memorization": "memorization",
+    "prdc": "prdc",
+}
+"""The optional stages' tables the report's first page reads (input name: stage), where the
+stage runs."""
+METHOD = str(Path(workflow.basedir) / "report" / "workflow.rst")
+"""The method text of the report, below the results on its first page."""
+
+
+def page_one_inputs(wildcards):
+    """The tables of the report's first page: the summary, the correlations and each optional
+    stage's of :data:`PAGE_ONE_TABLES` that runs, and the method text."""
+    inputs = {
+        "summary": out("statistics/summary.csv"),
+        "correlations": out("statistics/correlations.csv"),
+        "method": METHOD,
+    }
+    for name, stage in PAGE_ONE_TABLES.items():
+        if STAGES[stage]:
+            inputs[name] = out(f"statistics/{stage}.csv")
+    return inputs
+
+
+def study_tables():
+    """The study's tables, name → ``statistics/<name>.csv``: the summary's, the statistics
+    rule's and those of each optional stage that runs, read from the rules' outputs (so call it
+    after they are defined: rules/report.smk)."""
+    stage_rules = [getattr(rules, stage) for stage, on in STAGES.items() if on]
+    tables = {}
+    for writer in (rules.summary, rules.statistics, *stage_rules):
+        for path in writer.output:
+            if path.startswith(out("statistics/")) and path.endswith(".csv"):
+                tables[Path(path).stem] = path
+    return tables
+
+
+def explorer_inputs(wildcards):
+    """The per-sample explorer's inputs: the merged table, the data set (class names) and, for
+    a study of images, the trajectory shards (the thumbnails)."""
+    inputs = {"table": out("samples.parquet"), "dataset": out("data/dataset.npz")}
+    if not PLANE:
+        inputs["shards"] = per_shard("trajectories/shard_{shard}.npz")
+    return inputs
+
+
+def report_description():
+    """The report's first page (the Snakefile's ``report:``): the study's results above the
+    method (``report/page_one.rst``, rule ``page_one``) once the study has written it, else
+    the method alone (a report built before the study finished)."""
+    page = Path(out("report/page_one.rst"))
+    return str(page.resolve()) if page.is_file() else "report/workflow.rst"
 
 
 def all_outputs(wildcards):

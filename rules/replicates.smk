@@ -73,13 +73,13 @@ rule replicates:
         table=report(
             out("statistics/replicates.csv"),
             caption="../report/replicates.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "correlations per training seed"}),
         ),
         spread=report(
             out("statistics/replicates_spread.csv"),
             caption="../report/replicates_spread.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels(
                 {"table": "spread of each ρ across training seeds"}
             ),
@@ -150,13 +150,13 @@ rule ladder:
         table=report(
             out("statistics/ladder.csv"),
             caption="../report/ladder.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "correlations per training step"}),
         ),
         rungs=report(
             out("statistics/ladder_rungs.csv"),
             caption="../report/ladder_rungs.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "quality and KPE per training step"}),
         ),
     log:

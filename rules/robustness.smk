@@ -65,13 +65,13 @@ rule robustness:
         table=report(
             out("statistics/robustness.csv"),
             caption="../report/robustness.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels({"table": "robustness to the solver"}),
         ),
         correlations=report(
             out("statistics/robustness_correlations.csv"),
             caption="../report/robustness_correlations.rst",
-            category="Study tables",
+            category="Tables as CSV",
             labels=verified_labels(
                 {"table": "headline correlations per solver setting"}
             ),

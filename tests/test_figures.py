@@ -15,8 +15,9 @@ from conftest import ROOT, SHIPPED_STUDIES, shipped_study_files
 
 from enfopath.measures.correlation import correlations
 from enfopath.measures.groups import quantile_curves
-from enfopath.study.figures import FIGURES, FigureContext, ImageSamples, describe, rho_text
+from enfopath.study.figures import FIGURES, FigureContext, ImageSamples, rho_text
 from enfopath.study.tables import ENERGIES, measure_columns
+from enfopath.study.words import describe
 
 SPACES = ["pixels", "classifier"]
 QUANTILE_COLUMNS = ("05", "25", "50", "75", "95")

@@ -56,6 +56,7 @@ def test_conda_env_mirrors_the_pip_pins():
     dev_only = {"snakemake", "snakemake-executor-plugin-slurm", "pytest", "ruff", "snakefmt"}
     dev_only |= {"pytest-xdist", "execnet"}  # the suite's workers
     dev_only |= {"torchmetrics"}  # a test's reference only
+    dev_only |= {"selenium"}  # the browser test's driver
     assert conda_pins == {k: v for k, v in pip_pins.items() if k not in dev_only}
 
 
@@ -102,4 +103,5 @@ def test_the_base_install_is_the_light_core_and_the_study_is_an_extra():
     )
     tools = {"pytest", "ruff", "snakefmt", "snakemake-executor-plugin-slurm", "torchvision"}
     tools |= {"torchmetrics", "pytest-xdist", "execnet"}  # a test's reference, the workers
+    tools |= {"selenium"}  # the browser test's driver
     assert set(pins) - tools - core == study

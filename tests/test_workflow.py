@@ -237,9 +237,26 @@ def test_report_holds_every_figure_and_table(study, tmp_path):
         assert name in html, name
     assert_report_renders(html)
     assert "classifier margin" in html and "CLIP margin" not in html
+    # page one: the study's results above the method, each linked to the figure that shows it
+    assert "Results of tiny" in html and "(WARNING/" not in run.stderr
+    assert html.index("Results of tiny") < html.index("<strong>Method</strong>")
+    assert "showResultInfo('results/tiny/figures/kpe_vs_margin.png')" in html
+    for name in tables:  # each table also as a page of the report, beside its CSV
+        assert name.replace(".csv", ".html") in html, name
+    assert "Study tables" in html and "Tables as CSV" in html
 
 
 S = N_SHARDS
+TABLE_RULES = {
+    "summary",
+    "statistics",
+    "partial_correlations",
+    "early_prediction",
+    "memorization",
+    "prdc",
+    "robustness",
+}
+"""The rules that write the tiny study's tables (statistics/*.csv)."""
 BELOW_MERGE = {
     "merge_samples": 1,
     "summary": 1,
@@ -323,6 +340,8 @@ BELOW_MERGE = {
 )
 def test_a_config_edit_reruns_exactly_the_jobs_it_affects(study, change, expected):
     expected = {**expected, "inventory": 1}  # the finished study's listing, after any change
+    if set(expected) & TABLE_RULES:  # the report's pages read every study table
+        expected |= {"page_one": 1, "report_tables": 1}
     override = study / "change.yaml"
     write_config(override, change)
     run = snakemake(study, "--cores", "1", "-n", "--configfile", str(override))

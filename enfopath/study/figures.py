@@ -11,7 +11,6 @@ they agree with the tables).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,73 +22,23 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullLocator
 
-from enfopath.columns import SELF
 from enfopath.io import check_shard_samples, read_npz
 from enfopath.measures.groups import group_thresholds, kpe_groups
 from enfopath.measures.images import shard_images
-from enfopath.per_sample import NFE_PROFILE_PREFIX, PROFILE_PREFIX
+from enfopath.per_sample import NFE_PROFILE_PREFIX
 from enfopath.study.figure_names import FIGURE_SPECS
 from enfopath.study.relations import CONTRASTS
 from enfopath.study.tables import (
     EARLY_BASELINES,
     MARGINS,
     MEMORIZATION_ENDPOINTS,
+    headline_measures,
     profile_columns,
 )
+from enfopath.study.words import SPACE_WORDS, describe
 
-SPACE_WORDS = {
-    "pixels": "pixels",
-    "classifier": "classifier features",
-    "clip": "CLIP image features",
-    "latent": "SD-VAE latent",
-}
-SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
-COLUMN_WORDS = {
-    "kpe": "kinetic path energy E = ½∫₀¹‖v‖² dt",
-    "kpe_early": "early kinetic energy ½∫₀^τ‖v‖² dt",
-    "kpe_late": "late kinetic energy ½∫_τ^1‖v‖² dt",
-    "clf_confidence": "classifier confidence p₍₁₎ (max softmax)",
-    "clf_margin": "classifier margin p₍₁₎ − p₍₂₎",
-    "clf_entropy": "classifier entropy H(p) (nats)",
-    "clip_score": "CLIP score 100·max(cos(image, own prompt), 0)",
-    "clip_margin": "CLIP margin 100·(cos own − max cos other)",
-    "straightness": "excess energy E − ½‖x₁ − x₀‖²",
-    "chord_energy": "chord energy ½‖x₁ − x₀‖²",
-    "x0_norm_sq": "squared noise norm ‖x₀‖²",
-    "x1_norm_sq": "squared endpoint norm ‖x₁‖²",
-}
-SPACE_COLUMNS = {
-    r"knn_logdens(\d+)": "kNN log-density, {space}, k = {k} (−D log d{sub})",
-    r"naeem(\d+)": "Naeem density, {space}, k = {k} (balls containing the sample / k)",
-    r"d(\d+)": "distance to the {k}-th nearest training point d{sub}, {space}",
-    "nn_dist": "distance to the nearest training point d₁, {space}",
-    "d1_d2": "memorization ratio d₁ / d₂, {space}",
-    "kde_logdens": "Gaussian KDE log-density, {space} (local bandwidth)",
-}
 SATURATED = ("clf_confidence", "clf_margin")
 """Measures that pile up at 1: drawn on a logit scale."""
-
-
-def describe(column: str) -> str:
-    """An axis label in words, with the symbol, for a column of the per-sample table."""
-    if column in COLUMN_WORDS:
-        return COLUMN_WORDS[column]
-    if re.fullmatch(rf"{PROFILE_PREFIX}\d+\.\d+", column):
-        return f"squared speed ‖v(x, t)‖² at t = {float(column[len(PROFILE_PREFIX) :]):g}"
-    for space, words in SPACE_WORDS.items():
-        if column.startswith(f"{space}_"):
-            rest = column[len(space) + 1 :]
-            among_samples = rest.startswith(f"{SELF}_")  # density.reference: samples
-            if among_samples:
-                rest, words = rest[len(SELF) + 1 :], f"{words}, among the samples"
-            for pattern, text in SPACE_COLUMNS.items():
-                m = re.fullmatch(pattern, rest)
-                if m:
-                    k = m.group(1) if m.groups() else ""
-                    if among_samples:
-                        text = text.replace("training point", "other sample")
-                    return text.format(space=words, k=k, sub=k.translate(SUBSCRIPT))
-    raise KeyError(f"no description for column {column!r}")
 
 
 @dataclass(frozen=True)
@@ -726,12 +675,6 @@ def flow_training(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     return fig
 
 
-def _ladder_measures(ctx: FigureContext, measures: list[str]) -> list[str]:
-    margin = [m for m in ("clf_margin", "clip_margin") if m in measures]
-    density = [f"{s}_knn_logdens{ctx.k[0]}" for s in ctx.spaces]
-    return [*margin, *(m for m in density if m in measures)]
-
-
 def _rung_lines(ax: plt.Axes, rows: pd.DataFrame, label: str, color: str, solid: bool) -> None:
     rows = rows.sort_values("flow_step")
     err = np.vstack([rows.rho - rows.rho_ci_low, rows.rho_ci_high - rows.rho]).clip(min=0)
@@ -756,7 +699,7 @@ def ladder(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         raise ValueError("this figure needs statistics/ladder.csv and statistics/ladder_rungs.csv")
     rel, rungs = ctx.ladder, ctx.ladder_rungs
     kpe = rel[rel.energy == "kpe"]
-    measures = _ladder_measures(ctx, list(dict.fromkeys(kpe.measure)))
+    measures = headline_measures(list(dict.fromkeys(kpe.measure)), ctx.spaces, ctx.k[0])
     controls = [c for c in dict.fromkeys(kpe.control.dropna())]
     control = "chord_energy" if "chord_energy" in controls else (controls or [None])[0]
     seeds = list(dict.fromkeys(rungs.flow_seed))

@@ -566,6 +566,16 @@ def _replicate_samples(
     )
 
 
+@_job("explorer")
+def _explorer(config: dict[str, Any]) -> Keys:
+    return Keys(
+        _names(
+            ("experiment", "seed", *DENSITY_COLUMNS, "density.k"),
+            ("statistics.group_quantile", "figures.explorer_samples"),
+        )
+    )
+
+
 @_job("figure")
 def _figure(config: dict[str, Any], name: str) -> Keys:
     from enfopath.study.figure_names import FIGURE

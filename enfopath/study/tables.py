@@ -84,6 +84,19 @@ MEMORIZATION_ENDPOINTS = {"endpoint": "pixels_d1_d2", "projected": f"{PROJECTED_
 """The ``endpoint`` column of the memorization table, and the d₁ / d₂ column each reads: the
 study's endpoint x(t_end), and its projection x̂₁ = x + (1 − t_end) v onto where the flow is
 heading (only in a study stopped at t_end < 1; at t_end = 1 it is the endpoint)."""
+HEADLINE_SEMANTIC = ("clf_margin", "clip_margin")
+"""The semantic measure of a study's headline relation (its method's margin)."""
+
+
+def headline_measures(measures: list[str], prefixes: list[str], k: int) -> list[str]:
+    """The headline measures among ``measures``, in order: the semantic margin
+    (:data:`HEADLINE_SEMANTIC`), then the kNN log-density at the smallest ``k`` in each density
+    space of ``prefixes`` (:func:`enfopath.columns.density_prefixes`)."""
+    margin = [m for m in HEADLINE_SEMANTIC if m in measures]
+    density = [f"{p}_knn_logdens{k}" for p in prefixes]
+    return [*margin, *(m for m in density if m in measures)]
+
+
 MARGINS = (("clf_margin", "clf_confidence"), ("clip_margin", "clip_score"))
 """(margin, score) pairs of each semantic method, for the KPE-vs-semantics figure."""
 

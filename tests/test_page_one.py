@@ -1,0 +1,119 @@
+"""The report's first page: every number it states is the study's table's, and moves with it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from conftest import TINY
+
+from enfopath.study.page_one import LINES, StudyTables, page_one, results_text
+
+TABLES = {
+    "partial": "partial_correlations",
+    "early": "early_prediction",
+    "robustness": "robustness",
+    "memorization": "memorization",
+    "prdc": "prdc",
+}
+
+
+def read_tables(study: Path, **changed: pd.DataFrame) -> StudyTables:
+    stats = study / "results" / TINY["experiment"] / "statistics"
+    present = {
+        k: pd.read_csv(stats / f"{v}.csv")
+        for k, v in TABLES.items()
+        if (stats / f"{v}.csv").is_file()
+    }
+    summary = pd.read_csv(stats / "summary.csv")
+    tables = {
+        "summary": dict(summary[["key", "value"]].astype(str).values.tolist()),
+        "correlations": pd.read_csv(stats / "correlations.csv"),
+        "figures": ("kpe_vs_margin", "kpe_confounds", "early_prediction"),
+        **present,
+    }
+    return StudyTables(**(tables | changed))
+
+
+def plain(value: float) -> str:
+    """A number as the page writes it, formatted here independently of the page's code."""
+    return f"{value:.3f}".replace("-", "−")
+
+
+def bullet(text: str, lead: str) -> str:
+    (line,) = [line for line in text.splitlines() if line.startswith(f"- **{lead}**")]
+    return line
+
+
+def test_the_headline_relations_are_the_correlation_tables(study):
+    tables = read_tables(study)
+    text = results_text(tables)
+    corr = tables.correlations.set_index(["energy", "measure"])
+    row = corr.loc[("kpe", "clf_margin")]
+    semantics = bullet(text, "KPE and semantics")
+    assert (
+        f"ρ = {plain(row.spearman_rho)} [{plain(row.spearman_rho_ci_low)}, "
+        f"{plain(row.spearman_rho_ci_high)}]" in semantics
+    )
+    part = tables.partial.set_index(["energy", "measure", "control"]).loc[
+        ("kpe", "clf_margin", "x0_norm_sq")
+    ]
+    assert (
+        f"given ‖x₀‖²: ρ = {plain(part.partial_rho)} [{plain(part.partial_rho_ci_low)},"
+        in semantics
+    )
+    assert f"n = {int(row.n):,}" in semantics and "95 % bootstrap" in semantics
+    density = bullet(text, "KPE and density")
+    for space in TINY.get("density", {}).get("spaces", ["pixels", "classifier"]):
+        k = min(TINY["density"]["k"])
+        r = corr.loc[("kpe", f"{space}_knn_logdens{k}")]
+        assert f"ρ = {plain(r.spearman_rho)} [{plain(r.spearman_rho_ci_low)}" in density, space
+    assert "`kpe_vs_margin.png`_" in semantics  # drawn by the study: linked
+    assert "kpe_vs_density.png" not in density  # not in this test's list of drawn figures
+
+
+def test_a_changed_table_changes_the_page(study):
+    tables = read_tables(study)
+    corr = tables.correlations.copy()
+    pick = (corr.energy == "kpe") & (corr.measure == "clf_margin")
+    corr.loc[pick, "spearman_rho"] = 0.4321
+    changed = results_text(read_tables(study, correlations=corr))
+    assert "ρ = 0.432 [" in bullet(changed, "KPE and semantics")
+    assert "ρ = 0.432 [" not in results_text(tables)
+    summary = dict(tables.summary, n_samples="12345")
+    assert "12,345 samples" in bullet(
+        results_text(read_tables(study, summary=summary)), "The study"
+    )
+
+
+def test_each_stage_has_its_line_and_a_missing_stage_none(study):
+    tables = read_tables(study)
+    text = results_text(tables)
+    for lead in ("Confounds", "Early prediction", "Robustness to the solver"):
+        assert f"- **{lead}**" in text, lead
+    early = tables.early[
+        (tables.early.target == "high_kpe_group") & (tables.early.statistic == "auroc")
+    ]
+    line = bullet(text, "Early prediction")
+    own = early[early.predictor == "partial_kpe"]
+    assert any(f"AUROC {plain(v)} [" in line for v in own.value) or "does not beat" in line
+    robust = tables.robustness[~tables.robustness.reference.astype(bool)]
+    assert f"{int(robust.stable.astype(bool).sum())} of {len(robust)} settings" in text
+    bare = results_text(read_tables(study, partial=None, early=None, robustness=None))
+    assert "Confounds" not in bare and "Early prediction" not in bare and "given ‖x₀‖²" not in bare
+    assert len(LINES) == 9
+
+
+def test_the_page_keeps_the_tables_text_from_jinja():
+    page = page_one("- **x**: {{ not a template }}\n", "{{ cfg }}")
+    assert page.startswith("{% raw %}- **x**: {{ not a template }}\n\n{% endraw %}")
+    assert page.endswith("**Method**\n\n{{ cfg }}")
+
+
+@pytest.mark.parametrize("name", ["memorization", "prdc"])
+def test_the_optional_tables_of_the_tiny_study_are_read_when_present(study, name):
+    tables = read_tables(study)
+    lead = {"memorization": "Memorization", "prdc": "Fidelity per KPE group"}[name]
+    text = results_text(tables)
+    assert (f"- **{lead}**" in text) == (getattr(tables, name) is not None)
