@@ -16,6 +16,7 @@ from enfopath.study.config import (
     n_shards,
     needed_models,
     optional_stages,
+    other_study_hint,
     validate_config,
 )
 from enfopath.study.jobs import asset_key, job_config, space_models
@@ -26,6 +27,31 @@ try:
 except ConfigError as err:
     files = ", ".join(dict.fromkeys(map(str, workflow.configfiles))) or "--config only"
     raise WorkflowError(f"Config error (config files: {files}): {err}") from None
+
+def command_line_targets():
+    """The targets of the ``snakemake`` command line that started this run, read with
+    Snakemake's own parser ([] for a run started otherwise, or a line it cannot read)."""
+    if Path(sys.argv[0]).name not in ("snakemake", "__main__.py"):
+        return []
+    try:
+        from snakemake.cli import get_argument_parser
+
+        args, _ = get_argument_parser().parse_known_args(sys.argv[1:])
+    except (Exception, SystemExit):
+        return []
+    return list(args.targets or [])
+
+
+_OTHER_STUDY = other_study_hint(
+    command_line_targets(),
+    config["experiment"],
+    [
+        str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(p)
+        for p in sorted(Path(workflow.basedir, "configs").glob("*.yaml"))
+    ],
+)
+if _OTHER_STUDY:  # Snakemake's own message would be "No rule to produce", naming neither
+    raise WorkflowError(_OTHER_STUDY)
 
 OUT = f"results/{config['experiment']}"
 SHARDS = list(range(n_shards(config)))

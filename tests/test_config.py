@@ -333,3 +333,17 @@ def test_what_only_a_text_to_image_study_has_is_refused_elsewhere(patch, key):
 
     with pytest.raises(ConfigError, match=f"'{key}'"):
         validate_config(merge(read_config(ROOT / "config.yaml"), patch))
+
+
+def test_a_target_of_another_study_is_answered_with_its_study_file(tmp_path):
+    from enfopath.study.config import other_study_hint
+
+    (tmp_path / "a.yaml").write_text("experiment: other\n")
+    (tmp_path / "b.yaml").write_text("experiment: third\n")
+    (tmp_path / "bad.yaml").write_text("experiment: [\n")  # unreadable: skipped, never fatal
+    files = [tmp_path / n for n in ("a.yaml", "b.yaml", "bad.yaml")]
+    assert other_study_hint(["results/mine/figures/x.png", "all"], "mine", files) is None
+    hint = other_study_hint(["results/other/figures/x.png"], "mine", files)
+    assert f"--configfile {tmp_path / 'a.yaml'}" in hint and "'mine'" in hint
+    unknown = other_study_hint(["results/nobody/x.csv"], "mine", files)
+    assert "<the study file with experiment: nobody>" in unknown

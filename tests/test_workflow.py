@@ -377,6 +377,19 @@ def test_one_figure_is_rebuilt_alone(study):
         assert f"rule {other}:" not in log
 
 
+def test_a_file_of_another_study_names_the_study_file_that_builds_it(study):
+    before = sorted((study / "results").rglob("*"))
+    target = "results/own_model/figures/kpe_hist.png"
+    run = snakemake(study, "--cores", "1", target)
+    assert run.returncode != 0
+    assert "is a file of the study 'own_model'" in run.stderr, run.stderr[-2000:]
+    assert f"snakemake {target} --cores all --configfile " in run.stderr
+    assert "configs/own_model.yaml" in run.stderr and "No rule to produce" not in run.stderr
+    assert sorted((study / "results").rglob("*")) == before  # nothing made, nothing removed
+    own = snakemake(study, "-n", f"{OUT}/figures/kpe_hist.png")  # this study's own: planned
+    assert own.returncode == 0, own.stderr[-2000:]
+
+
 def test_lint_is_clean():
     run = subprocess.run(
         [SNAKEMAKE, "--lint"], cwd=ROOT, capture_output=True, text=True, env=local_env()

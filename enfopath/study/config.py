@@ -17,7 +17,7 @@ import copy
 import importlib.util
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -700,6 +700,43 @@ def load_config(*paths: str | Path) -> dict[str, Any]:
 def n_shards(config: dict[str, Any]) -> int:
     """Number of trajectory shards of a validated config."""
     return config["sampling"]["n_samples"] // config["sampling"]["shard_size"]
+
+
+def other_study_hint(
+    targets: Iterable[str], experiment: str, study_files: Iterable[str | Path]
+) -> str | None:
+    """Why a target in another study's folder cannot be built by this run, and how to build it
+    (None when every target is this study's): ``results/<name>/...`` is made only by a run
+    whose config has ``experiment: <name>``, so the command needs that study's file; the
+    ``study_files`` (``configs/*.yaml``) that set ``experiment: <name>`` are named. Snakemake's
+    own message for it is "No rule to produce", which names neither."""
+    for target in targets:
+        parts = Path(target).parts
+        if len(parts) < 3 or parts[0] != "results" or parts[1] == experiment:
+            continue
+        name = parts[1]
+        files = []
+        for path in study_files:
+            study = read_config_quietly(path)
+            if isinstance(study, dict) and study.get("experiment") == name:
+                files.append(str(path))
+        study_file = files[0] if files else f"<the study file with experiment: {name}>"
+        also = f" (study files of {name!r}: {', '.join(files)})" if len(files) > 1 else ""
+        return (
+            f"{target} is a file of the study {name!r} (results/{name}/), but this run's config "
+            f"is the study {experiment!r}: only a run of {name!r} makes its files. Name its "
+            f"study file after the target: snakemake {target} --cores all --configfile "
+            f"{study_file}{also}"
+        )
+    return None
+
+
+def read_config_quietly(path: str | Path) -> Any:
+    """A study file's YAML, or None where it cannot be read (for hints, never for a run)."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:
