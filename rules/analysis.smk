@@ -242,6 +242,7 @@ rule figure:
             category="Figures",
             labels=verified_labels(lambda wc: {"figure": wc.name}),
         ),
+        other_formats=[out(f"figures/{{name}}.{f}") for f in FIGURE_FORMATS if f != "png"],
     log:
         out("logs/figure/{name}.log"),
     benchmark:

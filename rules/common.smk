@@ -238,6 +238,8 @@ STAGES = optional_stages(config)
 """The optional analysis stages (a table statistics/<stage>.csv each) and whether they run."""
 STUDY_FIGURES = study_figures(figure_stages(config), PLANE)
 """The figures of this study."""
+FIGURE_FORMATS = config["figures"]["format"]
+"""The file formats of every figure (png among them: the report shows it)."""
 
 
 def study_targets(wildcards):
@@ -248,7 +250,7 @@ def study_targets(wildcards):
         *rules.summary.output,
         *rules.statistics.output,
         *(out(f"statistics/{stage}.csv") for stage, on in STAGES.items() if on),
-        *expand(out("figures/{name}.png"), name=STUDY_FIGURES),
+        *expand(out("figures/{name}.{fmt}"), name=STUDY_FIGURES, fmt=FIGURE_FORMATS),
         *rules.page_one.output,
         *rules.report_tables.output,
         *rules.explorer.output,

@@ -80,18 +80,22 @@ def test_relation_figures_show_the_tables_numbers(table, ctx, name):
     fig = FIGURES[name](table, ctx)
     columns = set(table.columns)
     for ax in fig.axes:
-        measure = next(m for m in ctx.curves.measure.unique() if describe(m) in ax.get_ylabel())
+        label = " ".join(ax.get_ylabel().split())  # wrapped to fit the axes
+        measure = next(m for m in ctx.curves.measure.unique() if describe(m) in label)
         assert ax.get_xlabel() == describe("kpe")
         assert not {ax.get_xlabel(), ax.get_ylabel()} & columns
         row = ctx.correlations.query("energy == 'kpe' and measure == @measure").iloc[0]
         title = ax.get_title()
         assert title == rho_text(ctx, "kpe", measure)
-        assert f"{row.spearman_rho:.2f}" in title and f"[{row.spearman_rho_ci_low:.2f}," in title
+        minus = str.maketrans("-", "−")
+        assert f"{row.spearman_rho:.2f}".translate(minus) in title
+        assert f"[{row.spearman_rho_ci_low:.2f},".translate(minus) in title
         assert f"n = {int(row.n)}" in title
         curve = ctx.curves[ctx.curves.measure == measure]
-        line = next(ln for ln in ax.get_lines() if len(ln.get_xdata()) == len(curve))
+        line = ax.containers[0].lines[0]  # the binned summary's errorbar line
         np.testing.assert_allclose(np.asarray(line.get_xdata(), float), curve.energy_mean)
-        np.testing.assert_allclose(np.asarray(line.get_ydata(), float), curve["mean"])
+        centre = "median" if measure in ("clf_confidence", "clf_margin") else "mean"
+        np.testing.assert_allclose(np.asarray(line.get_ydata(), float), curve[centre])
     plt.close(fig)
 
 
@@ -183,7 +187,7 @@ def test_early_prediction_figure_draws_the_table_against_s_and_the_nfe_share(tab
     )
     fig = FIGURES["early_prediction"](df, FigureContext(SPACES, [2], 0.2, early=early))
     left, middle, right = fig.axes[:3]
-    partial = early[early.predictor == "partial_kpe"]
+    partial = early[(early.predictor == "partial_kpe") & (early.s > 0)]  # E(0) = 0: left out
     low = partial[partial.target == "low_kpe_group"].sort_values("s")
     np.testing.assert_allclose(np.asarray(left.lines[0].get_ydata(), float), low.value)
     # each baseline: its AUROC as a level line beside E(s)
@@ -194,8 +198,9 @@ def test_early_prediction_figure_draws_the_table_against_s_and_the_nfe_share(tab
     quality = partial[partial.target == "low_clf_margin_group"].sort_values("s")
     np.testing.assert_allclose(np.asarray(middle.lines[0].get_ydata(), float), quality.value)
     texts = [t.get_text() for t in right.get_legend().get_texts()]
-    assert texts[0] == describe("clf_margin") and len(texts) == 3
-    assert "1 model evaluation" in texts[2] and "0 model evaluations" in texts[1]
+    assert texts[:2] == ["the final KPE", describe("clf_margin")] and len(texts) == 4
+    assert "1 model evaluation" in texts[3] and "0 model evaluations" in texts[2]
+    assert "AUROC" in fig._suptitle.get_text() or "does not beat" in fig._suptitle.get_text()
     assert "share of the NFE" in left.child_axes[0].get_xlabel()
     plt.close(fig)
 
@@ -209,7 +214,7 @@ def test_memorization_figure_draws_each_bins_fraction_and_the_overall_share(tabl
     heights = [p.get_height() for p in left.containers[0]]
     np.testing.assert_allclose(heights, table_m[table_m.bin > 0].fraction)
     assert f"{table_m.fraction.iloc[0]:.1%}" in right.get_title()
-    assert right.get_ylabel() == describe("pixels_d1_d2")
+    assert " ".join(right.get_ylabel().split()) == describe("pixels_d1_d2")
     plt.close(fig)
     # a study stopped at t_end < 1: the projected endpoints' bars beside the endpoints'
     shifted = table.assign(projected_pixels_d1_d2=table.pixels_d1_d2 / 4)
@@ -222,7 +227,7 @@ def test_memorization_figure_draws_each_bins_fraction_and_the_overall_share(tabl
     np.testing.assert_allclose(
         [p.get_height() for p in bars[1]], projected[projected.bin > 0].fraction
     )
-    assert f"{projected.fraction.iloc[0]:.1%}" in right.get_title().split("\n")[1]
+    assert f"{projected.fraction.iloc[0]:.1%}" in right.get_title().split("\n")[2]
     assert [t.get_text() for t in left.get_legend().get_texts()][1].startswith("projected")
     plt.close(fig)
 
@@ -289,17 +294,20 @@ def test_robustness_error_figure_is_log_log_with_state_and_left_riemann_per_solv
     plt.close(fig)
 
 
-def test_robustness_ranking_figure_marks_stable_settings_and_the_bound(table):
+def test_robustness_ranking_figure_gives_each_setting_a_row_and_counts_the_stable(table):
     r = _robustness_table()
     ctx = FigureContext(SPACES, [2], 0.2, robustness=r)
     fig = FIGURES["robustness_ranking"](table, ctx)
-    left, right = fig.axes[:2]
-    assert right.lines[0].get_ydata()[0] == 1.0  # the stability bound: |Δρ| at its bound
-    shares = np.concatenate(
-        [c.get_offsets()[:, 1] for c in right.collections if len(c.get_offsets())]
-    )
-    assert np.allclose(shares, 0.4)
-    assert len(right.texts) == 6 and left.get_xscale() == "log"
+    rank, _, delta = fig.axes[:3]
+    settings = r[~r.reference.astype(bool)].sort_values(["nfe", "setting"])
+    names = [t.get_text() for t in rank.get_yticklabels()]
+    assert len(names) == len(settings)
+    assert all(n.startswith(s) for n, s in zip(names, settings.setting, strict=True))
+    assert [("unstable" in n) for n in names] == [not s for s in settings.stable.astype(bool)]
+    assert delta.lines[-1].get_xdata()[0] == 1.0  # the bound on the change of ρ
+    np.testing.assert_allclose(delta.lines[0].get_xdata(), settings.max_delta_rho_share)
+    stable = int(settings.stable.astype(bool).sum())
+    assert fig._suptitle.get_text().startswith(f"{stable} of {len(settings)} settings stable")
     plt.close(fig)
 
 

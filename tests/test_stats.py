@@ -441,3 +441,18 @@ def test_one_spearman_rule_for_every_table():
         warnings.simplefilter("error")
         assert np.isnan(spearman(x[:2], y[:2])).all()
         assert np.isnan(spearman(np.ones(10), y[10:20])).all()
+
+
+def test_the_median_interval_is_the_order_statistics_with_binomial_coverage():
+    from scipy import stats as st
+
+    from enfopath.measures.groups import median_interval
+
+    assert median_interval(np.arange(1.0, 11.0), 0.95) == (5.5, 2.0, 9.0)  # 1 − 2 P(B ≤ 1) ≥ 95 %
+    assert median_interval(np.array([3.0, np.nan, 1.0]), 0.95) == (2.0, 1.0, 3.0)  # too few
+    rng = np.random.default_rng(0)
+    draws = rng.exponential(size=(2000, 40))
+    truth = np.log(2.0)
+    covered = [lo <= truth <= hi for _, lo, hi in (median_interval(d, 0.9) for d in draws)]
+    exact = 1 - 2 * st.binom.cdf(15 - 1, 40, 0.5)  # l = 15 for n = 40 at 90 %
+    assert np.mean(covered) >= 0.9 - 0.02 and abs(np.mean(covered) - exact) < 0.03

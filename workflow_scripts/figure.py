@@ -1,5 +1,7 @@
 """Rule figure: one named figure of the study."""
 
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no display
@@ -9,7 +11,13 @@ from _common import job_config, setup
 from enfopath.columns import density_prefixes
 from enfopath.io import atomic_path, read_csv, read_parquet
 from enfopath.study.figure_names import FIGURE
-from enfopath.study.figures import FIGURES, FigureContext, image_samples, plane_samples
+from enfopath.study.figures import (
+    SAVE_OPTIONS,
+    FigureContext,
+    image_samples,
+    plane_samples,
+    render,
+)
 from enfopath.study.summary import kpe_footnote
 from enfopath.study.tables import analysed_samples
 
@@ -33,12 +41,10 @@ ctx = FigureContext(
     samples=samples,
     **{field: read_csv(sm.input[field]) for field, _ in (*spec.tables, *spec.models)},
 )
-fig = FIGURES[name](analysed, ctx)
-fig.tight_layout()
-footnote = kpe_footnote(cfg["sampling"])  # the axes say E = ½∫₀¹‖v‖²dt; is this KPE another?
-if footnote:
-    fig.text(0.005, 0.005, footnote, fontsize=7, color="0.3")
-with atomic_path(sm.output.figure) as tmp:
-    fig.savefig(tmp, dpi=120, format="png")
+fig = render(name, analysed, ctx, kpe_footnote(cfg["sampling"]) or "")
+for path in (sm.output.figure, *sm.output.other_formats):
+    fmt = Path(path).suffix[1:]
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=cfg["figures"]["dpi"], format=fmt, **SAVE_OPTIONS[fmt])
 plt.close(fig)
-log.info("figure %s written", name)
+log.info("figure %s written (%s)", name, ", ".join(cfg["figures"]["format"]))

@@ -132,3 +132,21 @@ def early_prediction(
                 }
             )
     return with_q_values(pd.DataFrame(rows))
+
+
+PARTIAL = "partial_kpe"
+"""The predictor of the early-prediction table that is the partial energy E(s)."""
+
+
+def first_beating_baselines(table: pd.DataFrame, target: str) -> pd.Series | None:
+    """The row of :func:`early_prediction`'s ``table`` at the first check time s > 0 at which
+    E(s)'s AUROC for ``target`` (e.g. ``high_kpe_group``) is above every free baseline beyond
+    doubt: the lower end of its interval above the upper end of each baseline's. None where it
+    never is (or the table has no baseline for ``target``)."""
+    auroc = table[(table.statistic == "auroc") & (table.target == target)]
+    baselines = auroc[auroc.predictor != PARTIAL]
+    if baselines.empty:
+        return None
+    own = auroc[(auroc.predictor == PARTIAL) & (auroc.s > 0)].sort_values("s")
+    beats = own[own.value_ci_low > baselines.value_ci_high.max()]
+    return None if beats.empty else beats.iloc[0]

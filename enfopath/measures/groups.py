@@ -159,18 +159,45 @@ def quantile_bins(energy: pd.Series, bins: int) -> pd.Series:
     return pd.qcut(energy.rank(method="first"), bins, labels=False) + 1
 
 
-def quantile_curves(df: pd.DataFrame, energy: str, measures: list[str], bins: int) -> pd.DataFrame:
-    """Mean, std and standard error of each measure per quantile bin (decile for 10) of energy.
+def median_interval(values: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    """The median of ``values`` (NaN left out) and its distribution-free interval: the order
+    statistics x₍ₗ₎ and x₍ₙ₋ₗ₊₁₎ with l the largest rank for which the binomial(n, ½) tails
+    leave at least ``confidence`` between them (coverage ≥ ``confidence`` for any continuous
+    distribution; the whole range when n is too small for it). NaN for no value."""
+    x = np.sort(values[np.isfinite(values)])
+    n = len(x)
+    if n == 0:
+        return float("nan"), float("nan"), float("nan")
+    alpha = 1.0 - confidence
+    low = int(stats.binom.ppf(alpha / 2.0, n, 0.5))  # P(B < low) ≤ α/2, B ~ binomial(n, ½)
+    while low > 0 and stats.binom.cdf(low - 1, n, 0.5) > alpha / 2.0:
+        low -= 1
+    low = max(low, 1)
+    return float(np.median(x)), float(x[low - 1]), float(x[n - low])
 
-    Columns: energy, bin (1 = lowest energy), energy_mean, measure, n, mean, std, sem.
+
+def quantile_curves(
+    df: pd.DataFrame, energy: str, measures: list[str], bins: int, confidence: float = 0.95
+) -> pd.DataFrame:
+    """Mean, std and standard error of each measure per quantile bin (decile for 10) of energy,
+    and its median with the distribution-free interval at ``confidence``
+    (:func:`median_interval`: the summary of a measure that saturates, whose mean is pulled
+    below the bulk of its values).
+
+    Columns: energy, bin (1 = lowest energy), energy_mean, measure, n, mean, std, sem, median,
+    median_ci_low, median_ci_high.
     """
     b = quantile_bins(df[energy], bins)
     rows = []
     for m in measures:
-        grouped = df[m].replace([np.inf, -np.inf], np.nan).groupby(b)
+        values = df[m].replace([np.inf, -np.inf], np.nan)
+        grouped = values.groupby(b)
         summary = grouped.agg(["count", "mean", "std", "sem"])
         e_mean = df[energy].groupby(b).mean()
         for bin_id, r in summary.iterrows():
+            median, low, high = median_interval(
+                values[b == bin_id].to_numpy(np.float64), confidence
+            )
             rows.append(
                 {
                     "energy": energy,
@@ -181,6 +208,9 @@ def quantile_curves(df: pd.DataFrame, energy: str, measures: list[str], bins: in
                     "mean": float(r["mean"]),
                     "std": float(r["std"]),
                     "sem": float(r["sem"]),
+                    "median": median,
+                    "median_ci_low": low,
+                    "median_ci_high": high,
                 }
             )
     return pd.DataFrame(rows)

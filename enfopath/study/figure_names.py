@@ -52,9 +52,13 @@ class FigureSpec:
 CAPTION_SHARED = (
     '{% set semantic = "CLIP margin and CLIP score" if cfg["semantics"]["method"] == "clip" else '
     '"classifier margin (top-1 minus top-2 probability) and confidence, on a logit scale" %}',
-    '{% set binned = "red: mean of the measure per KPE quantile bin (" ~ '
-    'cfg["statistics"]["bins"] ~ " bins, from quantile_curves.csv) ± 1.96 standard errors; title: '
-    'Spearman ρ with its bootstrap interval and n (from correlations.csv)." %}',
+    '{% set level = (100 * cfg["statistics"]["confidence"]) | round | int %}',
+    '{% set binned = "red: the measure per KPE quantile bin (" ~ cfg["statistics"]["bins"] ~ '
+    '" bins, from quantile_curves.csv): its mean with a " ~ level ~ " % normal interval, or, for '
+    "a measure that saturates at 1 (classifier confidence and margin, on a logit scale, where a "
+    'mean would run below the cloud), its median with a distribution-free " ~ level ~ " % '
+    'interval; title: Spearman ρ with its " ~ level ~ " % bootstrap interval and n (from '
+    'correlations.csv)." %}',
     '{% set reference = cfg["robustness"]["reference"].items() | reject("eq", ("solver", '
     'cfg["robustness"]["reference"]["solver"])) | map("join", " ") | join(", ") %}',
     '{% set reference = cfg["robustness"]["reference"]["solver"] ~ (", " ~ reference if '
@@ -136,7 +140,7 @@ FIGURE_SPECS = (
         stage="partial_correlations",
         caption=(
             "Forest plot of the confound stage (partial_correlations.csv): for KPE (left) and the "
-            "excess energy E − ½‖x1 − x0‖² (right), the raw Spearman ρ with each measure (grey) "
+            "excess energy E − ½‖x1 − x0‖² (right), the raw Spearman ρ with each measure (black) "
             "and the partial ρ controlling for the squared noise norm ‖x0‖² and for the chord "
             'energy (colours), each with its {{ (100 * cfg["statistics"]["confidence"]) | round | '
             "int }} % bootstrap interval. Relations that move to 0 under ‖x0‖² (a confounder) are "
@@ -149,14 +153,18 @@ FIGURE_SPECS = (
         tables=(("early", "early_prediction"),),
         stage="early_prediction",
         caption=(
-            "Early prediction from the partial energy E(s) (early_prediction.csv), against s, "
-            "with bootstrap bands, beside the free baselines known at s = 0 (markers with their "
-            "intervals at s = 0 and level lines: ‖x0‖², no model evaluation; the squared speed at "
-            "t = 0, one evaluation): left, the AUROC of E(s) for the final lowest / highest KPE "
-            "groups (of which E(s) is a part) and its Spearman ρ with the final KPE; middle, the "
-            "AUROC of +E(s) for the lowest / highest groups by each semantic measure (½ = no "
-            "information); right, its Spearman ρ with each semantic and density measure. The top "
-            "axis gives the share of the NFE spent by s."
+            "Early prediction from the partial energy E(s) (early_prediction.csv), against s > 0 "
+            "(E(0) = 0 tells nothing), with {{ level }} % bootstrap bands, beside the free "
+            "baselines known at s = 0 (markers with their intervals at s = 0: ‖x0‖², no model "
+            "evaluation; the squared speed at t = 0, one evaluation; level lines on the left): "
+            "left, the AUROC of E(s) for the final lowest / highest KPE groups (of which E(s) is a "
+            "part); middle, the AUROC of E(s) for the highest (solid) and lowest (dashed) groups "
+            "by each semantic measure (½ = no information); right, its Spearman ρ with the final "
+            "KPE and with the semantic measures and each space's kNN and KDE log-densities (every "
+            "measure is in the table). The title gives the first s from which E(s) tells the "
+            "highest-KPE group better than every baseline (the lower end of its interval above "
+            "their upper ends), with its AUROC, interval and n. The top axis gives the share of "
+            "the NFE spent by s."
         ),
     ),
     FigureSpec(
@@ -166,9 +174,12 @@ FIGURE_SPECS = (
         caption=(
             "Memorization against KPE (memorization.csv): left, the share of samples with d₁ / d₂ "
             "< 1/3 in pixel space per KPE quantile bin (1 = lowest KPE) with {{ (100 * "
-            'cfg["statistics"]["confidence"]) | round | int }} % exact Clopper–Pearson intervals, '
-            "the dashed line and band the share among all samples; right, d₁ / d₂ of each sample "
-            'against its KPE, with the threshold.{% if cfg["sampling"]["t_end"] < 1 %} Beside '
+            'cfg["statistics"]["confidence"]) | round | int }} % exact Clopper–Pearson intervals '
+            "(with no memorized sample the whiskers are each bin's upper bound), the dashed line "
+            "and band the share among all samples; right, d₁ / d₂ of each sample against its KPE, "
+            "with the threshold; its title gives the memorized count and share with its interval "
+            "and Spearman's ρ of d₁ / d₂ with KPE."
+            '{% if cfg["sampling"]["t_end"] < 1 %} Beside '
             "each bar and point of the endpoint x(t_end), the same for the projected endpoint x̂₁ "
             "= x + (1 − t_end) v, where the flow is heading (the study stops at t_end = {{ "
             'cfg["sampling"]["t_end"] }}).{% endif %}'
@@ -200,13 +211,15 @@ FIGURE_SPECS = (
         tables=(("robustness", "robustness"),),
         stage="robustness",
         caption=(
-            "Rank agreement per solver setting (robustness.csv): left, Spearman and Kendall of "
-            "the KPE ranking against the reference and the shares of the reference's lowest / "
+            "Rank agreement per solver setting (robustness.csv), one row per setting with its "
+            "NFE, sorted by NFE, named unstable where it is not: left, Spearman and Kendall of the "
+            "KPE ranking against the reference; middle, the shares of the reference's lowest / "
             "highest KPE groups kept; right, the largest change of a headline Spearman ρ of KPE "
             "with a measure as a share of its bound (1, dashed: the bound; "
-            "robustness_correlations.csv). Filled markers are stable settings (overlaps ≥ {{ "
-            'cfg["robustness"]["stable_overlap"] }}, a mean KPE error ≤ {{ '
-            'cfg["robustness"]["stable_kpe_error"] }}, every change of ρ within its bound).'
+            "robustness_correlations.csv). A setting is stable where both overlaps are ≥ {{ "
+            'cfg["robustness"]["stable_overlap"] }}, its mean KPE error ≤ {{ '
+            'cfg["robustness"]["stable_kpe_error"] }} and every change of ρ within its bound; the '
+            "title counts them."
         ),
     ),
     FigureSpec(

@@ -11,6 +11,7 @@ they agree with the tables).
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +21,11 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import MaxNLocator, NullLocator
+from scipy import stats
 
 from enfopath.io import check_shard_samples, read_npz
+from enfopath.measures.early import PARTIAL, first_beating_baselines
 from enfopath.measures.groups import group_thresholds, kpe_groups
 from enfopath.measures.images import shard_images
 from enfopath.per_sample import NFE_PROFILE_PREFIX
@@ -32,6 +35,7 @@ from enfopath.study.tables import (
     EARLY_BASELINES,
     MARGINS,
     MEMORIZATION_ENDPOINTS,
+    SEMANTIC,
     headline_measures,
     profile_columns,
 )
@@ -178,24 +182,29 @@ def rho_text(ctx: FigureContext, energy: str, measure: str) -> str:
     interval = ""
     if np.isfinite(r.spearman_rho_ci_low) and np.isfinite(r.spearman_rho_ci_high):
         level = round(100 * ctx.confidence)
-        interval = f" [{r.spearman_rho_ci_low:.2f}, {r.spearman_rho_ci_high:.2f}] ({level} % CI)"
-    return f"Spearman ρ = {r.spearman_rho:.2f}{interval}, n = {int(r.n)}"
+        interval = (
+            f" [{_signed(r.spearman_rho_ci_low)}, {_signed(r.spearman_rho_ci_high)}] ({level} % CI)"
+        )
+    return f"Spearman ρ = {_signed(r.spearman_rho)}{interval}, n = {int(r.n):,}"
 
 
 def _binned(ax: plt.Axes, ctx: FigureContext, measure: str) -> None:
+    """The measure per KPE quantile bin: its median with the distribution-free interval for a
+    measure that saturates (:data:`SATURATED`: its mean would run below the cloud), else its
+    mean ± z·SE, both at the study's confidence level."""
     if ctx.curves is None:
         raise ValueError("this figure needs statistics/quantile_curves.csv")
     c = ctx.curves[ctx.curves.measure == measure].sort_values("bin")
-    ax.errorbar(
-        c.energy_mean,
-        c["mean"],
-        yerr=1.96 * c["sem"],
-        fmt="o-",
-        color="C3",
-        ms=4,
-        capsize=2,
-        label=f"mean per KPE bin ± 1.96 SE ({len(c)} bins)",
-    )
+    level = round(100 * ctx.confidence)
+    if measure in SATURATED:
+        centre, low, high = c["median"], c["median_ci_low"], c["median_ci_high"]
+        label = f"median per KPE bin, {level} % interval ({len(c)} bins)"
+    else:
+        z = float(stats.norm.ppf(0.5 + ctx.confidence / 2.0))
+        centre, low, high = c["mean"], c["mean"] - z * c["sem"], c["mean"] + z * c["sem"]
+        label = f"mean per KPE bin ± {z:.2f} SE, {level} % ({len(c)} bins)"
+    err = np.vstack([centre - low, high - centre]).clip(min=0)
+    ax.errorbar(c.energy_mean, centre, yerr=err, fmt="o-", color="C3", ms=4, capsize=2, label=label)
 
 
 def _relation(ax: plt.Axes, df: pd.DataFrame, ctx: FigureContext, measure: str) -> None:
@@ -206,14 +215,39 @@ def _relation(ax: plt.Axes, df: pd.DataFrame, ctx: FigureContext, measure: str) 
     if measure in SATURATED:
         ax.set_yscale("logit")
     ax.set_xlabel(describe("kpe"))
-    ax.set_ylabel(describe(measure) + (" (logit scale)" if measure in SATURATED else ""))
+    ax.set_ylabel(_wrapped(describe(measure) + (" (logit scale)" if measure in SATURATED else "")))
     ax.set_title(rho_text(ctx, "kpe", measure), fontsize=9)
-    ax.legend(loc="best", fontsize=7)
+    _legend_below(ax)
 
 
 def _panels(n: int, width: float = 5.0) -> tuple[Figure, list[plt.Axes]]:
     fig, axes = plt.subplots(1, n, figsize=(width * n, 4.2), squeeze=False)
     return fig, list(axes[0])
+
+
+def _legend_below(ax: plt.Axes, ncol: int = 1, **options: Any) -> None:
+    """The legend under the axes, off the data (below the x label)."""
+    ax.legend(
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.2),
+        ncol=ncol,
+        fontsize=options.pop("fontsize", 7),
+        frameon=False,
+        **options,
+    )
+
+
+def _wrapped(text: str, width: int = 44) -> str:
+    """An axis label broken into lines of at most ``width`` characters (so it fits the axes)."""
+    return textwrap.fill(text, width)
+
+
+def _signed(value: float, digits: int = 2) -> str:
+    """A number with a true minus sign and no negative zero."""
+    text = f"{value:.{digits}f}"
+    if float(text) == 0.0:
+        text = text.lstrip("-")
+    return text.replace("-", "−")
 
 
 def kpe_hist(df: pd.DataFrame, ctx: FigureContext) -> Figure:
@@ -226,8 +260,8 @@ def kpe_hist(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     ax.axvline(hi, color="C3", ls="--", lw=1, label=f"high-KPE group: highest {q} % (E ≥ {hi:.3g})")
     ax.set_xlabel(describe("kpe"))
     ax.set_ylabel("samples")
-    ax.set_title(f"n = {len(df)}", fontsize=9)
-    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(f"n = {len(df):,}", fontsize=9)
+    _legend_below(ax, fontsize=8)
     return fig
 
 
@@ -321,7 +355,7 @@ def kpe_confounds(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         ax.set_xlabel(f"Spearman ρ with {level} % bootstrap interval")
     axes[0][0].set_yticks(y, [describe(m) for m in measures], fontsize=7)
     axes[0][0].invert_yaxis()
-    axes[0][-1].legend(fontsize=7, loc="lower right")
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False)
     return fig
 
 
@@ -335,75 +369,100 @@ def _baseline_words(predictor: str) -> str:
     return f"baseline: {describe(predictor)}, {n} model evaluation{'s' if n != 1 else ''}"
 
 
+def early_headline(ctx: FigureContext, early: pd.DataFrame) -> str:
+    """The early-prediction figure's title: from which s the partial energy tells the final
+    highest-KPE group better than every free baseline, with its AUROC, interval and n
+    (:func:`enfopath.measures.early.first_beating_baselines`, the report's first page's line)."""
+    q = f"{ctx.group_quantile:.0%}"
+    row = first_beating_baselines(early, "high_kpe_group")
+    if row is None:
+        return f"E(s) does not beat the free baselines at telling the highest {q} KPE before s = 1"
+    return (
+        f"from s = {row.s:g} ({row.nfe_share:.0%} of the NFE) E(s) tells the highest {q} KPE: "
+        f"AUROC {row.value:.3f} [{row.value_ci_low:.3f}, {row.value_ci_high:.3f}] "
+        f"({round(100 * ctx.confidence)} %, n = {int(row.n):,}), above every free baseline"
+    )
+
+
+def early_measures(ctx: FigureContext, measures: list[str]) -> list[str]:
+    """The measures whose ρ with E(s) the figure draws (of those in the table): the semantic
+    measures, then each space's kNN log-density at the smallest k and KDE log-density."""
+    density = [f"{p}_{m}" for p in ctx.spaces for m in (f"knn_logdens{ctx.k[0]}", "kde_logdens")]
+    return [m for m in (*SEMANTIC, *density) if m in measures]
+
+
 def early_prediction(df: pd.DataFrame, ctx: FigureContext) -> Figure:
-    """Predictive power of the partial energy E(s) against s, beside the free baselines known
-    at s = 0 (‖x₀‖² and the speed at t = 0, dashed lines and markers): AUROC for the final low /
-    high KPE groups and Spearman ρ with the final KPE (left); AUROC for the quality groups of
-    each semantic measure (middle, ½ = no information); Spearman ρ with each measure (right).
-    The top axis gives the share of the NFE spent by s."""
+    """Predictive power of the partial energy E(s) against s > 0 (E(0) = 0 tells nothing),
+    beside the free baselines known at s = 0 (‖x₀‖² and the speed at t = 0: markers with their
+    intervals at s = 0, and level lines with their bands on the left): AUROC for the final low /
+    high KPE groups (left, its headline in the title); AUROC for the lowest / highest groups of
+    each semantic measure (middle, ½ = no information); Spearman ρ with the final KPE and with
+    the headline measures (right). The top axis gives the share of the NFE spent by s."""
     if ctx.early is None:
         raise ValueError("this figure needs statistics/early_prediction.csv")
     e = ctx.early
-    partial = e[e.predictor == "partial_kpe"]
-    baselines = [p for p in dict.fromkeys(e.predictor) if p != "partial_kpe"]
-    fig, axes = plt.subplots(1, 3, figsize=(16.5, 7.0))
+    partial = e[(e.predictor == PARTIAL) & (e.s > 0)]
+    baselines = [p for p in dict.fromkeys(e.predictor) if p != PARTIAL]
+    fig, axes = plt.subplots(1, 3, figsize=(16.5, 6.2))
     left, middle, right = axes
     level = round(100 * ctx.confidence)
     q = f"{ctx.group_quantile:.0%}"
 
-    def draw(ax: plt.Axes, target: str, label: str, color: str, band: bool = True) -> None:
-        """E(s) for one target with its band, and each baseline's value at s = 0 (a marker
-        with its interval, and a level line where bands are drawn)."""
+    def draw(ax: plt.Axes, target: str, label: str, color: str, ls: str = "-") -> None:
         r = partial[partial.target == target].sort_values("s")
-        ax.plot(r.s, r.value, "o-" if band else "-", color=color, ms=3, lw=1, label=label)
-        if band:
-            ax.fill_between(r.s, r.value_ci_low, r.value_ci_high, color=color, alpha=0.2)
+        ax.plot(r.s, r.value, marker="o", ls=ls, color=color, ms=3, lw=1.2, label=label)
+        if r.value_ci_low.notna().any():
+            ax.fill_between(r.s, r.value_ci_low, r.value_ci_high, color=color, alpha=0.12, lw=0)
+
+    def at_zero(ax: plt.Axes, target: str, color: str, levels: bool = False) -> None:
         for b, (marker, line) in zip(baselines, BASELINE_STYLES, strict=False):
             row = e[(e.predictor == b) & (e.target == target)].iloc[0]
-            if band:
+            err = [[max(row.value - row.value_ci_low, 0)], [max(row.value_ci_high - row.value, 0)]]
+            ax.errorbar(0.0, row.value, yerr=err, fmt=marker, color=color, ms=5, capsize=2)
+            if levels:
                 ax.axhline(row.value, color=color, ls=line, lw=0.8)
-            ax.errorbar(
-                0.0,
-                row.value,
-                yerr=[[row.value - row.value_ci_low], [row.value_ci_high - row.value]],
-                fmt=marker,
-                color=color,
-                ms=6,
-                capsize=2,
-                clip_on=False,
-            )
 
-    for target, label, color in (
-        ("low_kpe_group", f"AUROC, lowest {q} KPE", "C0"),
-        ("high_kpe_group", f"AUROC, highest {q} KPE", "C3"),
-        ("kpe", "ρ with the final KPE", "0.2"),
+    for target, side, color in (
+        ("low_kpe_group", "lowest", "C0"),
+        ("high_kpe_group", "highest", "C3"),
     ):
-        draw(left, target, f"E(s): {label}", color)
-    left.set_ylabel(f"AUROC or ρ ({level} % bootstrap band)")
-    left.set_title("the final KPE's groups (which E(s) is part of)", fontsize=9)
+        draw(left, target, f"E(s): AUROC for the {side} {q} KPE", color)
+        at_zero(left, target, color, levels=True)
+    left.set_ylabel(f"AUROC ({level} % bootstrap band)")
+    left.set_title("the final KPE's groups (of which E(s) is a part)", fontsize=9)
+    fig.suptitle(early_headline(ctx, e), fontsize=10)
     quality = [
         t for t in dict.fromkeys(partial.target) if t.endswith("_group") and "_kpe_" not in t
     ]
-    for j, t in enumerate(quality):
+    semantic = list(dict.fromkeys(t.split("_", 1)[1][: -len("_group")] for t in quality))
+    for t in quality:
         side, measure = t.split("_", 1)
-        label = f"AUROC, {'lowest' if side == 'low' else 'highest'} {q}: {describe(measure[:-6])}"
-        draw(middle, t, f"E(s): {label}", f"C{j % 10}")
+        measure = measure[: -len("_group")]
+        color = f"C{semantic.index(measure) % 10}"
+        words = "highest" if side == "high" else "lowest"
+        ls = "-" if side == "high" else "--"
+        draw(middle, t, f"{words} {q}: {describe(measure)}", color, ls)
+        at_zero(middle, t, color)
     middle.axhline(0.5, color="0.6", lw=0.8)
-    middle.set_ylabel(f"AUROC of +E(s), ½ = no information ({level} % band)")
-    middle.set_title("quality groups (lowest / highest by each semantic measure)", fontsize=9)
-    measures = [
-        m for m in dict.fromkeys(partial[partial.statistic == "spearman"].target) if m != "kpe"
-    ]
-    for j, m in enumerate(measures):
-        draw(right, m, describe(m), f"C{j % 10}", band=False)
+    middle.set_ylabel(f"AUROC of E(s), ½ = no information ({level} % band)")
+    middle.set_title("quality groups of each semantic measure", fontsize=9)
+    spearman = list(dict.fromkeys(partial[partial.statistic == "spearman"].target))
+    drawn = early_measures(ctx, spearman)
+    draw(right, "kpe", "the final KPE", "0.1")
+    at_zero(right, "kpe", "0.1")
+    for j, m in enumerate(drawn):
+        draw(right, m, describe(m), f"C{j % 10}")
+        at_zero(right, m, f"C{j % 10}")
     right.axhline(0.0, color="0.6", lw=0.8)
-    right.set_ylabel("Spearman ρ of E(s) with the measure")
+    right.set_ylabel(f"Spearman ρ of E(s) ({level} % band)")
+    right.set_title(
+        f"ρ with the final KPE and {len(drawn)} of the {len(spearman) - 1} measures", fontsize=9
+    )
     for ax in (left, middle, right):
         for b, (marker, line) in zip(baselines, BASELINE_STYLES, strict=False):
-            ax.plot([], [], marker, color="0.3", ls=line, label=_baseline_words(b))
-    for ax in (left, middle, right):
-        ncol = 2 if ax is right else 1
-        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.17), ncol=ncol)
+            ax.plot([], [], marker=marker, color="0.3", ls=line, label=_baseline_words(b))
+        ax.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1)
+        ax.set_xlim(-0.05, 1.03)
     cols, times = profile_columns(df, NFE_PROFILE_PREFIX)
     spent = df[cols].mean().to_numpy() / df[cols[-1]].mean() if cols else None
     for ax in (left, middle, right):
@@ -435,7 +494,7 @@ def memorization(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     fig, (left, right) = _panels(2)
     level = round(100 * ctx.confidence)
     width = 0.8 / len(endpoints)
-    titles, top = [], 0.05
+    titles, top = [], 0.0
     for j, endpoint in enumerate(endpoints):
         own = m[m.endpoint == endpoint]
         everyone, bins = own[own.bin == 0].iloc[0], own[own.bin > 0].sort_values("bin")
@@ -451,27 +510,39 @@ def memorization(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         left.axhspan(everyone.fraction_ci_low, everyone.fraction_ci_high, color=f"C{j}", alpha=0.15)
         top = np.nanmax([top, *bins.fraction_ci_high, *bins.fraction, everyone.fraction_ci_high])
         titles.append(
-            f"{label}: {everyone.fraction:.1%} "
-            f"[{everyone.fraction_ci_low:.1%}, {everyone.fraction_ci_high:.1%}]"
-            f", ρ = {everyone.spearman_rho:.2f}"
+            f"{label}: {int(everyone.memorized):,} of {int(everyone.n):,} memorized, "
+            f"{everyone.fraction:.1%} [{everyone.fraction_ci_low:.1%}, "
+            f"{everyone.fraction_ci_high:.1%}] ({level} % exact)\n"
+            f"Spearman ρ of d₁ / d₂ with KPE = {_signed(everyone.spearman_rho)}"
         )
+        if int(bins.memorized.sum()) == 0:  # no bar to see: say so, the intervals bound it
+            left.text(
+                0.5,
+                0.5,
+                "no memorized sample in any bin:\nthe whiskers give each bin's upper bound",
+                transform=left.transAxes,
+                ha="center",
+                fontsize=8,
+                color="0.3",
+                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.85},
+            )
         ratio = MEMORIZATION_ENDPOINTS[endpoint]
         right.scatter(
             df["kpe"], df[ratio], s=3, alpha=0.3, color=f"C{j}", rasterized=True, label=label
         )
-    left.set_ylim(0.0, 1.15 * top)  # an empty study still shows a readable axis
+    left.set_ylim(0.0, 1.15 * max(top, 1e-3))  # the intervals fill the panel
     left.set_xticks(bins.bin)
     left.set_xlabel(f"KPE quantile bin (1 = lowest; {len(bins)} bins)")
-    left.set_ylabel(f"memorized fraction, d₁/d₂ < 1/3 ({level} % Clopper–Pearson interval)")
-    left.set_title(f"all {int(everyone.n)} samples", fontsize=9)
+    left.set_ylabel(f"memorized share, d₁ / d₂ < 1/3\n({level} % Clopper–Pearson interval)")
+    left.set_title(f"per KPE bin; dashed and band: all {int(everyone.n):,} samples", fontsize=9)
     if len(endpoints) > 1:
-        left.legend(fontsize=7)
+        _legend_below(left)
     right.axhline(1.0 / 3.0, color="C3", ls="--", lw=1, label="1/3: memorized below")
     right.set_ylim(0.0, 1.05)
     right.set_xlabel(describe("kpe"))
-    right.set_ylabel(describe("pixels_d1_d2"))
+    right.set_ylabel(_wrapped(describe("pixels_d1_d2")))
     right.set_title("\n".join(titles), fontsize=8)
-    right.legend(fontsize=7)
+    _legend_below(right, ncol=2)
     return fig
 
 
@@ -501,7 +572,7 @@ def kpe_prdc(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         ax.set_xticks(x, measures)
         ax.set_title(f"{SPACE_WORDS.get(space, space)}, k = {int(p.k.iloc[0])}", fontsize=9)
         ax.set_ylabel("vs the training set")
-    axes[0].legend(fontsize=7, title="KPE group", title_fontsize=7)
+    _legend_below(axes[0], ncol=4, title="KPE group", title_fontsize=7)
     return fig
 
 
@@ -543,41 +614,54 @@ SOLVER_MARKERS = {"euler": "o", "midpoint": "v", "heun": "s", "rk4": "^", "dopri
 
 
 def robustness_ranking(df: pd.DataFrame, ctx: FigureContext) -> Figure:
-    """Agreement with the reference vs NFE, one marker shape per solver: Spearman and Kendall
-    of the KPE ranking and the overlap of the low / high KPE groups (left); the largest change
-    of a headline Spearman ρ as a share of its bound (right, 1 = the bound). Filled markers:
-    stable settings; hollow: not."""
+    """Agreement of each solver setting with the reference, one row per setting (named with
+    its NFE and whether it is stable; sorted by NFE): Spearman and Kendall of the KPE ranking
+    (left), the shares of the reference's lowest / highest KPE groups kept (middle), and the
+    largest change of a headline Spearman ρ as a share of its bound (right, 1 = the bound).
+    Colour encodes the statistic only, and the title counts the stable settings."""
     runs, ref = _settings(ctx)
-    fig, (left, right) = _panels(2)
-    metrics = (
-        ("spearman", "Spearman of KPE", "0.2"),
-        ("kendall", "Kendall τ of KPE", "C7"),
-        ("low_overlap", f"lowest {ctx.group_quantile:.0%} group kept", "C0"),
-        ("high_overlap", f"highest {ctx.group_quantile:.0%} group kept", "C3"),
-        ("max_delta_rho_share", "max |Δρ| / its bound, KPE with a measure", "C1"),
+    runs = runs.sort_values(["nfe", "setting"]).reset_index(drop=True)
+    fig, axes = plt.subplots(
+        1, 3, figsize=(15.0, 0.42 * len(runs) + 2.4), sharey=True, squeeze=False
     )
-    for r in runs.itertuples():
-        marker = SOLVER_MARKERS.get(r.solver, "o")
-        for column, _, color in metrics:
-            ax = right if column == "max_delta_rho_share" else left
-            face = color if r.stable else "none"
-            ax.scatter(r.nfe, getattr(r, column), marker=marker, s=28, c=face, edgecolors=color)
-        right.annotate(r.setting.split(" rtol")[0], (r.nfe, r.max_delta_rho_share), fontsize=6)
-    for column, label, color in metrics:
-        ax = right if column == "max_delta_rho_share" else left
-        ax.scatter([], [], marker="s", c=color, label=label)
-    for solver in dict.fromkeys(runs.solver):
-        left.scatter([], [], marker=SOLVER_MARKERS.get(solver, "o"), c="0.5", label=solver)
-    left.set_ylabel("agreement with the reference")
-    left.legend(fontsize=6, ncol=2)
-    right.axhline(1.0, color="0.5", ls="--", lw=0.8, label="stability bound")
-    right.legend(fontsize=6)
-    right.set_yscale("symlog", linthresh=1e-2)
-    right.set_ylabel("max |Δρ| / its bound (robustness_correlations.csv)")
-    for ax in (left, right):
-        ax.set_xscale("log")
-        ax.set_xlabel("model evaluations (NFE)")
-    fig.suptitle(f"against {ref.setting} (NFE {ref.nfe:.0f}); filled: stable", fontsize=9)
+    rank, groups, delta = axes[0]
+    y = np.arange(len(runs), dtype=float)
+    q = f"{ctx.group_quantile:.0%}"
+    panels = (
+        (rank, (("spearman", "Spearman", "0.2", "o"), ("kendall", "Kendall τ", "C7", "s"))),
+        (
+            groups,
+            (
+                ("low_overlap", f"lowest {q} kept", "C0", "o"),
+                ("high_overlap", f"highest {q} kept", "C3", "s"),
+            ),
+        ),
+        (delta, (("max_delta_rho_share", "max |Δρ| / its bound", "C1", "D"),)),
+    )
+    for ax, series in panels:
+        offsets = np.linspace(-0.15, 0.15, len(series)) if len(series) > 1 else [0.0]
+        for (column, label, color, marker), dy in zip(series, offsets, strict=True):
+            ax.plot(runs[column], y + dy, marker, color=color, ms=5, ls="none", label=label)
+        ax.grid(axis="y", color="0.9", lw=0.8)
+        ax.xaxis.set_major_locator(MaxNLocator(5))
+        _legend_below(ax, ncol=len(series))
+    delta.axvline(1.0, color="0.4", ls="--", lw=0.8)
+    delta.text(1.0, -0.6, " bound", fontsize=7, color="0.4", va="bottom")
+    rank.set_xlabel("rank agreement of the KPE with the reference")
+    groups.set_xlabel("share of the reference's KPE group kept")
+    delta.set_xlabel("largest change of a headline ρ / its bound")
+    names = [
+        f"{r.setting} (NFE {r.nfe:.0f}){'' if r.stable else ', unstable'}"
+        for r in runs.itertuples()
+    ]
+    rank.set_yticks(y, names, fontsize=8)
+    rank.invert_yaxis()
+    stable = int(runs.stable.astype(bool).sum())
+    fig.suptitle(
+        f"{stable} of {len(runs)} settings stable, against the reference {ref.setting} "
+        f"(NFE {ref.nfe:.0f}; n = {int(ref.n):,})",
+        fontsize=10,
+    )
     return fig
 
 
@@ -795,9 +879,8 @@ def _grid(df: pd.DataFrame, ctx: FigureContext, lowest: bool) -> Figure:
         ax.imshow((np.clip(img, -1, 1) + 1) / 2, cmap="gray", vmin=0, vmax=1)
         ax.set_title(f"E {r['kpe']:.1f}\n{_class_and_margin(r, shown.class_names)}", fontsize=5)
     which = "lowest" if lowest else "highest"
-    fig.suptitle(
-        f"{n} {which}-KPE samples: KPE E, class and semantic margin m above each", fontsize=8
-    )
+    title = f"{n} {which}-KPE samples: KPE E, class and semantic margin m above each"
+    fig.suptitle(_wrapped(title, int(12 * fig.get_figwidth())), fontsize=8)
     return fig
 
 
@@ -1002,3 +1085,22 @@ FIGURES: dict[str, Callable[[pd.DataFrame, FigureContext], Figure]] = {
 }
 """The drawing function of each figure (the function named as the figure), in the report's
 order (:data:`enfopath.study.figure_names.FIGURE_SPECS`)."""
+
+
+SAVE_OPTIONS: dict[str, dict[str, Any]] = {
+    "png": {},
+    "pdf": {"metadata": {"CreationDate": None}},
+    "svg": {"metadata": {"Date": None}},
+}
+"""``savefig`` options per file format (``figures.format``): no creation date in a vector file,
+so the same figure is the same bytes."""
+
+
+def render(name: str, table: pd.DataFrame, ctx: FigureContext, footnote: str = "") -> Figure:
+    """Figure ``name`` of the analysed ``table`` as its rule writes it: drawn, laid out, with the
+    ``footnote`` (what the KPE is where it is not the plain E) in its lower left corner."""
+    fig = FIGURES[name](table, ctx)
+    fig.tight_layout()
+    if footnote:
+        fig.text(0.005, 0.005, footnote, fontsize=7, color="0.3")
+    return fig

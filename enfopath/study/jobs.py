@@ -581,4 +581,5 @@ def _figure(config: dict[str, Any], name: str) -> Keys:
     from enfopath.study.figure_names import FIGURE
 
     every = (*DENSITY_COLUMNS, "density.k", "statistics.group_quantile", "statistics.confidence")
+    every += ("figures.format", "figures.dpi")
     return Keys(_names(every, kpe_keys(config), FIGURE[name].keys))

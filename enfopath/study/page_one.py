@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from enfopath.columns import density_prefixes
+from enfopath.measures.early import PARTIAL, first_beating_baselines
 from enfopath.study.tables import headline_measures
 from enfopath.study.words import describe
 
@@ -215,26 +216,24 @@ def confound_line(tables: StudyTables) -> str | None:
 
 def early_line(tables: StudyTables) -> str | None:
     """The first profile time at which the partial energy E(s) beats both free baselines at
-    telling the final highest-KPE group, with its AUROC and theirs."""
+    telling the final highest-KPE group (:func:`enfopath.measures.early.first_beating_baselines`),
+    with its AUROC and theirs."""
     if tables.early is None:
         return None
     auroc = tables.early[
         (tables.early.statistic == "auroc") & (tables.early.target == "high_kpe_group")
     ]
-    baselines = auroc[auroc.predictor != "partial_kpe"]
-    best = baselines.loc[baselines.value_ci_high.idxmax()]
-    own = auroc[(auroc.predictor == "partial_kpe") & (auroc.s > 0)].sort_values("s")
-    beats = own[own.value_ci_low > best.value_ci_high]
+    baselines = auroc[auroc.predictor != PARTIAL]
     free = "; ".join(
         f"{describe(row.predictor)} {num(row.value)}" for row in baselines.itertuples()
     )
-    if beats.empty:
+    row = first_beating_baselines(tables.early, "high_kpe_group")
+    if row is None:
         return (
             "**Early prediction**: the partial energy E(s) does not beat the free baselines "
             f"({free}) at telling the final highest-KPE group before the end of the "
             f"integration{tables.link('early_prediction')}."
         )
-    row = beats.iloc[0]
     return (
         f"**Early prediction**: from s = {row.s:g} on ({share(row.nfe_share)} of the NFE), the "
         f"partial energy E(s) tells the final highest-KPE group with AUROC {num(row.value)} "

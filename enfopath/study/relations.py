@@ -71,7 +71,9 @@ def relations(
             statistics["group_quantile"],
             seed,
         ),
-        curves=quantile_curves(analysed, "kpe", measures, statistics["bins"]),
+        curves=quantile_curves(
+            analysed, "kpe", measures, statistics["bins"], statistics["confidence"]
+        ),
         n_analysed=len(analysed),
         measures=measures,
     )
