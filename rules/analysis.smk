@@ -239,10 +239,12 @@ rule figure:
         figure=report(
             out("figures/{name}.png"),
             caption="../report/figure.rst",
-            category="Figures",
+            category="Figure files",
             labels=verified_labels(lambda wc: {"figure": wc.name}),
         ),
-        other_formats=[out(f"figures/{{name}}.{f}") for f in FIGURE_FORMATS if f != "png"],
+        other_formats=[
+            out(f"figures/{{name}}.{f}") for f in FIGURE_FORMATS if f != "png"
+        ],
     log:
         out("logs/figure/{name}.log"),
     benchmark:

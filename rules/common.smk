@@ -28,9 +28,11 @@ except ConfigError as err:
     files = ", ".join(dict.fromkeys(map(str, workflow.configfiles))) or "--config only"
     raise WorkflowError(f"Config error (config files: {files}): {err}") from None
 
+
 def command_line_targets():
     """The targets of the ``snakemake`` command line that started this run, read with
-    Snakemake's own parser ([] for a run started otherwise, or a line it cannot read)."""
+    Snakemake's own parser ([] for a run started otherwise, or a line it cannot read).
+    """
     if Path(sys.argv[0]).name not in ("snakemake", "__main__.py"):
         return []
     try:
@@ -50,7 +52,9 @@ _OTHER_STUDY = other_study_hint(
         for p in sorted(Path(workflow.basedir, "configs").glob("*.yaml"))
     ],
 )
-if _OTHER_STUDY:  # Snakemake's own message would be "No rule to produce", naming neither
+if (
+    _OTHER_STUDY
+):  # Snakemake's own message would be "No rule to produce", naming neither
     raise WorkflowError(_OTHER_STUDY)
 
 OUT = f"results/{config['experiment']}"
@@ -254,6 +258,7 @@ def study_targets(wildcards):
         *rules.page_one.output,
         *rules.report_tables.output,
         *rules.explorer.output,
+        *rules.figure_pages.output,
     ]
 
 
@@ -282,6 +287,21 @@ def page_one_inputs(wildcards):
         if STAGES[stage]:
             inputs[name] = out(f"statistics/{stage}.csv")
     return inputs
+
+
+def figure_page_inputs(wildcards):
+    """What the figures' pages read: each figure's PNG and the first page's tables."""
+    inputs = page_one_inputs(wildcards)
+    inputs.pop("method")
+    return {**inputs, "figures": expand(out("figures/{name}.png"), name=STUDY_FIGURES)}
+
+
+def figure_captions(wildcards):
+    """Each figure's caption rendered for this study (its page's text, in STUDY_FIGURES' order):
+    a params entry, so a config edit that changes a caption rewrites the pages."""
+    from enfopath.study.figure_names import rendered_caption
+
+    return [rendered_caption(name, config) for name in STUDY_FIGURES]
 
 
 def study_tables():

@@ -61,3 +61,29 @@ rule explorer:
         config=job_params("explorer"),
     script:
         "../workflow_scripts/explorer.py"
+
+
+rule figure_pages:
+    input:
+        unpack(figure_page_inputs),
+    output:
+        pages=[
+            report(
+                out(f"report/figures/{name}.html"),
+                caption="../report/figure_page.rst",
+                category="Figures",
+                labels=verified_labels({"figure": name}),
+            )
+            for name in STUDY_FIGURES
+        ],
+    log:
+        out("logs/figure_pages.log"),
+    benchmark:
+        out("benchmarks/figure_pages.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    params:
+        figures=list(STUDY_FIGURES),
+        captions=figure_captions,
+    script:
+        "../workflow_scripts/figure_pages.py"

@@ -155,3 +155,19 @@ def test_the_report_renders_with_its_first_page_and_a_table_page_sorts(study, br
     assert down == sorted(up, reverse=True)
     assert console_errors(browser) == []
     assert_not_blank(browser, tmp_path / "table.png")
+
+
+def test_a_figures_page_shows_the_image_with_its_caption_under_it(study, browser, tmp_path):
+    open_page(browser, study / OUT / "report" / "figures" / "kpe_vs_margin.html")
+    wait_for(browser, "return document.querySelector('img').complete")
+    shown = browser.execute_script(
+        "const img = document.querySelector('img'), cap = document.querySelector('.caption');"
+        "return [img.naturalWidth, img.getBoundingClientRect().bottom,"
+        " cap.getBoundingClientRect().top, cap.innerText, document.body.innerText]"
+    )
+    width, image_bottom, caption_top, caption, text = shown
+    assert width > 100 and caption_top >= image_bottom  # the caption under the figure
+    assert "KPE against the classifier margin" in caption
+    assert "What this study finds" in text and "KPE and semantics" in text
+    assert console_errors(browser) == []
+    assert_not_blank(browser, tmp_path / "figure_page.png")

@@ -117,3 +117,23 @@ def test_the_optional_tables_of_the_tiny_study_are_read_when_present(study, name
     lead = {"memorization": "Memorization", "prdc": "Fidelity per KPE group"}[name]
     text = results_text(tables)
     assert (f"- **{lead}**" in text) == (getattr(tables, name) is not None)
+
+
+def test_a_figures_page_holds_its_caption_under_it_and_the_findings_it_shows(study):
+    from enfopath.study.config import validate_config
+    from enfopath.study.figure_names import rendered_caption
+    from enfopath.study.figure_pages import figure_page
+    from enfopath.study.page_one import findings_of
+
+    tables = read_tables(study)
+    findings = findings_of("kpe_vs_margin", tables)
+    assert len(findings) == 1 and findings[0].startswith("**KPE and semantics**")
+    assert ".png`_" not in findings[0]  # no link to a report panel on a page of its own
+    assert findings_of("speed_profile", tables) == []  # no finding of page one shows it
+    import copy
+
+    caption = rendered_caption("kpe_vs_margin", validate_config(copy.deepcopy(TINY)))
+    assert "{{" not in caption and "95 % bootstrap interval" in caption
+    page = figure_page("kpe_vs_margin", b"\x89PNG fake", caption, findings)
+    assert page.index("<img") < page.index("quantile_curves.csv") < page.index("What this study")
+    assert "<strong>KPE and semantics</strong>" in page

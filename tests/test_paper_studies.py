@@ -305,9 +305,10 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
         "page_one": 1,
         "report_tables": 1,
         "explorer": 1,
+        "figure_pages": 1,
         "inventory": 1,
         "all": 1,
-        "total": sum(expected.values()) + 4 * shards + spaces + 27 + 2 * memorization,
+        "total": sum(expected.values()) + 4 * shards + spaces + 28 + 2 * memorization,
     }
 
 

@@ -138,9 +138,10 @@ def test_replicate_flows_run_the_studys_noise_and_their_spread_is_reported(study
         "figure": 1,
         "page_one": 1,  # the study draws one more figure, linked from the first page
         "report_tables": 1,  # and has two more tables
+        "figure_pages": 1,
         "inventory": 1,
         "all": 1,
-        "total": 10,
+        "total": 11,
     }
     run = snakemake(work, "--cores", "2", "--configfile", *files)
     assert run.returncode == 0, run.stderr[-5000:]

@@ -244,6 +244,9 @@ def test_report_holds_every_figure_and_table(study, tmp_path):
     for name in tables:  # each table also as a page of the report, beside its CSV
         assert name.replace(".csv", ".html") in html, name
     assert "Study tables" in html and "Tables as CSV" in html
+    for name in TINY_FIGURES:  # each figure's page, its caption under it, beside its PNG
+        assert f"{name}.html" in html, name
+    assert "Figure files" in html
 
 
 S = N_SHARDS
@@ -342,6 +345,10 @@ def test_a_config_edit_reruns_exactly_the_jobs_it_affects(study, change, expecte
     expected = {**expected, "inventory": 1}  # the finished study's listing, after any change
     if set(expected) & TABLE_RULES:  # the report's pages read every study table
         expected |= {"page_one": 1, "report_tables": 1}
+    if set(expected) & {*TABLE_RULES, "figure"}:  # and the figures' pages every figure
+        expected |= {"figure_pages": 1}
+    if "merge_samples" in expected:  # the explorer draws every sample
+        expected |= {"explorer": 1}
     override = study / "change.yaml"
     write_config(override, change)
     run = snakemake(study, "--cores", "1", "-n", "--configfile", str(override))

@@ -367,5 +367,18 @@ def caption_file() -> str:
     return "\n".join([*lines, "{% endif %}", ""])
 
 
+def rendered_caption(name: str, config: dict) -> str:
+    """Figure ``name``'s caption for the study of the validated ``config``, rendered as
+    Snakemake renders :func:`caption_file` (Jinja with ``trim_blocks`` and ``lstrip_blocks``):
+    reStructuredText for the figure's page in the report."""
+    from types import SimpleNamespace
+
+    import jinja2
+
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+    snakemake = SimpleNamespace(config=config, wildcards=SimpleNamespace(name=name))
+    return env.from_string(caption_file()).render(snakemake=snakemake).strip()
+
+
 if __name__ == "__main__":
     print(caption_file(), end="")

@@ -994,7 +994,7 @@ def comparison(df: pd.DataFrame, ctx: FigureContext) -> Figure:
     for ax in (ax_mean, ax_spread):
         ax.axvline(0.0, color="0.3", lw=0.8, ls="--")
     ax_mean.set_yticks(y, [describe(m) if m != "memorized" else "memorized (pp)" for m in measures])
-    ax_mean.set_xlabel("mean change / baseline SD (95 % CI)")
+    ax_mean.set_xlabel(f"mean change / baseline SD ({round(100 * ctx.confidence)} % CI)")
     ax_spread.set_xlabel("change per sample / baseline SD\n(5–95 %, 25–75 %, median)")
     if len(contrasts) > 1:
         ax_mean.legend(fontsize=7, loc="best")

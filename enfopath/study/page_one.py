@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -66,6 +67,36 @@ class StudyTables:
         """Links to those of the figures ``names`` that the study draws ('' for none)."""
         drawn = [f"`{n}.png`_" for n in names if n in self.figures]
         return f" ({', '.join(drawn)})" if drawn else ""
+
+
+OPTIONAL_TABLES = ("partial", "early", "robustness", "memorization", "prdc")
+"""The :class:`StudyTables` fields of the optional stages' tables."""
+
+
+def read_study_tables(paths: dict[str, str], figures: tuple[str, ...]) -> StudyTables:
+    """The :class:`StudyTables` of a study's table files (``summary``, ``correlations`` and
+    each of :data:`OPTIONAL_TABLES` present in ``paths``), each verified as it is read."""
+    from enfopath.io import read_csv
+
+    return StudyTables(
+        summary=dict(read_csv(paths["summary"])[["key", "value"]].astype(str).values.tolist()),
+        correlations=read_csv(paths["correlations"]),
+        figures=figures,
+        **{name: read_csv(paths[name]) for name in OPTIONAL_TABLES if name in paths},
+    )
+
+
+def findings_of(figure: str, tables: StudyTables) -> list[str]:
+    """The page's findings that link ``figure`` (its conclusions, for the figure's own page),
+    without the links."""
+    link = f"`{figure}.png`_"
+    found = [line(tables) for line in LINES]
+    return [_unlinked(f) for f in found if f is not None and link in f]
+
+
+def _unlinked(finding: str) -> str:
+    """A finding with its figure links left out (they lead to report panels)."""
+    return re.sub(r" \((?:`[a-z0-9_]+\.png`_(?:, )?)+\)", "", finding)
 
 
 def num(value: float, digits: int = 3) -> str:
