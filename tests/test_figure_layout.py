@@ -21,11 +21,10 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 from matplotlib.text import Text
 
-from enfopath.columns import density_prefixes
 from enfopath.measures.early import first_beating_baselines
 from enfopath.study.config import figure_stages, is_plane, validate_config
 from enfopath.study.figure_names import FIGURE, study_figures
-from enfopath.study.figures import FigureContext, image_samples, render
+from enfopath.study.figures import FigureContext, image_samples, render, study_context
 from enfopath.study.tables import analysed_samples
 
 CFG = validate_config(copy.deepcopy(TINY))
@@ -47,14 +46,7 @@ def context(study: Path, name: str) -> tuple[pd.DataFrame, FigureContext]:
         )
     fields = {f: pd.read_csv(out / "statistics" / f"{t}.csv") for f, t in spec.tables}
     fields |= {f: pd.read_csv(out / "models" / file) for f, file in spec.models}
-    ctx = FigureContext(
-        spaces=density_prefixes(CFG["density"]),
-        k=CFG["density"]["k"],
-        group_quantile=CFG["statistics"]["group_quantile"],
-        confidence=CFG["statistics"]["confidence"],
-        samples=samples,
-        **fields,
-    )
+    ctx = study_context(CFG, samples, **fields)
     return analysed_samples(pd.read_parquet(out / "samples.parquet")), ctx
 
 

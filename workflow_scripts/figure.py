@@ -8,15 +8,14 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 from _common import job_config, setup
 
-from enfopath.columns import density_prefixes
 from enfopath.io import atomic_path, read_csv, read_parquet
 from enfopath.study.figure_names import FIGURE
 from enfopath.study.figures import (
     SAVE_OPTIONS,
-    FigureContext,
     image_samples,
     plane_samples,
     render,
+    study_context,
 )
 from enfopath.study.summary import kpe_footnote
 from enfopath.study.tables import analysed_samples
@@ -33,14 +32,8 @@ if spec.samples == "images":
     samples = image_samples(sm.input.shards, sm.input.dataset, cfg["figures"]["grid_samples"])
 elif spec.samples == "plane":
     samples = plane_samples(sm.input.shards, sm.input.dataset, sm.input.paths, sm.input.field)
-ctx = FigureContext(
-    spaces=density_prefixes(cfg["density"]),
-    k=cfg["density"]["k"],
-    group_quantile=cfg["statistics"]["group_quantile"],
-    confidence=cfg["statistics"]["confidence"],
-    samples=samples,
-    **{field: read_csv(sm.input[field]) for field, _ in (*spec.tables, *spec.models)},
-)
+tables = {field: read_csv(sm.input[field]) for field, _ in (*spec.tables, *spec.models)}
+ctx = study_context(cfg, samples, **tables)
 fig = render(name, analysed, ctx, kpe_footnote(cfg["sampling"]) or "")
 for path in (sm.output.figure, *sm.output.other_formats):
     fmt = Path(path).suffix[1:]

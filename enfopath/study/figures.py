@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 from scipy import stats
 
+from enfopath.columns import density_prefixes
 from enfopath.io import check_shard_samples, read_npz
 from enfopath.measures.early import PARTIAL, first_beating_baselines
 from enfopath.measures.groups import group_thresholds, kpe_groups
@@ -1094,6 +1095,22 @@ SAVE_OPTIONS: dict[str, dict[str, Any]] = {
 }
 """``savefig`` options per file format (``figures.format``): no creation date in a vector file,
 so the same figure is the same bytes."""
+
+
+def study_context(
+    cfg: Any, samples: ImageSamples | PlaneSamples | None = None, **tables: pd.DataFrame
+) -> FigureContext:
+    """The :class:`FigureContext` of a study: its density spaces and k, group quantile and
+    confidence from its config (``density`` and ``statistics`` sections), the ``samples`` a
+    figure shows and its ``tables`` by context field."""
+    return FigureContext(
+        spaces=density_prefixes(cfg["density"]),
+        k=cfg["density"]["k"],
+        group_quantile=cfg["statistics"]["group_quantile"],
+        confidence=cfg["statistics"]["confidence"],
+        samples=samples,
+        **tables,
+    )
 
 
 def render(name: str, table: pd.DataFrame, ctx: FigureContext, footnote: str = "") -> Figure:
