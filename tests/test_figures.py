@@ -145,7 +145,9 @@ def test_confound_forest_plot_shows_raw_and_partial_rho_per_measure(table):
     )
     fig = FIGURES["kpe_confounds"](df, FigureContext(SPACES, [2], 0.2, partial=partial))
     left, right = fig.axes
-    assert left.get_title() == describe("kpe") and right.get_title() == describe("straightness")
+    n = f"n = {len(df):,}"
+    assert left.get_title() == f"{describe('kpe')}, {n}"
+    assert right.get_title() == f"{describe('straightness')}, {n}"
     assert [t.get_text() for t in left.get_yticklabels()] == [describe(m) for m in measures]
     labels = [t.get_text() for t in right.get_legend().get_texts()]
     assert labels == [

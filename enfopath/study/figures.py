@@ -352,7 +352,7 @@ def kpe_confounds(df: pd.DataFrame, ctx: FigureContext) -> Figure:
             err = np.vstack([rho - lo, hi - rho]).clip(min=0) if np.isfinite(lo).all() else None
             ax.errorbar(rho, y + dy, xerr=err, fmt="o", ms=4, capsize=2, color=color, label=label)
         ax.axvline(0.0, color="0.6", lw=0.8)
-        ax.set_title(describe(energy), fontsize=9)
+        ax.set_title(f"{describe(energy)}, n = {int(raw.n.iloc[0]):,}", fontsize=9)
         ax.set_xlabel(f"Spearman ρ with {level} % bootstrap interval")
     axes[0][0].set_yticks(y, [describe(m) for m in measures], fontsize=7)
     axes[0][0].invert_yaxis()
