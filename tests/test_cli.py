@@ -60,45 +60,27 @@ def test_to_dataframe_holds_the_studys_columns_with_its_values(study):
 
 def kpe_command(study: Path, out: Path) -> list[str]:
     """``enfopath kpe`` on the tiny study's own flow (our MLP class, a network class any study
-    may name), with its sampling options and seed."""
+    may name), with every sampling option of the command set to the study's value (read through
+    the command's own option table) and its seed."""
     payload = torch.load(checkpoint(study), weights_only=True)
     arch = payload["arch"]
-    s = validate_config(copy.deepcopy(TINY))["sampling"]
-    return [
-        "kpe",
-        "--factory",
-        "enfopath.models.networks:VelocityMLP",
-        "--kwargs",
-        json.dumps(arch),
-        "--shape",
-        ",".join(map(str, arch["shape"])),
-        "--checkpoint",
-        str(checkpoint(study)),
-        "--key",
-        "state_dict",
-        "--sha256",
-        sha256(checkpoint(study)),
-        "-n",
-        str(s["n_samples"]),
-        "--batch-size",
-        str(s["batch_size"]),
-        "--profile-points",
-        str(s["profile_points"]),
-        "--solver",
-        s["solver"],
-        "--rtol",
-        str(s["rtol"]),
-        "--atol",
-        str(s["atol"]),
-        "--tau",
-        str(s["tau"]),
-        "--seed",
-        str(TINY["seed"]),
-        "--device",
-        "cpu",
-        "-o",
-        str(out),
-    ]
+    sampling = validate_config(copy.deepcopy(TINY))["sampling"]
+    options = {
+        "--factory": "enfopath.models.networks:VelocityMLP",
+        "--kwargs": json.dumps(arch),
+        "--shape": ",".join(map(str, arch["shape"])),
+        "--checkpoint": str(checkpoint(study)),
+        "--key": "state_dict",
+        "--sha256": sha256(checkpoint(study)),
+        "--seed": str(TINY["seed"]),
+        "--device": "cpu",
+        "-o": str(out),
+    }
+    for option, key in OPTIONS.items():
+        section, _, name = key.partition(".")
+        if section == "sampling":
+            options[option] = str(sampling[name])
+    return ["kpe", *(part for pair in options.items() for part in pair)]
 
 
 def test_the_console_script_gives_the_studys_numbers_bit_for_bit(study, tmp_path):

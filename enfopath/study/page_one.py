@@ -19,7 +19,7 @@ from __future__ import annotations
 import ast
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -120,8 +120,13 @@ def share(value: float) -> str:
     return f"{100 * value:.{2 if value < 0.01 else 1}f} %"
 
 
+def interval(value: float, low: float, high: float, fmt: Callable[[float], str] = num) -> str:
+    """An estimate with its interval, ``value [low, high]``, each written by ``fmt``."""
+    return f"{fmt(value)} [{fmt(low)}, {fmt(high)}]"
+
+
 def _rho(rho: float, low: float, high: float, q: float) -> str:
-    return f"ρ = {num(rho)} [{num(low)}, {num(high)}], q = {q_text(q)}"
+    return f"ρ = {interval(rho, low, high)}, q = {q_text(q)}"
 
 
 def _one(df: pd.DataFrame, what: str, **match: object) -> pd.Series:
@@ -267,9 +272,9 @@ def early_line(tables: StudyTables) -> str | None:
         )
     return (
         f"**Early prediction**: from s = {row.s:g} on ({share(row.nfe_share)} of the NFE), the "
-        f"partial energy E(s) tells the final highest-KPE group with AUROC {num(row.value)} "
-        f"[{num(row.value_ci_low)}, {num(row.value_ci_high)}], above the free baselines known "
-        f"at s = 0 ({free}){tables.link('early_prediction')}."
+        "partial energy E(s) tells the final highest-KPE group with AUROC "
+        f"{interval(row.value, row.value_ci_low, row.value_ci_high)}, above the free baselines "
+        f"known at s = 0 ({free}){tables.link('early_prediction')}."
     )
 
 
@@ -296,11 +301,13 @@ def memorization_line(tables: StudyTables) -> str | None:
     if tables.memorization is None:
         return None
     everyone = _one(tables.memorization, "memorization.csv", endpoint="endpoint", bin=0)
+    memorized = interval(
+        everyone.fraction, everyone.fraction_ci_low, everyone.fraction_ci_high, share
+    )
     return (
         f"**Memorization**: {int(everyone.memorized):,} of {int(everyone.n):,} samples "
-        f"({share(everyone.fraction)} [{share(everyone.fraction_ci_low)}, "
-        f"{share(everyone.fraction_ci_high)}], exact {tables.level} interval) have d₁ / d₂ < 1/3 "
-        f"in pixel space; Spearman ρ of d₁ / d₂ with KPE = {num(everyone.spearman_rho)}, "
+        f"({memorized}, exact {tables.level} interval) have d₁ / d₂ < 1/3 in pixel space; "
+        f"Spearman ρ of d₁ / d₂ with KPE = {num(everyone.spearman_rho)}, "
         f"q = {q_text(everyone.spearman_q)}{tables.link('memorization')}."
     )
 
