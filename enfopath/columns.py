@@ -19,7 +19,13 @@ copied into the KPE table."""
 DENSITY_SUFFIX = r"(d\d+|knn_logdens\d+|naeem\d+|nn_dist|d1_d2|kde_logdens)"
 """Column names of the measures of :func:`enfopath.measures.density.density_measures` after
 their ``{space}_`` prefix."""
-SPACE_MODEL = {"pixels": None, "classifier": "classifier", "clip": "clip", "latent": "vae"}
+SPACE_MODEL = {
+    "pixels": None,
+    "classifier": "classifier",
+    "clip": "clip",
+    "latent": "vae",
+    "inception": "inception",
+}
 """The density spaces (``density.spaces``; the ``{space}_`` prefix of their columns) and the
 auxiliary model that embeds into each (pixels needs none)."""
 SPACES = tuple(SPACE_MODEL)

@@ -207,6 +207,32 @@ rule prdc:
         "../workflow_scripts/prdc.py"
 
 
+rule fidelity:
+    input:
+        table=out("samples.parquet"),
+        features=per_shard("features/shard_{shard}.npz"),
+        references=per_space("features/train_{space}.npz"),
+    output:
+        table=report(
+            out("statistics/fidelity.csv"),
+            caption="../report/fidelity.rst",
+            category="Tables as CSV",
+            labels=verified_labels(
+                {"table": "Fréchet distance and KID per KPE group"}
+            ),
+        ),
+    log:
+        out("logs/fidelity.log"),
+    benchmark:
+        out("benchmarks/fidelity.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    params:
+        config=job_params("fidelity"),
+    script:
+        "../workflow_scripts/fidelity.py"
+
+
 rule comparison:
     input:
         unpack(baseline_inputs),

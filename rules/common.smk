@@ -94,6 +94,7 @@ ASSETS = {
     for name, section in (
         ("data", config["data"].get("source")),
         ("flow", (PRETRAINED or PLUGIN or {}).get("checkpoint")),
+        ("inception", config["inception"]["weights"] if "inception" in NEEDS else None),
     )
     if section
 }
@@ -106,7 +107,7 @@ wildcard_constraints:
     shard=r"\d+",
     space="|".join(SPACES),
     name="|".join(FIGURE_NAMES),
-    asset=r"data|flow|flow_step_\d+",
+    asset=r"data|flow|flow_step_\d+|inception",
     hub="clip|vae",
     replicate=r"\d+",
     step=r"\d+",
@@ -139,19 +140,21 @@ MODEL_FILES = {
     "classifier": "models/classifier.pt",
     "clip": "downloads/clip.json",
     "vae": "downloads/vae.json",
+    "inception": "downloads/inception.json",
 }
 
 
 def with_models(models, **inputs):
-    """``inputs`` plus the files of the auxiliary ``models`` (classifier, clip, vae)."""
+    """``inputs`` plus the files of the auxiliary ``models`` (classifier, clip, vae,
+    inception)."""
     for model in sorted(set(models)):
         inputs[model] = out(MODEL_FILES[model])
     return inputs
 
 
 def gpu_for(models):
-    """The gpu resource for jobs running ``models``, 1 for CLIP or the VAE, else 0."""
-    return int(bool(set(models) & {"clip", "vae"}))
+    """The gpu resource for jobs running ``models``, 1 for CLIP, the VAE or Inception, else 0."""
+    return int(bool(set(models) & {"clip", "vae", "inception"}))
 
 
 def semantic_models():
@@ -268,6 +271,7 @@ PAGE_ONE_TABLES = {
     "robustness": "robustness",
     "memorization": "memorization",
     "prdc": "prdc",
+    "fidelity": "fidelity",
 }
 """The optional stages' tables the report's first page reads (input name: stage), where the
 stage runs."""

@@ -211,7 +211,7 @@ def test_every_shipped_study_config_is_valid_over_config_yaml(study, monkeypatch
 def test_too_few_samples_for_the_statistics_are_refused_naming_the_minimum(tiny_config):
     """n_samples = shard_size = batch_size = 1 passed the schema and crashed the statistics in
     pandas.qcut; now the config check states the minimum: statistics.bins bins, and KPE bands
-    larger than max(density.k) for the fidelity stage."""
+    larger than max(density.k) for the PRDC stage."""
     tiny_config["sampling"].update(n_samples=1, shard_size=1, batch_size=1)
     with pytest.raises(
         ConfigError, match=r"'sampling\.n_samples': 1 .*at least 16 .*density\.k\) = 3"
@@ -220,14 +220,26 @@ def test_too_few_samples_for_the_statistics_are_refused_naming_the_minimum(tiny_
     tiny_config["sampling"].update(n_samples=16, shard_size=16, batch_size=16)
     validate_config(tiny_config)  # the minimum itself
     tiny_config["sampling"].update(n_samples=8, shard_size=8, batch_size=8)
-    tiny_config["statistics"] = {"prdc": False}
+    tiny_config["statistics"] = {"prdc": False, "fidelity": False}
     with pytest.raises(
         ConfigError, match=r"at least 10 \(one per quantile bin, statistics\.bins = 10\)"
     ):
         validate_config(tiny_config)
 
 
-def test_the_band_sizes_the_config_check_counts_are_the_fidelity_stages():
+def test_the_frechet_stage_needs_two_samples_in_every_band(tiny_config):
+    tiny_config["statistics"] = {"prdc": False, "bins": 2}
+    tiny_config["sampling"].update(n_samples=4, shard_size=4, batch_size=4)
+    with pytest.raises(ConfigError, match=r"at least 6 \(statistics\.fidelity: .*2 samples"):
+        validate_config(tiny_config)
+    tiny_config["sampling"].update(n_samples=6, shard_size=6, batch_size=6)
+    validate_config(tiny_config)
+    tiny_config["statistics"]["fidelity"] = False
+    tiny_config["sampling"].update(n_samples=4, shard_size=4, batch_size=4)
+    validate_config(tiny_config)
+
+
+def test_the_band_sizes_the_config_check_counts_are_the_prdc_stages():
     import numpy as np
     import pandas as pd
 
@@ -297,6 +309,7 @@ def t2i_study(patch: dict) -> dict:
         ({"density": {"reference": "data"}}, "density.reference", "data.folder"),
         ({"statistics": {"memorization": True}}, "statistics.memorization", "reference"),
         ({"statistics": {"prdc": True}}, "statistics.prdc", "reference set"),
+        ({"statistics": {"fidelity": True}}, "statistics.fidelity", "reference set"),
         ({"robustness": {"enabled": True}}, "robustness.enabled", "not a pipeline"),
         ({"replicates": {"flow_seeds": [1]}}, "replicates.flow_seeds", "diffusers"),
         (

@@ -107,7 +107,12 @@ def test_the_empirical_flow_memorizes_through_the_whole_dag(tmp_path):
     cfg["flow"] = {"model": "empirical"}
     cfg["sampling"] = {**cfg["sampling"], "t_end": 0.999}
     cfg["robustness"] = {"enabled": False}
-    cfg["statistics"] = {"partial_controls": [], "early_prediction": False, "prdc": False}
+    cfg["statistics"] = {
+        "partial_controls": [],
+        "early_prediction": False,
+        "prdc": False,
+        "fidelity": False,
+    }
     write_config(tmp_path / "config.yaml", cfg)
     run = snakemake(tmp_path, "--cores", "2", "results/empirical/statistics/memorization.csv")
     assert run.returncode == 0, run.stderr[-5000:]

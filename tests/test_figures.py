@@ -263,6 +263,33 @@ def test_prdc_figure_draws_the_four_measures_of_each_group_per_space(table):
     plt.close(fig)
 
 
+def test_frechet_figure_draws_each_bands_fd_beside_random_groups_of_its_size(table):
+    rows = [
+        {
+            "space": s,
+            "group": g,
+            "n_fake": 40 if g != "all" else 200,
+            "fd": 10.0 + j,
+            "fd_ci_low": 9.0 + j,
+            "fd_ci_high": 12.0 + j,
+            "fd_random": np.nan if g == "all" else 11.0,
+            "fd_random_ci_low": np.nan if g == "all" else 10.5,
+            "fd_random_ci_high": np.nan if g == "all" else 12.5,
+        }
+        for s in SPACES
+        for j, g in enumerate(("all", "low", "middle", "high"))
+    ]
+    fidelity = pd.DataFrame(rows)
+    fig = FIGURES["kpe_fidelity"](table, FigureContext(SPACES, [2], 0.2, fidelity=fidelity))
+    ax = fig.axes[0]
+    assert len(fig.axes) == len(SPACES) and "40 samples per group" in ax.get_title()
+    assert [b.get_y() for b in ax.patches] == [10.5] * 3  # the random groups' intervals
+    assert [b.get_height() for b in ax.patches] == pytest.approx([2.0] * 3)
+    points = [c[0].get_ydata()[0] for c in ax.containers if hasattr(c, "lines")]
+    assert points == [11.0, 12.0, 13.0]  # the low, middle and high bands, not all
+    plt.close(fig)
+
+
 def _robustness_table() -> pd.DataFrame:
     rows = [("dopri5 rtol 1e-07 atol 1e-07", "dopri5", 500, True, 0.0, np.nan, 1.0, True)]
     for solver, stages in (("euler", 1), ("rk4", 4)):
@@ -439,14 +466,17 @@ def test_a_study_draws_the_figures_of_its_stages_and_of_its_kind_of_samples():
 
     off = dict.fromkeys(["partial_correlations", "early_prediction", "memorization"], False)
     off |= dict.fromkeys(
-        ["prdc", "robustness", "replicates", "ladder", "comparison", "prompt_effects"], False
+        ["prdc", "fidelity", "robustness", "replicates", "ladder", "comparison"], False
     )
+    off["prompt_effects"] = False
     off["flow_training"] = False
     images = study_figures(off, plane=False)
     assert "flow_training" not in images and "ladder" not in images
     assert "flow_training" in study_figures(off | {"flow_training": True}, plane=False)
     assert set(IMAGE_FIGURES) <= set(images) and not set(PLANE_FIGURES) & set(images)
     assert "kpe_confounds" not in images and "kpe_hist" in images
+    assert "kpe_fidelity" not in images
+    assert "kpe_fidelity" in study_figures(off | {"fidelity": True}, plane=False)
     plane = study_figures(off | {"partial_correlations": True}, plane=True)
     assert set(PLANE_FIGURES) <= set(plane) and not set(IMAGE_FIGURES) & set(plane)
     assert "kpe_confounds" in plane and plane.index("kpe_hist") < plane.index("kpe_confounds")

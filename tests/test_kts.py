@@ -332,7 +332,12 @@ def test_a_shaped_study_is_compared_with_its_baseline_through_the_dag(study, tmp
         "experiment": "tiny_kts_control",
         "sampling": {"kts": {**kts, "gain": "constant"}},
         "compare": {"baseline": "tiny"},
-        "statistics": {"prdc": False, "partial_controls": [], "early_prediction": False},
+        "statistics": {
+            "prdc": False,
+            "fidelity": False,
+            "partial_controls": [],
+            "early_prediction": False,
+        },
         "robustness": {"enabled": False},
     }
     overlay = {

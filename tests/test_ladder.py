@@ -233,7 +233,7 @@ def _elsewhere_config(folder, rungs: dict[int, dict], top: int = 300) -> dict:
     }
     cfg["robustness"] = {"enabled": False}
     cfg["statistics"] = {"partial_controls": ["chord_energy"], "early_prediction": False}
-    cfg["statistics"] |= {"prdc": False, "bootstrap": 50}
+    cfg["statistics"] |= {"prdc": False, "fidelity": False, "bootstrap": 50}
     cfg["replicates"] = {"n_samples": 32}
     return cfg
 

@@ -16,6 +16,7 @@ TABLES = {
     "robustness": "robustness",
     "memorization": "memorization",
     "prdc": "prdc",
+    "fidelity": "fidelity",
 }
 
 
@@ -39,6 +40,12 @@ def read_tables(study: Path, **changed: pd.DataFrame) -> StudyTables:
 def plain(value: float) -> str:
     """A number as the page writes it, formatted here independently of the page's code."""
     return f"{value:.3f}".replace("-", "−")
+
+
+def g4(value: float) -> str:
+    """A number of 10 or more as the page writes it: 4 significant digits."""
+    assert value >= 10
+    return f"{value:.4g}"
 
 
 def bullet(text: str, lead: str) -> str:
@@ -102,7 +109,7 @@ def test_each_stage_has_its_line_and_a_missing_stage_none(study):
     assert f"{int(robust.stable.astype(bool).sum())} of {len(robust)} settings" in text
     bare = results_text(read_tables(study, partial=None, early=None, robustness=None))
     assert "Confounds" not in bare and "Early prediction" not in bare and "given ‖x₀‖²" not in bare
-    assert len(LINES) == 9
+    assert len(LINES) == 10
 
 
 def test_the_page_keeps_the_tables_text_from_jinja():
@@ -111,12 +118,29 @@ def test_the_page_keeps_the_tables_text_from_jinja():
     assert page.endswith("**Method**\n\n{{ cfg }}")
 
 
-@pytest.mark.parametrize("name", ["memorization", "prdc"])
+@pytest.mark.parametrize("name", ["memorization", "prdc", "fidelity"])
 def test_the_optional_tables_of_the_tiny_study_are_read_when_present(study, name):
     tables = read_tables(study)
-    lead = {"memorization": "Memorization", "prdc": "Fidelity per KPE group"}[name]
+    lead = {
+        "memorization": "Memorization",
+        "prdc": "Fidelity per KPE group",
+        "fidelity": "Fréchet distance per KPE group",
+    }[name]
     text = results_text(tables)
     assert (f"- **{lead}**" in text) == (getattr(tables, name) is not None)
+    assert f"- **{lead}**" not in results_text(read_tables(study, **{name: None}))
+
+
+def test_the_frechet_line_states_the_tables_distances_and_random_baseline(study):
+    tables = read_tables(study)
+    fid = tables.fidelity[tables.fidelity.space == tables.fidelity.space.iloc[0]]
+    line = bullet(results_text(tables), "Fréchet distance per KPE group")
+    for group, name in (("low", "lowest-KPE group"), ("high", "highest-KPE group")):
+        row = fid.set_index("group").loc[group]
+        want = f"{name} {g4(row.fd)} [{g4(row.fd_ci_low)}, {g4(row.fd_ci_high)}]"
+        random = f"{g4(row.fd_random)} [{g4(row.fd_random_ci_low)}, "
+        assert want in line and random in line
+    assert f"{int(fid.n_fake.iloc[1])} samples per group" in line
 
 
 def test_a_figures_page_holds_its_caption_under_it_and_the_findings_it_shows(study):

@@ -33,6 +33,7 @@ from tiny_models import (
     TINY_SIT,
     TINY_UNET,
     make_tarball,
+    random_inception,
     tiny_clip,
     tiny_sit_checkpoint,
     tiny_unet_release,
@@ -76,6 +77,7 @@ def assets(tmp_path_factory):
     www.mkdir()
     make_tarball(www / "cifar-10-python.tar.gz", n=6)
     tiny_unet_release(www / "otcfm_cifar10_tiny.pt")
+    random_inception(www / "inception.pt")
     httpd = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(_Quiet, directory=str(www))
     )
@@ -141,11 +143,23 @@ def test_cifar10_dag_downloads_imports_the_release_and_scores_with_clip(assets, 
             }
         },
         "clip": assets["clip"],
-        "density": {"spaces": ["pixels", "clip"], "k": [2, 3]},
+        "density": {"spaces": ["pixels", "clip", "inception"], "k": [2, 3]},
+        "inception": {
+            "weights": {
+                "url": f"{assets['url']}/inception.pt",
+                "sha256": _sha256(www / "inception.pt"),
+            },
+            "batch_size": 8,
+        },
         **COMMON,
     }
     out = _run(tmp_path, config)
     assert {"/cifar-10-python.tar.gz", "/otcfm_cifar10_tiny.pt"} <= set(_Quiet.requests)
+    assert read_json(out / "downloads/inception.json")["verified"]
+    assert read_npz(out / "features/train_inception.npz")["features"].shape == (30, 2048)
+    fidelity = pd.read_csv(out / "statistics/fidelity.csv")
+    assert list(fidelity.space.unique()) == ["pixels", "clip", "inception"]
+    assert fidelity.fd.notna().all() and (fidelity.n_real == 30).all()
     data = read_json(out / "downloads/data.json")
     assert data["verified"] and data["sha256"] == _sha256(tarball)
     assert read_npz(out / "data/dataset.npz")["x_train"].shape == (30, 3, 32, 32)
@@ -156,7 +170,7 @@ def test_cifar10_dag_downloads_imports_the_release_and_scores_with_clip(assets, 
     assert len(table) == 16
     assert (table.clip_class_source == "zero_shot").all()
     np.testing.assert_allclose(table.kpe_per_dim, table.kpe / 3072)
-    for col in ("clip_score", "clip_margin", "pixels_knn_logdens2", "clip_nn_dist"):
+    for col in ("clip_score", "clip_margin", "pixels_knn_logdens2", "clip_nn_dist", "inception_d2"):
         assert table[col].notna().all(), col
     summary = pd.read_csv(out / "statistics/summary.csv").set_index("key")["value"]
     assert summary["class_used"] == "zero-shot CLIP argmax"
@@ -247,7 +261,7 @@ def test_imagenet256_dag_runs_sit_with_guidance_in_the_vae_latent(assets, tmp_pa
             "configs/cifar10.yaml",
             [],
             {
-                "fetch_asset": 2,
+                "fetch_asset": 3,
                 "fetch_hub": 1,
                 "import_flow": 1,
                 "generate_shard": 10,
@@ -258,7 +272,7 @@ def test_imagenet256_dag_runs_sit_with_guidance_in_the_vae_latent(assets, tmp_pa
             "configs/cifar10_icfm.yaml",
             [],
             {
-                "fetch_asset": 2,
+                "fetch_asset": 3,
                 "fetch_hub": 1,
                 "import_flow": 1,
                 "generate_shard": 10,
@@ -298,17 +312,18 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
         "early_prediction": 1,
         **({"memorization": 1} if memorization else {}),
         "prdc": 1,
+        "fidelity": 1,
         "robustness_runs": 1,
         "robustness_scores": 1,
         "robustness": 1,
-        "figure": 12 + memorization,
+        "figure": 13 + memorization,
         "page_one": 1,
         "report_tables": 1,
         "explorer": 1,
         "figure_pages": 1,
         "inventory": 1,
         "all": 1,
-        "total": sum(expected.values()) + 4 * shards + spaces + 28 + 2 * memorization,
+        "total": sum(expected.values()) + 4 * shards + spaces + 30 + 2 * memorization,
     }
 
 
@@ -404,7 +419,7 @@ def test_a_released_flows_checkpoint_ladder_plans_a_fetch_and_an_import_per_rung
     run = snakemake(tmp_path, "-n", "--configfile", *files, "--cores", "1")
     assert run.returncode == 0, run.stderr[-3000:]
     counts = job_counts(run.stdout)
-    assert counts["fetch_asset"] == 4 and counts["import_flow"] == 1
+    assert counts["fetch_asset"] == 5 and counts["import_flow"] == 1  # data, flow, inception, rungs
     assert counts["import_rung"] == 2 and counts["rung_samples"] == 2 and counts["ladder"] == 1
     assert "replicate_flow" not in counts and "train_flow" not in counts
     assert "results/cifar10_otcfm/models/flow_step_100000.pt" in run.stdout

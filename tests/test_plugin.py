@@ -318,7 +318,12 @@ def test_a_users_model_runs_through_the_dag_with_the_library_kpe(user_module, tm
     cfg = plugin_config(section)
     cfg["experiment"] = "own_model"
     cfg["robustness"] = {"enabled": False}
-    cfg["statistics"] = {"partial_controls": [], "early_prediction": False, "prdc": False}
+    cfg["statistics"] = {
+        "partial_controls": [],
+        "early_prediction": False,
+        "prdc": False,
+        "fidelity": False,
+    }
     workdir = tmp_path / "study"
     workdir.mkdir()
     write_config(workdir / "config.yaml", cfg)

@@ -60,7 +60,13 @@ def _config(tmp_path: Path, tiny: str, guidance: float, **sections: dict) -> dic
             "batch_size": 8,
         },
         "density": {"spaces": ["clip", "pixels"], "reference": "samples", "k": [2, 3]},
-        "statistics": {"bins": 4, "bootstrap": 20, "memorization": False, "prdc": False},
+        "statistics": {
+            "bins": 4,
+            "bootstrap": 20,
+            "memorization": False,
+            "prdc": False,
+            "fidelity": False,
+        },
         "robustness": {"enabled": False},
         "figures": {"grid_samples": 4},
     }
@@ -169,10 +175,11 @@ def test_a_flux_study_measures_density_against_its_reference_folder(tmp_path):
         3.5,
         data={"folder": str(folder), "per_class": 5, "image_size": SIZE},
         density={"spaces": ["clip", "pixels"], "reference": "data", "k": [2]},
-        statistics={"prdc": True, "memorization": True},
+        statistics={"prdc": True, "memorization": True, "fidelity": True},
     )
     config["experiment"] = "t2i_flux_reference"
     tables = ("samples.parquet", "statistics/summary.json", "statistics/prdc.csv")
+    tables += ("statistics/fidelity.csv",)
     out = _run(tmp_path, config, *tables, "statistics/memorization.csv")  # not the figures
     shards = _shards(out)
     want = _pipeline_latents(out, shards, 3.5, sd3=False)
@@ -186,6 +193,9 @@ def test_a_flux_study_measures_density_against_its_reference_folder(tmp_path):
     assert len(read_npz(out / "data/dataset.npz")["paths"]) == 10
     prdc = pd.read_csv(out / "statistics/prdc.csv")
     assert {"clip", "pixels"} <= set(prdc.space) and prdc.precision.notna().all()
+    fidelity = pd.read_csv(out / "statistics/fidelity.csv")
+    assert set(fidelity.space) == {"clip", "pixels"} and (fidelity.n_real == 10).all()
+    assert fidelity.fd.notna().all() and fidelity.kid.notna().all()
     memorized = pd.read_csv(out / "statistics/memorization.csv")
     assert memorized.n.max() == len(PROMPTS) * SPP  # its first row: all the samples
 

@@ -79,6 +79,7 @@ def declared_outputs() -> list[str]:
         "statistics/early_prediction.csv",
         "statistics/memorization.csv",
         "statistics/prdc.csv",
+        "statistics/fidelity.csv",
         "statistics/robustness.csv",
         "statistics/robustness_correlations.csv",
         "robustness/runs.parquet",
@@ -257,6 +258,7 @@ TABLE_RULES = {
     "early_prediction",
     "memorization",
     "prdc",
+    "fidelity",
     "robustness",
 }
 """The rules that write the tiny study's tables (statistics/*.csv)."""
@@ -268,6 +270,7 @@ BELOW_MERGE = {
     "early_prediction": 1,
     "memorization": 1,
     "prdc": 1,
+    "fidelity": 1,
     "robustness": 1,
     "figure": len(TINY_FIGURES),
 }
@@ -294,6 +297,7 @@ BELOW_MERGE = {
         # relation figures, the confound and early-prediction figures, the robustness table,
         # whose intervals and Δρ bounds come from the bootstrap, with its two figures, and the
         # PRDC table and figure), not the shards, nor the memorization stage (exact intervals)
+        # nor the Fréchet stage (its own resamples, fidelity.bootstrap)
         (
             {"statistics": {"bootstrap": 0}},
             {
@@ -313,6 +317,8 @@ BELOW_MERGE = {
         ),
         # only the two sample grids
         ({"figures": {"grid_samples": 4}}, {"figure": 2}),
+        # the Fréchet table and its figure alone
+        ({"fidelity": {"random_groups": 10}}, {"fidelity": 1, "figure": 1}),
         # density and below, not generation
         (
             {"density": {"k": [2, 4]}},
@@ -337,6 +343,7 @@ BELOW_MERGE = {
         "statistics.bootstrap",
         "robustness.settings",
         "figures.grid_samples",
+        "fidelity.random_groups",
         "density.k",
         "classifier",
     ],

@@ -142,3 +142,25 @@ def make_tarball(path, n: int = 4) -> list[tuple[np.ndarray, list[int]]]:
         meta = pickle.dumps({b"label_names": [s.encode() for s in NAMES]}, protocol=2)
         _add(tar, "batches.meta", meta)
     return batches
+
+
+def random_inception(path: Path) -> Path:
+    """torch-fidelity's Inception-v3, full size (its architecture is fixed), with random weights,
+    saved as the weights file the inception space loads (offline stand-in for the released
+    TensorFlow-converted weights). Its constructor always loads a weights file: building the
+    random network skips that one call, and the saved file is then loaded for real."""
+    from unittest import mock
+
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    empty = path.with_suffix(".empty.pt")
+    torch.save({}, empty)
+    torch.manual_seed(0)
+    with mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict"):
+        model = FeatureExtractorInceptionV3("random", ["2048"], str(empty))
+    empty.unlink()
+    for module in model.modules():  # He initialisation: the features keep their scale, as
+        if isinstance(module, torch.nn.Conv2d):  # trained ones do, through 90-odd layers
+            torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
+    torch.save(model.state_dict(), path)
+    return path

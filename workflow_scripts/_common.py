@@ -14,6 +14,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -117,12 +118,13 @@ def flow_options(snakemake: Any, cfg: Any, decoded: bool = False) -> dict[str, A
 
 def feature_models(snakemake: Any, cfg: Any, device: Any) -> Any:
     """The :class:`enfopath.measures.features.FeatureModels` of the rule's model inputs
-    (``classifier``: its checkpoint; ``clip``, ``vae``: their download manifests), with the
-    batch sizes and precision of the job's config."""
-    from enfopath.measures.features import load_models
+    (``classifier``: its checkpoint; ``clip``, ``vae``, ``inception``: their download
+    manifests), with the batch sizes and precision of the job's config."""
+    from enfopath.measures.features import InceptionSetup, load_models
     from enfopath.models.clip import ClipSetup
     from enfopath.models.hub import read_manifest
     from enfopath.models.latent import VaeSetup
+    from enfopath.study.download import fetched
 
     inputs = snakemake.input
     clip = vae = None
@@ -135,7 +137,12 @@ def feature_models(snakemake: Any, cfg: Any, device: Any) -> Any:
         v = cfg["vae"]
         vae = VaeSetup(read_manifest(inputs.vae)["directory"], v["scale"], v["batch_size"])
     classifier = inputs.classifier if hasattr(inputs, "classifier") else None
-    return load_models(device, classifier=classifier, clip=clip, vae=vae)
+    with ExitStack() as stack:  # a fetched file is checked while it is read
+        inception = None
+        if hasattr(inputs, "inception"):
+            weights = stack.enter_context(fetched(inputs.inception))
+            inception = InceptionSetup(str(weights), cfg["inception"]["batch_size"])
+        return load_models(device, classifier=classifier, clip=clip, vae=vae, inception=inception)
 
 
 def semantics_setup(snakemake: Any, cfg: Any) -> Any:

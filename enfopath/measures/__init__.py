@@ -1,5 +1,6 @@
 """What is measured about each sample besides its energy: local density from exact kNN
-(:mod:`.density`), precision / recall / density / coverage (:mod:`.prdc`), semantic scores
+(:mod:`.density`), precision / recall / density / coverage (:mod:`.prdc`), Fréchet distance and
+KID (:mod:`.fidelity`), semantic scores
 (:mod:`.semantics`), the feature spaces they are computed in (:mod:`.features`) and the
 statistics that relate them to the KPE (:mod:`.stats`).
 

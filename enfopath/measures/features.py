@@ -2,12 +2,13 @@
 
 ``pixels``: the flattened image in [-1, 1]; ``classifier``: the trained classifier's last hidden
 layer; ``clip``: CLIP image embeddings (unnormalized); ``latent``: the scaled SD-VAE latent
-(posterior mean for reference images; the ODE endpoint itself for a latent model's samples).
-All features are float32 of shape (N, D).
+(posterior mean for reference images; the ODE endpoint itself for a latent model's samples);
+``inception``: Inception-v3 pool features of the 8-bit image (FID's space,
+:mod:`enfopath.models.inception`). All features are float32 of shape (N, D).
 
 Images are embedded in batches of the space's model's configured size (``clip.batch_size``,
-``vae.batch_size``: :attr:`FeatureModels.batch_sizes`), and of :data:`CHEAP_BATCH` in the
-spaces whose embedding is cheap (pixels, the small classifier).
+``vae.batch_size``, ``inception.batch_size``: :attr:`FeatureModels.batch_sizes`), and of
+:data:`CHEAP_BATCH` in the spaces whose embedding is cheap (pixels, the small classifier).
 """
 
 from __future__ import annotations
@@ -22,10 +23,20 @@ from torch import nn
 from enfopath.columns import SPACE_MODEL, SPACES
 from enfopath.measures.images import shard_images
 from enfopath.models.clip import Clip, ClipSetup
+from enfopath.models.inception import inception_features
 from enfopath.models.latent import SD_VAE_SCALE, VaeSetup, encode
 
 CHEAP_BATCH = 1024
 """Images per batch in a space whose model has no configured batch size (pixels, classifier)."""
+
+
+@dataclass(frozen=True)
+class InceptionSetup:
+    """Inception-v3's weights file (checked against its fetch manifest by the caller) and how
+    many images go into one call."""
+
+    weights: str
+    batch_size: int
 
 
 @dataclass
@@ -38,6 +49,7 @@ class FeatureModels:
     clip: Clip | None = None
     vae: nn.Module | None = None
     vae_scale: float = SD_VAE_SCALE
+    inception: nn.Module | None = None
     batch_sizes: dict[str, int] = field(default_factory=dict)
 
     def batch(self, space: str) -> int:
@@ -58,6 +70,8 @@ def embedder(space: str, models: FeatureModels) -> Callable[[torch.Tensor], torc
         return lambda x: models.classifier.features(x.to(models.device))  # type: ignore[union-attr]
     if space == "clip":
         return models.clip.image_features  # type: ignore[union-attr]
+    if space == "inception":
+        return lambda x: inception_features(models.inception, x)  # type: ignore[arg-type]
     return lambda x: encode(models.vae, x.to(models.device), models.vae_scale).flatten(1)
 
 
@@ -97,9 +111,11 @@ def load_models(
     classifier: str | None = None,
     clip: ClipSetup | None = None,
     vae: VaeSetup | None = None,
+    inception: InceptionSetup | None = None,
 ) -> FeatureModels:
     """The feature models a job needs, the others left None: the trained ``classifier``
-    (its checkpoint file, verified), CLIP and the SD-VAE (with their batch sizes)."""
+    (its checkpoint file, verified), CLIP, the SD-VAE and Inception-v3 (with their batch
+    sizes)."""
     from enfopath.models.checkpoint import load_checkpoint
     from enfopath.models.clip import load_clip
     from enfopath.models.hub import read_manifest
@@ -116,4 +132,9 @@ def load_models(
         models.vae = load_vae(vae.directory, device)
         models.vae_scale = vae.scale
         models.batch_sizes["vae"] = vae.batch_size
+    if inception is not None:
+        from enfopath.models.inception import load_inception
+
+        models.inception = load_inception(inception.weights, device)
+        models.batch_sizes["inception"] = inception.batch_size
     return models

@@ -1,5 +1,6 @@
 """The networks and how they are loaded: MLPs and the torchcfm UNet (:mod:`.networks`), SiT
-(:mod:`.sit`), the Stable Diffusion VAE (:mod:`.latent`), CLIP (:mod:`.clip`), checkpoints
+(:mod:`.sit`), the Stable Diffusion VAE (:mod:`.latent`), CLIP (:mod:`.clip`), Inception-v3
+(:mod:`.inception`), checkpoints
 (:mod:`.checkpoint`), Hugging Face hub files (:mod:`.hub`), training (:mod:`.training`), a flow
 ready to sample (:mod:`.flows`) and the user's own model (:mod:`.plugin`).
 

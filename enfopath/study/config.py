@@ -229,10 +229,10 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
 
 def minimum_samples(config: dict[str, Any]) -> tuple[int, str]:
     """The fewest samples the statistics of a (defaults-filled) config can work on, and why:
-    ``statistics.bins`` quantile bins of at least one sample each, and with the fidelity stage
-    every KPE band (:func:`enfopath.measures.bands.band_sizes`) larger than the largest
+    ``statistics.bins`` quantile bins of at least one sample each, with the PRDC stage every
+    KPE band (:func:`enfopath.measures.bands.band_sizes`) larger than the largest
     ``density.k`` (precision and recall need the k-th neighbour of a generated sample within
-    its band)."""
+    its band), and with the Fréchet stage 2 samples in every band (a covariance)."""
     st, k = config["statistics"], max(config["density"]["k"])
     need, why = st["bins"], f"one per quantile bin, statistics.bins = {st['bins']}"
     if st["prdc"]:
@@ -244,6 +244,16 @@ def minimum_samples(config: dict[str, Any]) -> tuple[int, str]:
             why = (
                 f"statistics.prdc: each KPE band, statistics.group_quantile = "
                 f"{st['group_quantile']} of the samples, must hold more than max(density.k) = {k}"
+            )
+    if st["fidelity"]:
+        n = need
+        while min(band_sizes(n, st["group_quantile"])) < 2:
+            n += 1
+        if n > need:
+            need = n
+            why = (
+                f"statistics.fidelity: each KPE band, statistics.group_quantile = "
+                f"{st['group_quantile']} of the samples, needs 2 samples for a covariance"
             )
     return need, why
 
@@ -520,6 +530,12 @@ def _check_text_to_image(config: dict[str, Any]) -> None:
             "and density.reference data",
         ),
         (
+            "statistics.fidelity",
+            statistics["fidelity"] and density["reference"] == "samples",
+            "the Fréchet and kernel distances compare the samples with a reference set: give "
+            "data.folder and density.reference data",
+        ),
+        (
             "robustness.enabled",
             config["robustness"]["enabled"],
             "the solver-robustness stage re-integrates a trained or released flow's checkpoint, "
@@ -614,6 +630,7 @@ def optional_stages(config: dict[str, Any]) -> dict[str, bool]:
         "early_prediction": config["statistics"]["early_prediction"],
         "memorization": config["statistics"]["memorization"],
         "prdc": config["statistics"]["prdc"],
+        "fidelity": config["statistics"]["fidelity"],
         "robustness": config["robustness"]["enabled"],
         "replicates": bool(config["replicates"]["flow_seeds"]),
         "ladder": bool(config["replicates"]["flow_steps"] or config["flow"]["checkpoints"]),
@@ -647,13 +664,15 @@ def figure_stages(config: dict[str, Any]) -> dict[str, bool]:
 
 
 def needed_models(config: dict[str, Any]) -> set[str]:
-    """The auxiliary models a validated config needs: classifier, clip, vae."""
+    """The auxiliary models a validated config needs: classifier, clip, vae, inception."""
     spaces = set(config["density"]["spaces"])
     needs = {"clip"} if "clip" in spaces or config["semantics"]["method"] == "clip" else set()
     if "classifier" in spaces or config["semantics"]["method"] == "classifier":
         needs.add("classifier")
     if is_latent(config):
         needs.add("vae")
+    if "inception" in spaces:
+        needs.add("inception")
     return needs
 
 

@@ -196,6 +196,20 @@ FIGURE_SPECS = (
         ),
     ),
     FigureSpec(
+        "kpe_fidelity",
+        tables=(("fidelity", "fidelity"),),
+        stage="fidelity",
+        caption=(
+            "Fréchet distance (fidelity.csv) of the low, middle and high KPE groups (equal "
+            "shares of the samples) to the training set, one panel per density space: each "
+            "group's FD with its {{ level }} % bootstrap interval over its samples, and in grey "
+            "the median and central {{ level }} % of the FD of "
+            '{{ cfg["fidelity"]["random_groups"] }} random groups of the same size (FD falls '
+            "as a group grows: a group is compared with chance groups of its size). KID per "
+            "group is in the table."
+        ),
+    ),
+    FigureSpec(
         "robustness_error",
         tables=(("robustness", "robustness"),),
         stage="robustness",

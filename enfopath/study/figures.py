@@ -135,7 +135,9 @@ class FigureContext:
     memorization: pd.DataFrame | None = None
     """``statistics/memorization.csv`` (the memorization figure)."""
     prdc: pd.DataFrame | None = None
-    """``statistics/prdc.csv`` (the fidelity figure)."""
+    """``statistics/prdc.csv`` (the PRDC figure)."""
+    fidelity: pd.DataFrame | None = None
+    """``statistics/fidelity.csv`` (the Fréchet figure)."""
     robustness: pd.DataFrame | None = None
     """``statistics/robustness.csv`` (the robustness figures)."""
     comparison: pd.DataFrame | None = None
@@ -574,6 +576,53 @@ def kpe_prdc(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         ax.set_title(f"{SPACE_WORDS.get(space, space)}, k = {int(p.k.iloc[0])}", fontsize=9)
         ax.set_ylabel("vs the training set")
     _legend_below(axes[0], ncol=4, title="KPE group", title_fontsize=7)
+    return fig
+
+
+def kpe_fidelity(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """The Fréchet distance of the low, middle and high KPE groups per density space, each with
+    its bootstrap interval, beside the median and central interval of random groups of its
+    size (grey)."""
+    if ctx.fidelity is None:
+        raise ValueError("this figure needs statistics/fidelity.csv")
+    f = ctx.fidelity
+    spaces = list(dict.fromkeys(f.space))
+    fig, axes = _panels(len(spaces))
+    groups = ["low", "middle", "high"]
+    colors = {"low": "C0", "middle": "C2", "high": "C3"}
+    for ax, space in zip(axes, spaces, strict=True):
+        rows = f[f.space == space].set_index("group")
+        for j, g in enumerate(groups):
+            row = rows.loc[g]
+            if np.isfinite(row.fd_random):
+                ax.bar(
+                    j,
+                    row.fd_random_ci_high - row.fd_random_ci_low,
+                    bottom=row.fd_random_ci_low,
+                    width=0.5,
+                    color="0.85",
+                    label="random groups of its size" if j == 0 else None,
+                )
+                ax.plot([j - 0.25, j + 0.25], [row.fd_random] * 2, color="0.45", lw=1)
+            err = np.array([[row.fd - row.fd_ci_low], [row.fd_ci_high - row.fd]]).clip(min=0)
+            ax.errorbar(
+                j,
+                row.fd,
+                yerr=err if np.isfinite(err).all() else None,
+                fmt="o",
+                color=colors[g],
+                capsize=3,
+                label=f"{g} KPE group",
+            )
+        ax.set_xticks(range(len(groups)), groups)
+        shown = rows.loc[groups, ["fd", "fd_ci_low", "fd_ci_high", "fd_random_ci_low"]]
+        shown = shown.assign(top=rows.loc[groups, "fd_random_ci_high"]).to_numpy(float)
+        low, high = np.nanmin(shown), np.nanmax(shown)
+        ax.set_ylim(low - 0.08 * (high - low), high + 0.08 * (high - low))  # bars stay whole
+        n = int(rows.loc["low", "n_fake"])
+        ax.set_title(f"{SPACE_WORDS.get(space, space)}, {n:,} samples per group", fontsize=9)
+        ax.set_ylabel("Fréchet distance to the training set")
+    _legend_below(axes[0], ncol=2, fontsize=7)
     return fig
 
 

@@ -212,6 +212,7 @@ def model_keys(models: Iterable[str]) -> tuple[str, ...]:
     return _names(
         ("clip.interpolation", "clip.batch_size", "sampling.precision") if "clip" in models else (),
         ("vae.scale", "vae.batch_size") if "vae" in models else (),
+        ("inception.batch_size",) if "inception" in models else (),
     )
 
 
@@ -307,10 +308,12 @@ RUNG_ASSET = "flow_step_"
 
 
 def asset_key(config: dict[str, Any], asset: str) -> str:
-    """The config key of the fetched file ``asset`` (data, flow, flow_step_{step}: the list
-    flow.checkpoints, whose entry of that step :func:`asset_section` picks)."""
+    """The config key of the fetched file ``asset`` (data, flow, inception, flow_step_{step}:
+    the list flow.checkpoints, whose entry of that step :func:`asset_section` picks)."""
     if asset == "data":
         return "data.source"
+    if asset == "inception":
+        return "inception.weights"
     if asset.startswith(RUNG_ASSET):
         return "flow.checkpoints"
     return "flow.plugin.checkpoint" if config["flow"]["plugin"] else "flow.pretrained.checkpoint"
@@ -501,6 +504,13 @@ FIXED_KEYS = {
     "early_prediction": (*BOOTSTRAP, *DENSITY_COLUMNS, "statistics.group_quantile"),
     "memorization": ("statistics.confidence", "statistics.bins"),
     "prdc": (*BOOTSTRAP, "density.spaces", "density.k", "statistics.group_quantile"),
+    "fidelity": (
+        "seed",
+        "statistics.confidence",
+        "density.spaces",
+        "statistics.group_quantile",
+        "fidelity",
+    ),
     "comparison": (*BOOTSTRAP, *DENSITY_COLUMNS, "compare.baseline", "compare.control"),
     "robustness": (
         *BOOTSTRAP,

@@ -49,6 +49,7 @@ class StudyTables:
     robustness: pd.DataFrame | None = None
     memorization: pd.DataFrame | None = None
     prdc: pd.DataFrame | None = None
+    fidelity: pd.DataFrame | None = None
 
     def value(self, key: str) -> str:
         if key not in self.summary:
@@ -69,7 +70,7 @@ class StudyTables:
         return f" ({', '.join(drawn)})" if drawn else ""
 
 
-OPTIONAL_TABLES = ("partial", "early", "robustness", "memorization", "prdc")
+OPTIONAL_TABLES = ("partial", "early", "robustness", "memorization", "prdc", "fidelity")
 """The :class:`StudyTables` fields of the optional stages' tables."""
 
 
@@ -331,6 +332,30 @@ def prdc_line(tables: StudyTables) -> str | None:
     )
 
 
+def fidelity_line(tables: StudyTables) -> str | None:
+    """The Fréchet distance of the lowest and highest KPE groups in the first space, each with
+    its interval, beside random groups of their size."""
+    if tables.fidelity is None:
+        return None
+    space = tables.fidelity.space.iloc[0]
+    groups = {
+        row.group: row for row in tables.fidelity[tables.fidelity.space == space].itertuples()
+    }
+    parts = [
+        f"{name} {interval(groups[g].fd, groups[g].fd_ci_low, groups[g].fd_ci_high)}"
+        for g, name in (("low", "lowest-KPE group"), ("high", "highest-KPE group"))
+    ]
+    low = groups["low"]
+    if not math.isnan(low.fd_random):  # the bands are of one size: one baseline
+        chance = interval(low.fd_random, low.fd_random_ci_low, low.fd_random_ci_high)
+        parts.append(f"random groups of that size {chance}")
+    return (
+        f"**Fréchet distance per KPE group** (against the training set, "
+        f"{describe(f'{space}_nn_dist').split(', ')[-1]}, {int(low.n_fake):,} samples "
+        f"per group): {'; '.join(parts)}{tables.link('kpe_fidelity')}."
+    )
+
+
 LINES = (
     study_line,
     quality_line,
@@ -341,6 +366,7 @@ LINES = (
     robustness_line,
     memorization_line,
     prdc_line,
+    fidelity_line,
 )
 """The page's findings, in order; each returns None where its table is absent."""
 

@@ -13,6 +13,7 @@ SPACE_WORDS = {
     "classifier": "classifier features",
     "clip": "CLIP image features",
     "latent": "SD-VAE latent",
+    "inception": "Inception-v3 pool features",
 }
 SUBSCRIPT = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
 COLUMN_WORDS = {
