@@ -7,6 +7,7 @@ sys.path.insert(0, str(Path(workflow.basedir)))
 
 from enfopath.study.config import (
     ConfigError,
+    calibrates_grid,
     figure_stages,
     is_conditional,
     is_latent,
@@ -17,6 +18,7 @@ from enfopath.study.config import (
     needed_models,
     optional_stages,
     other_study_hint,
+    schedules_fidelity,
     validate_config,
 )
 from enfopath.study.jobs import asset_key, job_config, space_models
@@ -76,6 +78,10 @@ T2I = is_text_to_image(config)
 """A diffusers text-to-image pipeline sampling a prompt set (flow.diffusers, prompts)."""
 PROMPT_FILE = config["prompts"]["file"]
 """The prompt file of a text-to-image study (an input file of its jobs), None otherwise."""
+ENERGY_GRID = config["sampling"]["grid"] == "energy"
+"""The study samples on its energy-informed grid: its sampling jobs read the calibration."""
+CALIBRATES = calibrates_grid(config)
+"""The study calibrates an energy grid (rule calibrate_grid)."""
 SELF_DENSITY = config["density"]["reference"] == "samples"
 """Density is measured among the generated samples themselves, not against a reference set."""
 FLOW_SEEDS = config["replicates"]["flow_seeds"]
@@ -203,7 +209,31 @@ def generation_inputs(wildcards):
             "embeddings": out("prompts/embeddings.safetensors"),
             "prompts": PROMPT_FILE,
         }
-    return with_models({"vae"} & NEEDS, checkpoint=out("models/flow.pt"))
+    return sampling_inputs(checkpoint=out("models/flow.pt"))
+
+
+def sampling_inputs(**inputs):
+    """``inputs`` plus what integrating the study's flow on its grid reads: a latent flow's
+    VAE, and the calibration of an energy grid (sampling.grid energy)."""
+    if ENERGY_GRID:
+        inputs["calibration"] = out("grids/calibration.npz")
+    return with_models({"vae"} & NEEDS, **inputs)
+
+
+def schedules_inputs(wildcards):
+    """What the schedules stage reads: the flow, its calibration and, where the study has
+    them, the training set's pixel features, index and radii (its samples' fidelity)."""
+    inputs = {
+        "checkpoint": out("models/flow.pt"),
+        "calibration": out("grids/calibration.npz"),
+    }
+    if schedules_fidelity(config):
+        inputs |= {
+            "reference": out("features/train_pixels.npz"),
+            "index": out("index/pixels.faiss"),
+            "radii": out("index/pixels_radii.npz"),
+        }
+    return with_models({"vae"} & NEEDS, **inputs)
 
 
 def summary_inputs(wildcards):
@@ -272,6 +302,7 @@ PAGE_ONE_TABLES = {
     "memorization": "memorization",
     "prdc": "prdc",
     "fidelity": "fidelity",
+    "schedules": "schedules",
 }
 """The optional stages' tables the report's first page reads (input name: stage), where the
 stage runs."""

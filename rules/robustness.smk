@@ -5,9 +5,7 @@ each setting's own endpoints scored as the study's are, and the comparison with 
 
 rule robustness_runs:
     input:
-        unpack(
-            lambda wc: with_models({"vae"} & NEEDS, checkpoint=out("models/flow.pt"))
-        ),
+        unpack(lambda wc: sampling_inputs(checkpoint=out("models/flow.pt"))),
     output:
         runs=out("robustness/runs.parquet"),
         endpoints=out("robustness/endpoints.npz"),
@@ -86,3 +84,29 @@ rule robustness:
         config=job_params("robustness"),
     script:
         "../workflow_scripts/robustness.py"
+
+
+rule schedules:
+    input:
+        unpack(schedules_inputs),
+    output:
+        runs=out("schedules/runs.parquet"),
+        table=report(
+            out("statistics/schedules.csv"),
+            caption="../report/schedules.rst",
+            category="Tables as CSV",
+            labels=verified_labels({"table": "time grids compared at each NFE"}),
+        ),
+    log:
+        out("logs/schedules.log"),
+    benchmark:
+        out("benchmarks/schedules.tsv")
+    conda:
+        "../envs/enfopath.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        config=job_params("schedules"),
+    script:
+        "../workflow_scripts/schedules.py"

@@ -55,3 +55,24 @@ if PLANE:
             config=job_params("plane"),
         script:
             "../workflow_scripts/plane.py"
+
+
+rule calibrate_grid:
+    input:
+        checkpoint=out("models/flow.pt"),
+    output:
+        calibration=out("grids/calibration.npz"),
+    log:
+        out("logs/calibrate_grid.log"),
+    benchmark:
+        out("benchmarks/calibrate_grid.tsv")
+    priority: 5
+    conda:
+        "../envs/enfopath.yaml"
+    threads: 1
+    resources:
+        gpu=1,
+    params:
+        config=job_params("calibrate_grid"),
+    script:
+        "../workflow_scripts/calibrate_grid.py"

@@ -48,6 +48,25 @@ TINY: dict[str, Any] = {
 }
 
 
+CORE_STAGES_ONLY: dict[str, Any] = {
+    "robustness": {"enabled": False},
+    "schedules": {"enabled": False},
+    "statistics": {
+        "partial_controls": [],
+        "early_prediction": False,
+        "prdc": False,
+        "fidelity": False,
+    },
+}
+"""The optional stages off: for a study that tests something else (a copy each: validation
+fills the sections in place)."""
+
+
+def core_stages_only(config: dict[str, Any]) -> dict[str, Any]:
+    """``config`` with :data:`CORE_STAGES_ONLY`'s sections (copies)."""
+    return config | copy.deepcopy(CORE_STAGES_ONLY)
+
+
 @pytest.fixture
 def tiny_config() -> dict[str, Any]:
     """A copy of the tiny study's config (unvalidated), for tests to modify."""

@@ -144,6 +144,7 @@ def test_every_option_is_a_config_key_of_the_schema():
         ({"--shape": "1,4,4"}, ["--shape", "[1, 4, 4]"]),
         ({"--guidance-scale": "2"}, ["--guidance-scale guides a class-conditional model"]),
         ({"--grid": "shifted", "--solver": "euler"}, ["--grid shifted", "has none"]),
+        ({"--grid": "energy", "--solver": "euler"}, ["--grid energy", "study's calibration"]),
         ({"-o": "kpe.txt"}, ["-o", ".parquet or .csv"]),
     ],
 )

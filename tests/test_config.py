@@ -30,7 +30,7 @@ def test_default_config_is_valid_and_complete():
         ({"sampling": {"tau": 1.5}}, "sampling.tau"),
         ({"sampling": {"bogus": 1}}, "sampling.bogus"),
         ({"bogus": 1}, "bogus"),
-        ({"density": {"spaces": ["inception"]}}, "density.spaces.0"),
+        ({"density": {"spaces": ["dinov2"]}}, "density.spaces.0"),
         ({"data": {"dataset": "cifar10"}}, "data.source"),
         (
             {"data": {"dataset": "cifar10", "source": {"url": "http://h/u", "path": "p"}}},
@@ -311,6 +311,7 @@ def t2i_study(patch: dict) -> dict:
         ({"statistics": {"prdc": True}}, "statistics.prdc", "reference set"),
         ({"statistics": {"fidelity": True}}, "statistics.fidelity", "reference set"),
         ({"robustness": {"enabled": True}}, "robustness.enabled", "not a pipeline"),
+        ({"schedules": {"enabled": True}}, "schedules.enabled", "not a pipeline"),
         ({"replicates": {"flow_seeds": [1]}}, "replicates.flow_seeds", "diffusers"),
         (
             {"data": {"folder": "/d"}, "density": {"reference": "data"}},

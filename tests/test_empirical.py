@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from conftest import TINY, assert_declared_keys_read, snakemake, write_config
+from conftest import TINY, assert_declared_keys_read, core_stages_only, snakemake, write_config
 
 from enfopath import sample_with_energy
 from enfopath.analytic import gaussian_velocity
@@ -106,13 +106,7 @@ def test_the_empirical_flow_memorizes_through_the_whole_dag(tmp_path):
     cfg["experiment"] = "empirical"
     cfg["flow"] = {"model": "empirical"}
     cfg["sampling"] = {**cfg["sampling"], "t_end": 0.999}
-    cfg["robustness"] = {"enabled": False}
-    cfg["statistics"] = {
-        "partial_controls": [],
-        "early_prediction": False,
-        "prdc": False,
-        "fidelity": False,
-    }
+    cfg = core_stages_only(cfg)
     write_config(tmp_path / "config.yaml", cfg)
     run = snakemake(tmp_path, "--cores", "2", "results/empirical/statistics/memorization.csv")
     assert run.returncode == 0, run.stderr[-5000:]

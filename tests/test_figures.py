@@ -466,7 +466,8 @@ def test_a_study_draws_the_figures_of_its_stages_and_of_its_kind_of_samples():
 
     off = dict.fromkeys(["partial_correlations", "early_prediction", "memorization"], False)
     off |= dict.fromkeys(
-        ["prdc", "fidelity", "robustness", "replicates", "ladder", "comparison"], False
+        ["prdc", "fidelity", "robustness", "schedules", "replicates", "ladder", "comparison"],
+        False,
     )
     off["prompt_effects"] = False
     off["flow_training"] = False

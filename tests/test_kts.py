@@ -339,6 +339,7 @@ def test_a_shaped_study_is_compared_with_its_baseline_through_the_dag(study, tmp
             "early_prediction": False,
         },
         "robustness": {"enabled": False},
+        "schedules": {"enabled": False},
     }
     overlay = {
         "experiment": "tiny_kts",

@@ -231,7 +231,7 @@ def _elsewhere_config(folder, rungs: dict[int, dict], top: int = 300) -> dict:
         "checkpoints": [{"step": k, "checkpoint": c} for k, c in rungs.items()],
         "checkpoint_step": top,
     }
-    cfg["robustness"] = {"enabled": False}
+    cfg["robustness"], cfg["schedules"] = {"enabled": False}, {"enabled": False}
     cfg["statistics"] = {"partial_controls": ["chord_energy"], "early_prediction": False}
     cfg["statistics"] |= {"prdc": False, "fidelity": False, "bootstrap": 50}
     cfg["replicates"] = {"n_samples": 32}

@@ -17,6 +17,7 @@ TABLES = {
     "memorization": "memorization",
     "prdc": "prdc",
     "fidelity": "fidelity",
+    "schedules": "schedules",
 }
 
 
@@ -109,7 +110,7 @@ def test_each_stage_has_its_line_and_a_missing_stage_none(study):
     assert f"{int(robust.stable.astype(bool).sum())} of {len(robust)} settings" in text
     bare = results_text(read_tables(study, partial=None, early=None, robustness=None))
     assert "Confounds" not in bare and "Early prediction" not in bare and "given ‖x₀‖²" not in bare
-    assert len(LINES) == 10
+    assert len(LINES) == 11
 
 
 def test_the_page_keeps_the_tables_text_from_jinja():
@@ -118,13 +119,14 @@ def test_the_page_keeps_the_tables_text_from_jinja():
     assert page.endswith("**Method**\n\n{{ cfg }}")
 
 
-@pytest.mark.parametrize("name", ["memorization", "prdc", "fidelity"])
+@pytest.mark.parametrize("name", ["memorization", "prdc", "fidelity", "schedules"])
 def test_the_optional_tables_of_the_tiny_study_are_read_when_present(study, name):
     tables = read_tables(study)
     lead = {
         "memorization": "Memorization",
         "prdc": "Fidelity per KPE group",
         "fidelity": "Fréchet distance per KPE group",
+        "schedules": "Time grids",
     }[name]
     text = results_text(tables)
     assert (f"- **{lead}**" in text) == (getattr(tables, name) is not None)
@@ -161,3 +163,13 @@ def test_a_figures_page_holds_its_caption_under_it_and_the_findings_it_shows(stu
     page = figure_page("kpe_vs_margin", b"\x89PNG fake", caption, findings)
     assert page.index("<img") < page.index("quantile_curves.csv") < page.index("What this study")
     assert "<strong>KPE and semantics</strong>" in page
+
+
+def test_the_time_grids_line_states_each_grids_ratio_to_uniform_at_8_nfe(study):
+    tables = read_tables(study)
+    line = bullet(results_text(tables), "Time grids")
+    s = tables.schedules[(tables.schedules.nfe == 8) & (tables.schedules.grid != "uniform")]
+    assert "at 8 model evaluations per sample" in line
+    for row in s[s.grid != "adaptive"].itertuples():
+        assert f"{row.grid} {row.x1_error_vs_uniform:.2f}" in line
+    assert line.index("euler:") < line.index("heun:")

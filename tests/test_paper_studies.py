@@ -266,6 +266,7 @@ def test_imagenet256_dag_runs_sit_with_guidance_in_the_vae_latent(assets, tmp_pa
                 "import_flow": 1,
                 "generate_shard": 10,
                 "memorization": 1,
+                "schedules": 1,
             },
         ),
         (
@@ -277,12 +278,19 @@ def test_imagenet256_dag_runs_sit_with_guidance_in_the_vae_latent(assets, tmp_pa
                 "import_flow": 1,
                 "generate_shard": 10,
                 "memorization": 1,
+                "schedules": 1,
             },
         ),
         (
             "configs/imagenet256.yaml",
             ["--config", "data={'folder': '/data/imagenet/train'}"],
-            {"fetch_asset": 1, "fetch_hub": 2, "import_flow": 1, "generate_shard": 20},
+            {
+                "fetch_asset": 1,
+                "fetch_hub": 2,
+                "import_flow": 1,
+                "generate_shard": 20,
+                "schedules": 1,
+            },
         ),
     ],
 )
@@ -297,6 +305,7 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
     shards = expected["generate_shard"]
     spaces = len(yaml.safe_load((ROOT / files[0]).read_text())["density"]["spaces"])
     memorization = expected.pop("memorization", 0)  # pixel space only: not on ImageNet
+    schedules = expected.pop("schedules", 0)  # its fidelity is in pixel space too
     assert counts == {
         **expected,
         "prepare_data": 1,
@@ -316,14 +325,20 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
         "robustness_runs": 1,
         "robustness_scores": 1,
         "robustness": 1,
-        "figure": 13 + memorization,
+        **({"calibrate_grid": 1, "schedules": 1} if schedules else {}),
+        "figure": 13 + memorization + schedules,
         "page_one": 1,
         "report_tables": 1,
         "explorer": 1,
         "figure_pages": 1,
         "inventory": 1,
         "all": 1,
-        "total": sum(expected.values()) + 4 * shards + spaces + 30 + 2 * memorization,
+        "total": sum(expected.values())
+        + 4 * shards
+        + spaces
+        + 30
+        + 2 * memorization
+        + 3 * schedules,
     }
 
 

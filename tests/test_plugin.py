@@ -17,7 +17,15 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ROOT, TINY, assert_declared_keys_read, local_env, snakemake, write_config
+from conftest import (
+    ROOT,
+    TINY,
+    assert_declared_keys_read,
+    core_stages_only,
+    local_env,
+    snakemake,
+    write_config,
+)
 
 from enfopath import sample_with_energy
 from enfopath.analytic import gaussian_energy, gaussian_velocity
@@ -317,13 +325,7 @@ def test_a_users_model_runs_through_the_dag_with_the_library_kpe(user_module, tm
     section = {**SECTION, "checkpoint": {"path": str(weights), "sha256": digest}, "key": "ema"}
     cfg = plugin_config(section)
     cfg["experiment"] = "own_model"
-    cfg["robustness"] = {"enabled": False}
-    cfg["statistics"] = {
-        "partial_controls": [],
-        "early_prediction": False,
-        "prdc": False,
-        "fidelity": False,
-    }
+    cfg = core_stages_only(cfg)
     workdir = tmp_path / "study"
     workdir.mkdir()
     write_config(workdir / "config.yaml", cfg)

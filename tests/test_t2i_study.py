@@ -68,6 +68,7 @@ def _config(tmp_path: Path, tiny: str, guidance: float, **sections: dict) -> dic
             "fidelity": False,
         },
         "robustness": {"enabled": False},
+        "schedules": {"enabled": False},
         "figures": {"grid_samples": 4},
     }
     for name, part in sections.items():

@@ -81,6 +81,9 @@ def declared_outputs() -> list[str]:
         "statistics/prdc.csv",
         "statistics/fidelity.csv",
         "statistics/robustness.csv",
+        "statistics/schedules.csv",
+        "schedules/runs.parquet",
+        "grids/calibration.npz",
         "statistics/robustness_correlations.csv",
         "robustness/runs.parquet",
         "robustness/endpoints.npz",
@@ -260,6 +263,7 @@ TABLE_RULES = {
     "prdc",
     "fidelity",
     "robustness",
+    "schedules",
 }
 """The rules that write the tiny study's tables (statistics/*.csv)."""
 BELOW_MERGE = {
@@ -290,14 +294,15 @@ BELOW_MERGE = {
                 "density_shard": S,
                 "robustness_runs": 1,
                 "robustness_scores": 1,
+                "schedules": 1,
                 **BELOW_MERGE,
             },
         ),
         # the statistics, the summary (which records it) and what reads them (the three
         # relation figures, the confound and early-prediction figures, the robustness table,
-        # whose intervals and Δρ bounds come from the bootstrap, with its two figures, and the
-        # PRDC table and figure), not the shards, nor the memorization stage (exact intervals)
-        # nor the Fréchet stage (its own resamples, fidelity.bootstrap)
+        # whose intervals and Δρ bounds come from the bootstrap, with its two figures, the
+        # PRDC and schedules tables and figures), not the shards, nor the memorization stage
+        # (exact intervals) nor the Fréchet stage (its own resamples, fidelity.bootstrap)
         (
             {"statistics": {"bootstrap": 0}},
             {
@@ -307,7 +312,8 @@ BELOW_MERGE = {
                 "early_prediction": 1,
                 "robustness": 1,
                 "prdc": 1,
-                "figure": 8,
+                "schedules": 1,
+                "figure": 9,
             },
         ),
         # the re-integrations and the robustness tables and figures alone
@@ -319,10 +325,20 @@ BELOW_MERGE = {
         ({"figures": {"grid_samples": 4}}, {"figure": 2}),
         # the Fréchet table and its figure alone
         ({"fidelity": {"random_groups": 10}}, {"fidelity": 1, "figure": 1}),
+        # how the energy grid is built: the schedules compared, not the calibration
+        ({"grid_calibration": {"gamma": 1.0}}, {"schedules": 1, "figure": 1}),
+        # the calibration itself, and the schedules built on it
+        ({"grid_calibration": {"nodes": 50}}, {"calibrate_grid": 1, "schedules": 1, "figure": 1}),
         # density and below, not generation
         (
             {"density": {"k": [2, 4]}},
-            {"reference_index": 2, "density_shard": S, "robustness_scores": 1, **BELOW_MERGE},
+            {
+                "reference_index": 2,
+                "density_shard": S,
+                "robustness_scores": 1,
+                "schedules": 1,
+                **BELOW_MERGE,
+            },
         ),
         # the classifier, and what it scores and embeds
         (
@@ -344,6 +360,8 @@ BELOW_MERGE = {
         "robustness.settings",
         "figures.grid_samples",
         "fidelity.random_groups",
+        "grid_calibration.gamma",
+        "grid_calibration.nodes",
         "density.k",
         "classifier",
     ],

@@ -116,6 +116,20 @@ def flow_options(snakemake: Any, cfg: Any, decoded: bool = False) -> dict[str, A
     return options
 
 
+def study_sampling(snakemake: Any, cfg: Any) -> Any:
+    """The job's :class:`enfopath.study.shards.SamplingConfig`, with the energy grid of the
+    rule's ``calibration`` input (``grids/calibration.npz``) where it has one."""
+    from enfopath.io import read_npz
+    from enfopath.study.calibration import Calibration, EnergyGrid
+    from enfopath.study.shards import SamplingConfig
+
+    energy = None
+    if hasattr(snakemake.input, "calibration"):
+        calibration = Calibration.from_arrays(read_npz(snakemake.input.calibration))
+        energy = EnergyGrid.from_config(calibration, cfg["grid_calibration"])
+    return SamplingConfig.from_config(cfg["sampling"], energy)
+
+
 def feature_models(snakemake: Any, cfg: Any, device: Any) -> Any:
     """The :class:`enfopath.measures.features.FeatureModels` of the rule's model inputs
     (``classifier``: its checkpoint; ``clip``, ``vae``, ``inception``: their download

@@ -3,12 +3,12 @@
 import json
 
 import numpy as np
-from _common import ProgressLog, flow_options, job_config, setup
+from _common import ProgressLog, flow_options, job_config, setup, study_sampling
 
 from enfopath.io import write_npz
 from enfopath.models.flows import load_flow
 from enfopath.models.networks import pick_device
-from enfopath.study.shards import SamplingConfig, generate_shard, shard_indices
+from enfopath.study.shards import generate_shard, shard_indices
 from enfopath.study.t2i_flow import study_t2i_flow
 
 sm = snakemake  # noqa: F821
@@ -30,7 +30,7 @@ if hasattr(sm.input, "pipeline"):  # a text-to-image study
     log.info("text-to-image flow: %s", flow.describe())
 else:
     flow, info = load_flow(sm.input.checkpoint, device, **flow_options(sm, cfg, decoded=True))
-sampling = SamplingConfig.from_config(sc)
+sampling = study_sampling(sm, cfg)
 indices = shard_indices(int(sm.wildcards.shard), sc["shard_size"])
 log.info(
     "shard %s: samples %d…%d of %s %s on %s, %s",

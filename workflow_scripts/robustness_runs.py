@@ -1,18 +1,17 @@
 """Rule robustness_runs: the study's first samples re-integrated under every solver setting of
 ``robustness.settings`` and under the tight reference: the per-sample runs and the endpoints."""
 
-from _common import ProgressLog, flow_options, job_config, setup
+from _common import ProgressLog, flow_options, job_config, setup, study_sampling
 
 from enfopath.io import write_npz, write_parquet
 from enfopath.models.flows import load_flow
 from enfopath.models.networks import pick_device
 from enfopath.study.robustness import SolverSetting, integrate_settings
-from enfopath.study.shards import SamplingConfig
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
 cfg = job_config(sm)
-sc, rc = cfg["sampling"], cfg["robustness"]
+rc = cfg["robustness"]
 device = pick_device()
 options = flow_options(sm, cfg, decoded=True)  # a latent flow's decoder too
 flow, info = load_flow(sm.input.checkpoint, device, **options)
@@ -33,7 +32,7 @@ runs, endpoints = integrate_settings(
     rc["n_samples"],
     settings,
     reference,
-    SamplingConfig.from_config(sc),
+    study_sampling(sm, cfg),
     device,
     progress=progress.update,
 )

@@ -217,9 +217,11 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             f"sampling.shard_size = {s['shard_size']}"
         )
     _check_sample_count(config)
-    r = config["robustness"]  # the study's own samples: a smaller study re-integrates them all
-    r["n_samples"] = min(r["n_samples"], s["n_samples"])
+    for section in ("robustness", "schedules", "grid_calibration"):  # the study's own samples:
+        part = config[section]  # a smaller study re-integrates them all
+        part["n_samples"] = min(part["n_samples"], s["n_samples"])
     _check_replicates(config)
+    _check_energy_grid(config)
     _check_checkpoints(config)
     _check_sources(config)
     _check_text_to_image(config)
@@ -267,6 +269,28 @@ def _check_sample_count(config: dict[str, Any]) -> None:
             f"{n} samples are too few for this study's statistics, which need at least {need} "
             f"({why})",
         )
+
+
+def _check_energy_grid(config: dict[str, Any]) -> None:
+    """The energy grid is calibrated on the study's own flow: no job samples another on it."""
+    flow, rep = config["flow"], config["replicates"]
+    if config["sampling"]["grid"] == "energy":
+        other = [
+            key
+            for key, on in (
+                ("replicates.flow_seeds", rep["flow_seeds"]),
+                ("replicates.flow_steps", rep["flow_steps"]),
+                ("flow.checkpoints", flow["checkpoints"]),
+                ("flow.diffusers", flow["diffusers"]),
+            )
+            if on
+        ]
+        if other:
+            _fail(
+                "sampling.grid",
+                f"energy: the grid is calibrated on the study's own flow, and {other[0]} "
+                "samples other flows (or a pipeline's own schedule): use uniform or cosine",
+            )
 
 
 def _check_replicates(config: dict[str, Any]) -> None:
@@ -541,6 +565,12 @@ def _check_text_to_image(config: dict[str, Any]) -> None:
             "the solver-robustness stage re-integrates a trained or released flow's checkpoint, "
             "not a pipeline yet",
         ),
+        (
+            "schedules.enabled",
+            config["schedules"]["enabled"],
+            "the schedules stage re-integrates a trained or released flow's checkpoint, not a "
+            "pipeline yet",
+        ),
     ):
         if on:
             _fail(key, f"{why}; set it false")
@@ -611,6 +641,19 @@ def is_plane(config: dict[str, Any]) -> bool:
     return config["data"]["dataset"] in PLANE_DATASETS
 
 
+def schedules_fidelity(config: dict[str, Any]) -> bool:
+    """Whether the schedules stage measures its samples' fidelity: in pixel space, against the
+    training set, where the study has both (else its fd, precision and recall are NaN)."""
+    density = config["density"]
+    return "pixels" in density["spaces"] and density["reference"] == "data"
+
+
+def calibrates_grid(config: dict[str, Any]) -> bool:
+    """Whether a validated config's study calibrates an energy grid (rule calibrate_grid): it
+    samples on one (sampling.grid energy), or compares grids (schedules.enabled)."""
+    return config["sampling"]["grid"] == "energy" or config["schedules"]["enabled"]
+
+
 def is_text_to_image(config: dict[str, Any]) -> bool:
     """Whether the flow is a diffusers text-to-image pipeline sampling a prompt set."""
     return config["flow"]["diffusers"] is not None
@@ -632,6 +675,7 @@ def optional_stages(config: dict[str, Any]) -> dict[str, bool]:
         "prdc": config["statistics"]["prdc"],
         "fidelity": config["statistics"]["fidelity"],
         "robustness": config["robustness"]["enabled"],
+        "schedules": config["schedules"]["enabled"],
         "replicates": bool(config["replicates"]["flow_seeds"]),
         "ladder": bool(config["replicates"]["flow_steps"] or config["flow"]["checkpoints"]),
         "comparison": bool(config["compare"]["baseline"]),

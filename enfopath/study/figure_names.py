@@ -210,6 +210,19 @@ FIGURE_SPECS = (
         ),
     ),
     FigureSpec(
+        "schedules",
+        tables=(("schedules", "schedules"),),
+        stage="schedules",
+        caption=(
+            "Endpoint RMS error against the tight reference (schedules.csv) of the study's "
+            'first {{ cfg["schedules"]["n_samples"] }} samples at each NFE budget, one panel '
+            "per solver, one line per time grid (uniform solid; the energy grids follow the "
+            "calibration's speed, energy rate or acceleration profile), with "
+            "{{ level }} % intervals over the samples: a line below uniform's buys accuracy at "
+            "the same cost."
+        ),
+    ),
+    FigureSpec(
         "robustness_error",
         tables=(("robustness", "robustness"),),
         stage="robustness",

@@ -138,6 +138,8 @@ class FigureContext:
     """``statistics/prdc.csv`` (the PRDC figure)."""
     fidelity: pd.DataFrame | None = None
     """``statistics/fidelity.csv`` (the Fréchet figure)."""
+    schedules: pd.DataFrame | None = None
+    """``statistics/schedules.csv`` (the time grids compared)."""
     robustness: pd.DataFrame | None = None
     """``statistics/robustness.csv`` (the robustness figures)."""
     comparison: pd.DataFrame | None = None
@@ -623,6 +625,42 @@ def kpe_fidelity(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         ax.set_title(f"{SPACE_WORDS.get(space, space)}, {n:,} samples per group", fontsize=9)
         ax.set_ylabel("Fréchet distance to the training set")
     _legend_below(axes[0], ncol=2, fontsize=7)
+    return fig
+
+
+def schedules(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """Endpoint RMS error against the reference vs NFE (log–log), one line per grid, one panel
+    per solver, with the resampled intervals; the reference's own fidelity in the title."""
+    if ctx.schedules is None:
+        raise ValueError("this figure needs statistics/schedules.csv")
+    s = ctx.schedules[ctx.schedules.grid != "adaptive"]
+    solvers = list(dict.fromkeys(s.solver))
+    fig, axes = _panels(len(solvers))
+    grids = list(dict.fromkeys(s.grid))
+    for ax, solver in zip(axes, solvers, strict=True):
+        rows = s[s.solver == solver]
+        for j, grid in enumerate(grids):
+            g = rows[rows.grid == grid].sort_values("nfe")
+            if g.empty:
+                continue
+            err = np.vstack(
+                [g.x1_rms_error - g.x1_rms_error_ci_low, g.x1_rms_error_ci_high - g.x1_rms_error]
+            )
+            ax.errorbar(
+                g.nfe,
+                g.x1_rms_error,
+                yerr=err.clip(min=0) if np.isfinite(err).all() else None,
+                fmt="o-" if grid == "uniform" else "s--",
+                color="0.3" if grid == "uniform" else f"C{j % 10}",
+                capsize=2,
+                label=grid,
+            )
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("model evaluations per sample (NFE)")
+        ax.set_ylabel("endpoint RMS error vs the reference")
+        ax.set_title(f"{solver}, {int(rows.n.iloc[0]):,} samples", fontsize=9)
+    _legend_below(axes[0], ncol=3, title="time grid", title_fontsize=7)
     return fig
 
 

@@ -225,7 +225,8 @@ def space_models(spaces: Iterable[str]) -> set[str]:
 
 def generation_keys(config: dict[str, Any]) -> tuple[str, ...]:
     """What generating samples reads: the seed, the sampling options, a class-conditional
-    flow's guidance, a latent flow's VAE scale, a text-to-image flow's pipeline settings."""
+    flow's guidance, a latent flow's VAE scale, a text-to-image flow's pipeline settings, and
+    how an energy grid is built from its calibration."""
     from enfopath.study.config import is_conditional, is_latent, is_text_to_image
 
     return _names(
@@ -233,6 +234,46 @@ def generation_keys(config: dict[str, Any]) -> tuple[str, ...]:
         ("guidance",) if is_conditional(config) else (),
         ("vae.scale",) if is_latent(config) else (),
         T2I_SAMPLING_KEYS if is_text_to_image(config) else (),
+        ENERGY_GRID_KEYS if config["sampling"]["grid"] == "energy" else (),
+    )
+
+
+ENERGY_GRID_KEYS = (
+    "grid_calibration.profile",
+    "grid_calibration.gamma",
+    "grid_calibration.smoothing",
+    "grid_calibration.floor",
+)
+"""How a job builds the energy grid's nodes from the calibration
+(:meth:`enfopath.study.calibration.EnergyGrid.from_config`)."""
+
+
+@_job("calibrate_grid")
+def _calibrate_grid(config: dict[str, Any]) -> Keys:
+    from enfopath.study.config import is_conditional
+
+    return Keys(
+        _names(
+            ("seed", "sampling.batch_size", "sampling.t_end", "sampling.kts"),
+            ("sampling.precision", "grid_calibration.n_samples", "grid_calibration.nodes"),
+            ("guidance",) if is_conditional(config) else (),
+        )
+    )
+
+
+@_job("schedules")
+def _schedules(config: dict[str, Any]) -> Keys:
+    from enfopath.study.config import schedules_fidelity
+
+    return Keys(
+        _names(
+            generation_keys(config),
+            ENERGY_GRID_KEYS,
+            ("schedules.n_samples", "schedules.nfe", "schedules.solvers", "schedules.grids"),
+            ("robustness.reference", *BOOTSTRAP),
+            ("density.k",) if schedules_fidelity(config) else (),
+        ),
+        without=("sampling.n_samples", "sampling.shard_size"),
     )
 
 

@@ -50,6 +50,7 @@ class StudyTables:
     memorization: pd.DataFrame | None = None
     prdc: pd.DataFrame | None = None
     fidelity: pd.DataFrame | None = None
+    schedules: pd.DataFrame | None = None
 
     def value(self, key: str) -> str:
         if key not in self.summary:
@@ -70,7 +71,15 @@ class StudyTables:
         return f" ({', '.join(drawn)})" if drawn else ""
 
 
-OPTIONAL_TABLES = ("partial", "early", "robustness", "memorization", "prdc", "fidelity")
+OPTIONAL_TABLES = (
+    "partial",
+    "early",
+    "robustness",
+    "memorization",
+    "prdc",
+    "fidelity",
+    "schedules",
+)
 """The :class:`StudyTables` fields of the optional stages' tables."""
 
 
@@ -356,6 +365,32 @@ def fidelity_line(tables: StudyTables) -> str | None:
     )
 
 
+SCHEDULE_NFE = 8
+"""The NFE budget at which the first page compares the time grids (the nearest the study has)."""
+
+
+def schedules_line(tables: StudyTables) -> str | None:
+    """Each solver's endpoint error on every grid over the uniform grid's, at the NFE budget
+    nearest :data:`SCHEDULE_NFE`."""
+    if tables.schedules is None:
+        return None
+    fixed = tables.schedules[tables.schedules.grid != "adaptive"]
+    nfe = min(fixed.nfe.unique(), key=lambda n: (abs(n - SCHEDULE_NFE), n))
+    parts = []
+    for solver, rows in fixed[fixed.nfe == nfe].groupby("solver", sort=False):
+        ratios = ", ".join(
+            f"{row.grid} {num(row.x1_error_vs_uniform, 2)}"
+            for row in rows.itertuples()
+            if row.grid != "uniform"
+        )
+        parts.append(f"{solver}: {ratios}")
+    return (
+        f"**Time grids** (endpoint RMS error against the tight reference over the uniform "
+        f"grid's, at {nfe:g} model evaluations per sample, {int(fixed.n.iloc[0]):,} samples; "
+        f"below 1 beats uniform): {'; '.join(parts)}{tables.link('schedules')}."
+    )
+
+
 LINES = (
     study_line,
     quality_line,
@@ -367,6 +402,7 @@ LINES = (
     memorization_line,
     prdc_line,
     fidelity_line,
+    schedules_line,
 )
 """The page's findings, in order; each returns None where its table is absent."""
 

@@ -43,6 +43,10 @@ class SolverSetting:
     steps: int | None = None
     rtol: float | None = None
     atol: float | None = None
+    grid: str | None = None
+    """A fixed grid of its own (uniform, cosine, energy); None: the study's ``sampling.grid``."""
+    profile: str | None = None
+    """The profile an ``energy`` grid follows; None: ``grid_calibration.profile``."""
 
     @classmethod
     def from_config(cls, entry: dict[str, Any]) -> SolverSetting:
@@ -58,12 +62,28 @@ class SolverSetting:
         """``euler 10``, ``dopri5 rtol 1e-03 atol 1e-03``: the setting's name in the tables."""
         if self.adaptive:
             return f"{self.solver} rtol {self.rtol:.0e} atol {self.atol:.0e}"
-        return f"{self.solver} {self.steps}"
+        grid = "" if self.grid is None else f" {self.grid_name}"
+        return f"{self.solver} {self.steps}{grid}"
+
+    @property
+    def grid_name(self) -> str:
+        """``uniform``, ``cosine``, ``energy (acceleration)``: the grid in the tables ('' for
+        the study's own)."""
+        if self.grid is None:
+            return ""
+        return f"{self.grid} ({self.profile})" if self.profile else self.grid
 
     def applied_to(self, sampling: SamplingConfig) -> SamplingConfig:
-        """The study's ``sampling`` with this solver (and its steps or tolerances) instead of
-        its own: everything else (grid, τ, profile, t_end, shaping, batch) is the study's."""
-        own = {k: v for k in ("steps", "rtol", "atol") if (v := getattr(self, k)) is not None}
+        """The study's ``sampling`` with this solver (and its steps or tolerances, and its own
+        grid if it has one) instead of its own: everything else (τ, profile, t_end, shaping,
+        batch) is the study's."""
+        own = {
+            k: v for k in ("steps", "rtol", "atol", "grid") if (v := getattr(self, k)) is not None
+        }
+        if self.profile is not None:
+            if sampling.energy is None:
+                raise ValueError(f"{self.label}: an energy grid needs the study's calibration")
+            own["energy"] = sampling.energy.following(self.profile)
         return replace(sampling, solver=self.solver, **own)
 
 

@@ -8,7 +8,7 @@ the same dopri5 step sizes, whatever the shard size; its noise comes from its ow
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import torch
 
 from enfopath.energy import sample_with_energy
 from enfopath.seeding import initial_noise
+from enfopath.study.calibration import ENERGY, EnergyGrid
 from enfopath.velocity import NO_SHAPING, KineticShaping
 
 if TYPE_CHECKING:
@@ -41,18 +42,33 @@ class SamplingConfig:
     t_end: float = 1.0
     kts: KineticShaping = NO_SHAPING
     """Kinetic Trajectory Shaping of the velocity (off by default)."""
+    energy: EnergyGrid | None = field(default=None, repr=False)
+    """How grid :data:`enfopath.study.calibration.ENERGY` is built (the study's calibration);
+    None where no job of the study calibrates one."""
 
     @classmethod
-    def from_config(cls, sampling: dict[str, Any]) -> SamplingConfig:
-        """Take the fields from a validated config's ``sampling`` section."""
-        plain = {f.name: sampling[f.name] for f in fields(cls) if f.name != "kts"}
-        return cls(**plain, kts=KineticShaping.from_config(sampling["kts"]))
+    def from_config(
+        cls, sampling: dict[str, Any], energy: EnergyGrid | None = None
+    ) -> SamplingConfig:
+        """Take the fields from a validated config's ``sampling`` section (and the energy
+        grid's calibration, where the job reads one)."""
+        own = {f.name for f in fields(cls)} - {"kts", "energy"}
+        plain = {name: sampling[name] for name in own}
+        return cls(**plain, kts=KineticShaping.from_config(sampling["kts"]), energy=energy)
 
     def solver_kwargs(self) -> dict[str, object]:
-        """The arguments of :func:`sample_with_energy` (all but the batch size and shaping)."""
-        kw = asdict(self)
-        for name in ("batch_size", "kts"):
+        """The arguments of :func:`sample_with_energy` (all but the batch size, shaping and
+        energy grid): grid ``energy`` becomes its nodes at ``steps`` (dopri5 ignores it)."""
+        kw = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name in ("batch_size", "kts", "energy"):
             kw.pop(name)
+        if self.grid == ENERGY:
+            if self.energy is None:
+                raise ValueError(
+                    "sampling.grid energy needs the study's calibration (grids/calibration.npz, "
+                    "rule calibrate_grid) in this job"
+                )
+            kw["grid"] = "uniform" if self.solver == "dopri5" else self.energy.nodes(self.steps)
         return kw
 
     def flow_kwargs(self, flow: Flow) -> dict[str, object]:
