@@ -12,8 +12,8 @@ from conftest import TINY, copy_of, snakemake, write_config
 
 from enfopath.grids import energy_grid
 from enfopath.io import read_npz
-from enfopath.study.calibration import Calibration, EnergyGrid
 from enfopath.study.config import validate_config
+from enfopath.study.energy_grid import Calibration, EnergyGrid
 from enfopath.study.robustness import SolverSetting
 from enfopath.study.schedules import schedule_settings
 from enfopath.study.shards import SamplingConfig

@@ -120,7 +120,7 @@ def study_sampling(snakemake: Any, cfg: Any) -> Any:
     """The job's :class:`enfopath.study.shards.SamplingConfig`, with the energy grid of the
     rule's ``calibration`` input (``grids/calibration.npz``) where it has one."""
     from enfopath.io import read_npz
-    from enfopath.study.calibration import Calibration, EnergyGrid
+    from enfopath.study.energy_grid import Calibration, EnergyGrid
     from enfopath.study.shards import SamplingConfig
 
     energy = None

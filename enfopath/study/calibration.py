@@ -1,94 +1,23 @@
-"""The energy-informed time grid of a study (``sampling.grid: energy``, rule ``calibrate_grid``).
-
-A calibration pass integrates the study's first ``grid_calibration.n_samples`` samples (their
-own noise and labels, the study's velocity with its shaping, in the study's batches) and records
-the population profiles of :mod:`enfopath.profiles` (speed, energy rate dE/dt, acceleration
-‖dv/dt‖) on ``grid_calibration.nodes`` uniform steps of [0, t_end]. Every fixed-grid job of the
-study then takes its nodes from that file (``grids/calibration.npz``, checksummed): the quantile
-grid of the chosen profile raised to γ, smoothed and floored (:func:`enfopath.grids.energy_grid`),
-at whatever steps the job integrates with, so the study's sampling, the robustness settings and
-the schedules comparison all use the same calibration.
-"""
+"""The calibration pass of the energy-informed time grid (rule ``calibrate_grid``): the study's
+first ``grid_calibration.n_samples`` samples (their own noise, the study's velocity and
+batches) integrated by RK4 on ``grid_calibration.nodes`` steps, their population profiles
+(:mod:`enfopath.profiles`) written to ``grids/calibration.npz`` for every fixed-grid job to
+build its nodes from (:mod:`.energy_grid`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 
-from enfopath.grids import energy_grid
 from enfopath.profiles import PROFILES, ProfileSums, profile_sums
+from enfopath.study.energy_grid import Calibration
+from enfopath.study.shards import batch_problem, batches
 
 if TYPE_CHECKING:
     from enfopath.models.flows import Flow
     from enfopath.velocity import KineticShaping
-
-ENERGY = "energy"
-"""``sampling.grid`` naming the study's energy-informed grid."""
-
-
-@dataclass(frozen=True)
-class Calibration:
-    """The population profiles of the calibration samples: times ``t`` (nodes + 1,) on
-    [0, t_end] and each profile's mean there, float64, from ``n_samples`` samples."""
-
-    t: np.ndarray
-    profiles: dict[str, np.ndarray]
-    n_samples: int
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        """The arrays of ``grids/calibration.npz``."""
-        return {"t": self.t, "n_samples": np.array(self.n_samples)} | dict(self.profiles)
-
-    @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Calibration:
-        return cls(
-            np.asarray(arrays["t"], np.float64),
-            {k: np.asarray(arrays[k], np.float64) for k in PROFILES},
-            int(arrays["n_samples"]),
-        )
-
-
-@dataclass(frozen=True)
-class EnergyGrid:
-    """How a job builds the energy grid: the calibration, the profile followed, its exponent
-    γ, its smoothing width (in units of t / t_end) and the floor's share of uniform density
-    (``grid_calibration``)."""
-
-    calibration: Calibration
-    profile: str
-    gamma: float
-    smoothing: float
-    floor: float
-
-    def __post_init__(self) -> None:
-        if self.profile not in PROFILES:
-            raise ValueError(f"unknown profile {self.profile!r}; expected one of {PROFILES}")
-
-    @classmethod
-    def from_config(cls, calibration: Calibration, section: dict[str, Any]) -> EnergyGrid:
-        """From the ``grid_calibration`` section of a validated config."""
-        keys = ("profile", "gamma", "smoothing", "floor")
-        return cls(calibration, **{k: section[k] for k in keys})
-
-    def following(self, profile: str) -> EnergyGrid:
-        """The same grid following another profile."""
-        return replace(self, profile=profile)
-
-    def nodes(self, steps: int) -> torch.Tensor:
-        """The ``steps + 1`` nodes on [0, 1] (float64; the solver scales them to [0, t_end])."""
-        c = self.calibration
-        return energy_grid(
-            torch.from_numpy(c.t),
-            torch.from_numpy(c.profiles[self.profile]),
-            steps,
-            self.gamma,
-            self.smoothing,
-            self.floor,
-        )
 
 
 def calibrate(
@@ -103,8 +32,6 @@ def calibrate(
     """The :class:`Calibration` of the study's samples 0 … n_samples − 1 (their own noise, the
     study's velocity, in the study's batches) on ``nodes`` steps of [0, t_end]; ``batching``:
     the study's (batch size, t_end, shaping)."""
-    from enfopath.study.shards import batch_problem, batches
-
     batch_size, t_end, shaping = batching
     total: ProfileSums | None = None
     for batch in batches(range(n_samples), batch_size):

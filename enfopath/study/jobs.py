@@ -245,7 +245,7 @@ ENERGY_GRID_KEYS = (
     "grid_calibration.floor",
 )
 """How a job builds the energy grid's nodes from the calibration
-(:meth:`enfopath.study.calibration.EnergyGrid.from_config`)."""
+(:meth:`enfopath.study.energy_grid.EnergyGrid.from_config`)."""
 
 
 @_job("calibrate_grid")

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from enfopath.energy import FIXED_SOLVERS
 from enfopath.profiles import PROFILES
-from enfopath.study.calibration import ENERGY
+from enfopath.study.energy_grid import ENERGY
 from enfopath.study.robustness import SolverSetting
 
 NFE_PER_STEP = {name: len(tableau.c) for name, tableau in FIXED_SOLVERS.items()}

@@ -16,7 +16,7 @@ import torch
 
 from enfopath.energy import sample_with_energy
 from enfopath.seeding import initial_noise
-from enfopath.study.calibration import ENERGY, EnergyGrid
+from enfopath.study.energy_grid import ENERGY, EnergyGrid
 from enfopath.velocity import NO_SHAPING, KineticShaping
 
 if TYPE_CHECKING:
@@ -43,7 +43,7 @@ class SamplingConfig:
     kts: KineticShaping = NO_SHAPING
     """Kinetic Trajectory Shaping of the velocity (off by default)."""
     energy: EnergyGrid | None = field(default=None, repr=False)
-    """How grid :data:`enfopath.study.calibration.ENERGY` is built (the study's calibration);
+    """How grid :data:`enfopath.study.energy_grid.ENERGY` is built (the study's calibration);
     None where no job of the study calibrates one."""
 
     @classmethod
