@@ -130,6 +130,72 @@ def study_sampling(snakemake: Any, cfg: Any) -> Any:
     return SamplingConfig.from_config(cfg["sampling"], energy)
 
 
+def band_features(snakemake: Any, cfg: Any) -> tuple[Any, dict[str, Any]]:
+    """The KPE bands of the analysed samples of the rule's ``table`` input
+    (:func:`enfopath.measures.prdc.kpe_bands`, ``statistics.group_quantile``) and their
+    features in every density space, from the rule's ``features`` shards, row for row."""
+    from enfopath.io import read_parquet
+    from enfopath.measures.prdc import kpe_bands, shard_features
+    from enfopath.study.tables import analysed_samples
+
+    analysed = analysed_samples(read_parquet(snakemake.input.table))
+    bands = kpe_bands(analysed["kpe"], cfg["statistics"]["group_quantile"])
+    spaces = cfg["density"]["spaces"]
+    return bands, shard_features(snakemake.input.features, spaces, analysed["sample"].to_numpy())
+
+
+def write_space_tables(
+    path: str, tables: dict[str, Any], log: logging.Logger, line: str, columns: list[str]
+) -> None:
+    """Each space's table logged row by row (``line`` % the row's ``columns``, after the space)
+    and written as one CSV at ``path``, its ``space`` column first."""
+    import pandas as pd
+
+    from enfopath.io import write_csv
+
+    for space, table in tables.items():
+        for row in table[columns].itertuples(index=False):
+            log.info(f"%s, {line}", space, *row)
+    table = pd.concat([t.assign(space=s) for s, t in tables.items()], ignore_index=True)
+    write_csv(path, table[["space", *table.columns.drop("space")]])
+
+
+def rerun_settings(
+    snakemake: Any, cfg: Any, log: logging.Logger, n_samples: int, settings: Any, reference: Any
+) -> tuple[Any, Any]:
+    """The study's samples 0 … n_samples − 1 re-integrated under ``reference`` and every one of
+    ``settings`` (:func:`enfopath.study.robustness.integrate_settings`), the flow of the rule's
+    ``checkpoint`` input (with a latent flow's decoder) on the job's device, its sampling
+    :func:`study_sampling`'s, with the set-up and progress logged: (runs, endpoints)."""
+    from enfopath.models.flows import load_flow
+    from enfopath.models.networks import pick_device
+    from enfopath.study.robustness import integrate_settings
+
+    device = pick_device()
+    options = flow_options(snakemake, cfg, decoded=True)  # a latent flow's decoder too
+    flow, info = load_flow(snakemake.input.checkpoint, device, **options)
+    log.info(
+        "samples 0…%d of %s on %s: reference %s; %d settings %s",
+        n_samples - 1,
+        info["model"],
+        device,
+        reference.label,
+        len(settings),
+        [s.label for s in settings],
+    )
+    progress = ProgressLog(log, n_samples, "samples")
+    return integrate_settings(
+        flow,
+        cfg["seed"],
+        n_samples,
+        settings,
+        reference,
+        study_sampling(snakemake, cfg),
+        device,
+        progress=progress.update,
+    )
+
+
 def feature_models(snakemake: Any, cfg: Any, device: Any) -> Any:
     """The :class:`enfopath.measures.features.FeatureModels` of the rule's model inputs
     (``classifier``: its checkpoint; ``clip``, ``vae``, ``inception``: their download

@@ -336,6 +336,12 @@ def density_measures(ref: Reference, queries: np.ndarray, prefix: str) -> pd.Dat
     return pd.DataFrame(cols)
 
 
+def reference_features(path: str | os.PathLike[str], space: str) -> np.ndarray:
+    """The reference set's features (N, D) of ``space`` (``features/train_{space}.npz``,
+    checked to be of that space)."""
+    return read_npz(path, ("features",), expect={"space": space})["features"]
+
+
 def load_reference(
     space: str, features: str, index: str, radii: str, ks: Sequence[int]
 ) -> Reference:
@@ -344,7 +350,7 @@ def load_reference(
     and, for the radii, of the config's ``ks``."""
     r = read_npz(radii, ("k", "radii", "bandwidth"), expect={"space": space, "k": list(ks)})
     return Reference(
-        features=read_npz(features, ("features",), expect={"space": space})["features"],
+        features=reference_features(features, space),
         index=load_index(index, expect={"space": space}),
         ks=[int(k) for k in r["k"]],
         radii=r["radii"],
