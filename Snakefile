@@ -35,6 +35,7 @@ include: "rules/semantics.smk"
 include: "rules/density.smk"
 include: "rules/analysis.smk"
 include: "rules/robustness.smk"
+include: "rules/rejection.smk"
 include: "rules/replicates.smk"
 include: "rules/report.smk"
 

@@ -49,7 +49,7 @@ import itertools
 import math
 import numbers
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -299,9 +299,11 @@ def _integrate_dopri5(
     rtol: float,
     atol: float,
     t_end: float = 1.0,
+    t_start: float = 0.0,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Adaptive Dormand–Prince 5(4) with per-sample error control (see the module docstring):
-    the norm is the maximum over unfrozen samples of the RMS over x (E, L excluded)."""
+    """Adaptive Dormand–Prince 5(4) with per-sample error control (see the module docstring)
+    from ``t_start`` to ``t_end``: the norm is the maximum over unfrozen samples of the RMS
+    over x (E, L excluded)."""
     dim = f.dim
 
     def norm(s: torch.Tensor) -> torch.Tensor:
@@ -309,7 +311,7 @@ def _integrate_dopri5(
         active = rms[~f.frozen.to(rms.device)]
         return active.max() if active.numel() else rms.new_zeros(())
 
-    times = sorted({0.0, *probes, t_end})
+    times = sorted({t_start, *probes, t_end})
     t = torch.tensor(times, dtype=y0.dtype, device=y0.device)
     try:
         sol = odeint(f, y0, t, rtol=rtol, atol=atol, method="dopri5", options={"norm": norm})
@@ -452,8 +454,7 @@ def sample_with_energy(
             left = torch.full((batch,), float("nan"), dtype=x0.dtype, device=x0.device)
         else:
             tab = FIXED_SOLVERS[solver]
-            base = time_grid(steps, grid) if isinstance(grid, str) else explicit_grid(grid)
-            nodes = _scaled(base, t_end).tolist()
+            nodes = solver_nodes(steps, grid, t_end)
             y1, at_probes, left = _integrate_fixed(f, y0, nodes, tab, probes)
             nfe = steps * tab.stages
             nfe_profile = _fixed_nfe_profile(nodes, tab, prof_t.tolist())
@@ -492,6 +493,107 @@ def sample_with_energy(
     )
 
 
+def solver_nodes(
+    steps: int, grid: str | Sequence[float] | torch.Tensor = "uniform", t_end: float = 1.0
+) -> list[float]:
+    """The nodes t_0 = 0 < … < t_steps = ``t_end`` on which :func:`sample_with_energy`'s
+    fixed-grid solvers step: a ``uniform`` or ``cosine`` grid of ``steps`` steps, or the given
+    nodes (:func:`enfopath.grids.explicit_grid`), mapped onto [0, t_end]."""
+    base = time_grid(steps, grid) if isinstance(grid, str) else explicit_grid(grid)
+    return _scaled(base, t_end).tolist()
+
+
 def _scaled(times: torch.Tensor, t_end: float) -> torch.Tensor:
     """Times on [0, 1] mapped onto [0, t_end] (untouched, bit for bit, when t_end = 1)."""
     return times if t_end == 1.0 else times * t_end
+
+
+@dataclass(frozen=True)
+class PathState:
+    """A batch of B samples part-way along their paths: the augmented state at time ``t``.
+
+    What an integration stopped at t hands on to the next (:func:`advance_with_energy`), so
+    that a sampler can stop, inspect and continue its samples (early rejection). Per-sample
+    tensors have shape (B,), in the state's dtype (float32 or float64).
+    """
+
+    t: float
+    """The time the state is at, in [0, 1]."""
+    x: torch.Tensor
+    """x(t), shape (B, ...)."""
+    kpe: torch.Tensor
+    """The partial energy E(t) = ½ ∫₀ᵗ ‖v‖² dt."""
+    path_length: torch.Tensor
+    """L(t) = ∫₀ᵗ ‖v‖ dt."""
+    nonfinite: torch.Tensor
+    """True (bool) where a non-finite value was met on the way (the sample is frozen)."""
+
+    @classmethod
+    def noise(cls, x0: torch.Tensor) -> PathState:
+        """The start of the paths: x(0) = ``x0``, E = L = 0, at t = 0."""
+        zero = x0.new_zeros(x0.shape[0])
+        finite = torch.isfinite(x0.reshape(x0.shape[0], -1)).all(dim=1)
+        return cls(0.0, x0, zero, zero.clone(), ~finite)
+
+    def rows(self, keep: torch.Tensor) -> PathState:
+        """The samples ``keep`` (a bool mask (B,) or indices) of the batch, at the same t."""
+        return PathState(
+            self.t, self.x[keep], self.kpe[keep], self.path_length[keep], self.nonfinite[keep]
+        )
+
+
+def advance_with_energy(
+    velocity: Velocity,
+    start: PathState,
+    t1: float,
+    *,
+    solver: str = "dopri5",
+    nodes: Sequence[float] | None = None,
+    rtol: float = 1e-5,
+    atol: float = 1e-5,
+) -> tuple[PathState, int]:
+    """Integrate dx/dt = velocity(t, x) with its energy from ``start`` (time t₀ = start.t) to
+    ``t1``, continuing E and L: the same augmented field, per-sample freezing and step control
+    as :func:`sample_with_energy`, with no τ or profile side steps.
+
+    A fixed-grid ``solver`` steps on ``nodes``, strictly increasing from exactly t₀ to exactly
+    ``t1`` (a stretch of :func:`solver_nodes`: from noise to t_end on all of them it is
+    :func:`sample_with_energy`'s path, bit for bit; stopped at a node and continued, the same
+    path again). dopri5 starts afresh at t₀ with rtol / atol (a path stopped and continued
+    takes other steps than one integrated through, within the tolerances).
+
+    Returns the state at ``t1`` and the model evaluations spent (shared by the batch: each
+    evaluates every sample of it). An empty batch returns ``start`` moved to ``t1`` at no cost.
+    """
+    x0 = start.x
+    _check_arguments(x0, solver, 1, rtol, atol, "uniform", 0.5, 2)
+    if not 0.0 <= start.t < t1 <= 1.0:
+        raise ValueError(f"cannot integrate from t = {start.t!r} to t = {t1!r} within [0, 1]")
+    fixed = solver in FIXED_SOLVERS
+    if fixed:
+        if nodes is None or len(nodes) < 2:
+            raise ValueError(f"{solver} needs the nodes of its steps from {start.t} to {t1}")
+        if (
+            nodes[0] != start.t
+            or nodes[-1] != t1
+            or any(b <= a for a, b in itertools.pairwise(nodes))
+        ):
+            raise ValueError(
+                f"the nodes must increase strictly from t = {start.t!r} to t = {t1!r}, got "
+                f"{nodes[0]!r} … {nodes[-1]!r} ({len(nodes)} nodes)"
+            )
+    batch = x0.shape[0]
+    if batch == 0:
+        return replace(start, t=t1), 0
+    f = _Augmented(velocity, x0)
+    f.frozen = f.frozen.to(x0.device) | start.nonfinite.to(x0.device)
+    flat = torch.where(f.frozen[:, None], 0.0, x0.reshape(batch, f.dim))
+    y0 = torch.cat([flat, start.kpe[:, None], start.path_length[:, None]], dim=1).to(x0.dtype)
+    with torch.no_grad():
+        if fixed:
+            y1, _, _ = _integrate_fixed(f, y0, list(nodes), FIXED_SOLVERS[solver], [])
+        else:
+            y1, _ = _integrate_dopri5(f, y0, [], rtol, atol, t_end=t1, t_start=start.t)
+    nonfinite = f.frozen.to(x0.device) | ~torch.isfinite(y1).all(dim=1)
+    end = PathState(t1, y1[:, : f.dim].reshape(x0.shape), y1[:, f.dim], y1[:, f.dim + 1], nonfinite)
+    return end, f.calls

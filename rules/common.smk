@@ -212,12 +212,13 @@ def generation_inputs(wildcards):
     return sampling_inputs(checkpoint=out("models/flow.pt"))
 
 
-def sampling_inputs(**inputs):
+def sampling_inputs(decoded=True, **inputs):
     """``inputs`` plus what integrating the study's flow on its grid reads: a latent flow's
-    VAE, and the calibration of an energy grid (sampling.grid energy)."""
+    VAE where the job decodes its endpoints (``decoded``), and the calibration of an energy
+    grid (sampling.grid energy)."""
     if ENERGY_GRID:
         inputs["calibration"] = out("grids/calibration.npz")
-    return with_models({"vae"} & NEEDS, **inputs)
+    return with_models({"vae"} & NEEDS if decoded else set(), **inputs)
 
 
 def schedules_inputs(wildcards):
@@ -303,6 +304,7 @@ PAGE_ONE_TABLES = {
     "prdc": "prdc",
     "fidelity": "fidelity",
     "schedules": "schedules",
+    "early_rejection": "early_rejection",
 }
 """The optional stages' tables the report's first page reads (input name: stage), where the
 stage runs."""

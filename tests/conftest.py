@@ -45,12 +45,14 @@ TINY: dict[str, Any] = {
         ],
         "reference": {"solver": "dopri5", "rtol": 1e-6, "atol": 1e-6},
     },
+    "early_rejection": {"check_times": [0.2, 0.5], "shares": [0.25, 0.5], "random_draws": 20},
 }
 
 
 CORE_STAGES_ONLY: dict[str, Any] = {
     "robustness": {"enabled": False},
     "schedules": {"enabled": False},
+    "early_rejection": {"enabled": False},
     "statistics": {
         "partial_controls": [],
         "early_prediction": False,

@@ -312,6 +312,7 @@ def t2i_study(patch: dict) -> dict:
         ({"statistics": {"fidelity": True}}, "statistics.fidelity", "reference set"),
         ({"robustness": {"enabled": True}}, "robustness.enabled", "not a pipeline"),
         ({"schedules": {"enabled": True}}, "schedules.enabled", "not a pipeline"),
+        ({"early_rejection": {"enabled": True}}, "early_rejection.enabled", "not a pipeline"),
         ({"replicates": {"flow_seeds": [1]}}, "replicates.flow_seeds", "diffusers"),
         (
             {"data": {"folder": "/d"}, "density": {"reference": "data"}},

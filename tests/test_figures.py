@@ -466,7 +466,10 @@ def test_a_study_draws_the_figures_of_its_stages_and_of_its_kind_of_samples():
 
     off = dict.fromkeys(["partial_correlations", "early_prediction", "memorization"], False)
     off |= dict.fromkeys(
-        ["prdc", "fidelity", "robustness", "schedules", "replicates", "ladder", "comparison"],
+        [
+            *("prdc", "fidelity", "robustness", "schedules", "early_rejection"),
+            *("replicates", "ladder", "comparison"),
+        ],
         False,
     )
     off["prompt_effects"] = False

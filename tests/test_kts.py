@@ -340,6 +340,7 @@ def test_a_shaped_study_is_compared_with_its_baseline_through_the_dag(study, tmp
         },
         "robustness": {"enabled": False},
         "schedules": {"enabled": False},
+        "early_rejection": {"enabled": False},
     }
     overlay = {
         "experiment": "tiny_kts",

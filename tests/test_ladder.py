@@ -232,6 +232,7 @@ def _elsewhere_config(folder, rungs: dict[int, dict], top: int = 300) -> dict:
         "checkpoint_step": top,
     }
     cfg["robustness"], cfg["schedules"] = {"enabled": False}, {"enabled": False}
+    cfg["early_rejection"] = {"enabled": False}
     cfg["statistics"] = {"partial_controls": ["chord_energy"], "early_prediction": False}
     cfg["statistics"] |= {"prdc": False, "fidelity": False, "bootstrap": 50}
     cfg["replicates"] = {"n_samples": 32}

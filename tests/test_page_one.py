@@ -18,6 +18,7 @@ TABLES = {
     "prdc": "prdc",
     "fidelity": "fidelity",
     "schedules": "schedules",
+    "early_rejection": "early_rejection",
 }
 
 
@@ -47,6 +48,11 @@ def g4(value: float) -> str:
     """A number of 10 or more as the page writes it: 4 significant digits."""
     assert value >= 10
     return f"{value:.4g}"
+
+
+def written(value: float) -> str:
+    """Any number as the page writes it: :func:`plain` below 10, :func:`g4` from 10 on."""
+    return plain(value) if abs(value) < 10 else g4(value)
 
 
 def bullet(text: str, lead: str) -> str:
@@ -110,7 +116,7 @@ def test_each_stage_has_its_line_and_a_missing_stage_none(study):
     assert f"{int(robust.stable.astype(bool).sum())} of {len(robust)} settings" in text
     bare = results_text(read_tables(study, partial=None, early=None, robustness=None))
     assert "Confounds" not in bare and "Early prediction" not in bare and "given ‖x₀‖²" not in bare
-    assert len(LINES) == 11
+    assert len(LINES) == 12
 
 
 def test_the_page_keeps_the_tables_text_from_jinja():
@@ -119,7 +125,9 @@ def test_the_page_keeps_the_tables_text_from_jinja():
     assert page.endswith("**Method**\n\n{{ cfg }}")
 
 
-@pytest.mark.parametrize("name", ["memorization", "prdc", "fidelity", "schedules"])
+@pytest.mark.parametrize(
+    "name", ["memorization", "prdc", "fidelity", "schedules", "early_rejection"]
+)
 def test_the_optional_tables_of_the_tiny_study_are_read_when_present(study, name):
     tables = read_tables(study)
     lead = {
@@ -127,6 +135,7 @@ def test_the_optional_tables_of_the_tiny_study_are_read_when_present(study, name
         "prdc": "Fidelity per KPE group",
         "fidelity": "Fréchet distance per KPE group",
         "schedules": "Time grids",
+        "early_rejection": "Early rejection",
     }[name]
     text = results_text(tables)
     assert (f"- **{lead}**" in text) == (getattr(tables, name) is not None)
@@ -173,3 +182,18 @@ def test_the_time_grids_line_states_each_grids_ratio_to_uniform_at_8_nfe(study):
     for row in s[s.grid != "adaptive"].itertuples():
         assert f"{row.grid} {row.x1_error_vs_uniform:.2f}" in line
     assert line.index("euler:") < line.index("heun:")
+
+
+def test_the_early_rejection_line_states_the_compute_and_the_kept_sets_baselines(study):
+    tables = read_tables(study)
+    e = tables.early_rejection.fillna({"space": ""})
+    line = bullet(results_text(tables), "Early rejection")
+    rows = e[(e.check_time == 0.2) & (e.share == 0.5)]  # the first check time, the middle share
+    first = rows.iloc[0]
+    assert "the 50 % with the lowest partial energy E(s) stopped at s = 0.2" in line
+    assert f"{100 * first.nfe_share:.1f} % of the sample evaluations" in line
+    for measure in ("clf_confidence", "fd"):
+        r = rows[rows.measure == measure].iloc[0]
+        ci = f"{written(r.energy)} [{written(r.energy_ci_low)}, {written(r.energy_ci_high)}]"
+        assert f"{ci} against" in line
+        assert f"({100 * r.random_share_better:.0f} % of them better), {written(r.oracle)}" in line

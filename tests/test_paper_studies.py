@@ -326,7 +326,9 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
         "robustness_scores": 1,
         "robustness": 1,
         **({"calibrate_grid": 1, "schedules": 1} if schedules else {}),
-        "figure": 13 + memorization + schedules,
+        "early_rejection_runs": 1,
+        "early_rejection": 1,
+        "figure": 14 + memorization + schedules,
         "page_one": 1,
         "report_tables": 1,
         "explorer": 1,
@@ -336,7 +338,7 @@ def test_dry_run_of_the_full_config_lists_the_expected_jobs(tmp_path, configfile
         "total": sum(expected.values())
         + 4 * shards
         + spaces
-        + 30
+        + 33
         + 2 * memorization
         + 3 * schedules,
     }

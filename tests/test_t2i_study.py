@@ -69,6 +69,7 @@ def _config(tmp_path: Path, tiny: str, guidance: float, **sections: dict) -> dic
         },
         "robustness": {"enabled": False},
         "schedules": {"enabled": False},
+        "early_rejection": {"enabled": False},
         "figures": {"grid_samples": 4},
     }
     for name, part in sections.items():

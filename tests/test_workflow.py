@@ -83,6 +83,9 @@ def declared_outputs() -> list[str]:
         "statistics/robustness.csv",
         "statistics/schedules.csv",
         "schedules/runs.parquet",
+        "statistics/early_rejection.csv",
+        "early_rejection/partial.parquet",
+        "early_rejection/compute.parquet",
         "grids/calibration.npz",
         "statistics/robustness_correlations.csv",
         "robustness/runs.parquet",
@@ -264,6 +267,7 @@ TABLE_RULES = {
     "fidelity",
     "robustness",
     "schedules",
+    "early_rejection",
 }
 """The rules that write the tiny study's tables (statistics/*.csv)."""
 BELOW_MERGE = {
@@ -276,6 +280,7 @@ BELOW_MERGE = {
     "prdc": 1,
     "fidelity": 1,
     "robustness": 1,
+    "early_rejection": 1,
     "figure": len(TINY_FIGURES),
 }
 
@@ -295,6 +300,7 @@ BELOW_MERGE = {
                 "robustness_runs": 1,
                 "robustness_scores": 1,
                 "schedules": 1,
+                "early_rejection_runs": 1,
                 **BELOW_MERGE,
             },
         ),
@@ -313,7 +319,8 @@ BELOW_MERGE = {
                 "robustness": 1,
                 "prdc": 1,
                 "schedules": 1,
-                "figure": 9,
+                "early_rejection": 1,
+                "figure": 10,
             },
         ),
         # the re-integrations and the robustness tables and figures alone
@@ -325,6 +332,13 @@ BELOW_MERGE = {
         ({"figures": {"grid_samples": 4}}, {"figure": 2}),
         # the Fréchet table and its figure alone
         ({"fidelity": {"random_groups": 10}}, {"fidelity": 1, "figure": 1}),
+        # what early rejection keeps, judged again, not the runs
+        ({"early_rejection": {"random_draws": 10}}, {"early_rejection": 1, "figure": 1}),
+        # the stops themselves, and what they keep
+        (
+            {"early_rejection": {"check_times": [0.3]}},
+            {"early_rejection_runs": 1, "early_rejection": 1, "figure": 1},
+        ),
         # how the energy grid is built: the schedules compared, not the calibration
         ({"grid_calibration": {"gamma": 1.0}}, {"schedules": 1, "figure": 1}),
         # the calibration itself, and the schedules built on it
@@ -360,6 +374,8 @@ BELOW_MERGE = {
         "robustness.settings",
         "figures.grid_samples",
         "fidelity.random_groups",
+        "early_rejection.random_draws",
+        "early_rejection.check_times",
         "grid_calibration.gamma",
         "grid_calibration.nodes",
         "density.k",

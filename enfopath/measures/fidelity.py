@@ -173,6 +173,31 @@ def kernel_distance(
     return float(values.mean()), float(values.std())
 
 
+class GroupFrechet:
+    """The FD of groups of rows of one set of generated features (M, D) against one reference:
+    Y = F Σ_R^½ computed once, so a group (a band, a resample, a kept set) costs one symmetric
+    eigenproblem (module docstring)."""
+
+    def __init__(self, features: np.ndarray, reference: Reference) -> None:
+        self.features = _rows(features, "generated")
+        self.reference = reference
+        self.projected = self.features @ reference.root
+
+    def __call__(self, rows: np.ndarray) -> float:
+        """FD of the rows ``rows`` (indices, n ≥ 2; repeats allowed: each distinct row once,
+        with its count as a weight, which spares a resample its copies)."""
+        distinct, count = np.unique(rows, return_counts=True)
+        w, n = count.astype(np.float64), len(rows)
+        fu, yu = self.features[distinct], self.projected[distinct]
+        mean = w @ fu / n
+        trace = float(w @ ((fu - mean) ** 2).sum(axis=1)) / (n - 1)
+        a = (yu - w @ yu / n) * np.sqrt(w)[:, None]
+        gram = a @ a.T if len(a) < a.shape[1] else a.T @ a
+        roots = np.sqrt(np.clip(np.linalg.eigvalsh(gram) / (n - 1), 0, None)).sum()
+        diff = mean - self.reference.mean
+        return float(diff @ diff + trace + self.reference.trace - 2 * roots)
+
+
 @dataclass(frozen=True)
 class FidelitySettings:
     """How the fidelity table is computed: ``bootstrap`` resamples of each group's samples for
@@ -203,22 +228,7 @@ def fidelity_by_band(
     kid, kid_std.
     """
     f = _rows(fake, "generated")
-    reference = Reference.of(real)
-    y = f @ reference.root
-
-    def fd(rows: np.ndarray) -> float:
-        """FD of the rows ``rows`` of ``fake`` (repeats allowed: each distinct row once, with
-        its count as a weight, which spares a resample its copies)."""
-        distinct, count = np.unique(rows, return_counts=True)
-        w, n = count.astype(np.float64), len(rows)
-        fu, yu = f[distinct], y[distinct]
-        mean = w @ fu / n
-        trace = float(w @ ((fu - mean) ** 2).sum(axis=1)) / (n - 1)
-        a = (yu - w @ yu / n) * np.sqrt(w)[:, None]
-        gram = a @ a.T if len(a) < a.shape[1] else a.T @ a
-        roots = np.sqrt(np.clip(np.linalg.eigvalsh(gram) / (n - 1), 0, None)).sum()
-        diff = mean - reference.mean
-        return float(diff @ diff + trace + reference.trace - 2 * roots)
+    fd = GroupFrechet(f, Reference.of(real))
 
     level = settings.confidence
     chance_of: dict[int, np.ndarray] = {}  # random groups' FDs by size, shared by bands of one size

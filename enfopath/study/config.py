@@ -217,8 +217,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
             f"sampling.shard_size = {s['shard_size']}"
         )
     _check_sample_count(config)
-    for section in ("robustness", "schedules", "grid_calibration"):  # the study's own samples:
-        part = config[section]  # a smaller study re-integrates them all
+    for section in ("robustness", "schedules", "grid_calibration", "early_rejection"):
+        part = config[section]  # the study's own samples: a smaller study re-integrates them all
         part["n_samples"] = min(part["n_samples"], s["n_samples"])
     _check_replicates(config)
     _check_energy_grid(config)
@@ -458,6 +458,13 @@ def _check_sources(config: dict[str, Any]) -> None:
         )
     if not config["sampling"]["tau"] < config["sampling"]["t_end"]:
         _fail("sampling.tau", "the early / late split must lie below sampling.t_end")
+    late = [s for s in config["early_rejection"]["check_times"] if s >= config["sampling"]["t_end"]]
+    if config["early_rejection"]["enabled"] and late:
+        _fail(
+            "early_rejection.check_times",
+            f"{late[0]} is not below sampling.t_end = {config['sampling']['t_end']}: "
+            "nothing would be left to stop",
+        )
     if "latent" in spaces and not is_latent(config):
         _fail("density.spaces", "the latent space needs a latent flow (flow.pretrained.model sit)")
     if config["statistics"]["memorization"] and "pixels" not in spaces:
@@ -571,6 +578,12 @@ def _check_text_to_image(config: dict[str, Any]) -> None:
             "the schedules stage re-integrates a trained or released flow's checkpoint, not a "
             "pipeline yet",
         ),
+        (
+            "early_rejection.enabled",
+            config["early_rejection"]["enabled"],
+            "the early-rejection stage re-integrates a trained or released flow's checkpoint, "
+            "not a pipeline yet",
+        ),
     ):
         if on:
             _fail(key, f"{why}; set it false")
@@ -676,6 +689,7 @@ def optional_stages(config: dict[str, Any]) -> dict[str, bool]:
         "fidelity": config["statistics"]["fidelity"],
         "robustness": config["robustness"]["enabled"],
         "schedules": config["schedules"]["enabled"],
+        "early_rejection": config["early_rejection"]["enabled"],
         "replicates": bool(config["replicates"]["flow_seeds"]),
         "ladder": bool(config["replicates"]["flow_steps"] or config["flow"]["checkpoints"]),
         "comparison": bool(config["compare"]["baseline"]),

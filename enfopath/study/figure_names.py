@@ -223,6 +223,23 @@ FIGURE_SPECS = (
         ),
     ),
     FigureSpec(
+        "early_rejection",
+        tables=(("early_rejection", "early_rejection"),),
+        stage="early_rejection",
+        caption=(
+            "Early rejection (early_rejection.csv) of the study's first "
+            '{{ cfg["early_rejection"]["n_samples"] }} samples: the share q of them with the '
+            '{{ "lowest" if cfg["early_rejection"]["reject"] == "low" else "highest" }} '
+            "partial energy E(s) stopped at each check time s, the rest integrated on. First "
+            "panel: the sample evaluations spent, as a share of integrating every sample "
+            "through; then the kept set's semantic quality and its Fréchet distance to the "
+            "training set in each density space against q, one line per s with "
+            "{{ level }} % bootstrap intervals, beside the median and central {{ level }} % of "
+            '{{ cfg["early_rejection"]["random_draws"] }} random sets of the same size (grey), '
+            "the set the final KPE keeps (the oracle, black) and all samples (dotted)."
+        ),
+    ),
+    FigureSpec(
         "robustness_error",
         tables=(("robustness", "robustness"),),
         stage="robustness",

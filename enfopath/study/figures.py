@@ -29,6 +29,7 @@ from enfopath.io import check_shard_samples, read_npz
 from enfopath.measures.early import PARTIAL, first_beating_baselines
 from enfopath.measures.groups import group_thresholds, kpe_groups
 from enfopath.measures.images import shard_images
+from enfopath.measures.rejection import LOWER_IS_BETTER
 from enfopath.per_sample import NFE_PROFILE_PREFIX
 from enfopath.study.figure_names import FIGURE_SPECS
 from enfopath.study.relations import CONTRASTS
@@ -36,6 +37,7 @@ from enfopath.study.tables import (
     EARLY_BASELINES,
     MARGINS,
     MEMORIZATION_ENDPOINTS,
+    QUALITY,
     SEMANTIC,
     headline_measures,
     profile_columns,
@@ -140,6 +142,8 @@ class FigureContext:
     """``statistics/fidelity.csv`` (the Fréchet figure)."""
     schedules: pd.DataFrame | None = None
     """``statistics/schedules.csv`` (the time grids compared)."""
+    early_rejection: pd.DataFrame | None = None
+    """``statistics/early_rejection.csv`` (early rejection: compute and what is kept)."""
     robustness: pd.DataFrame | None = None
     """``statistics/robustness.csv`` (the robustness figures)."""
     comparison: pd.DataFrame | None = None
@@ -661,6 +665,57 @@ def schedules(df: pd.DataFrame, ctx: FigureContext) -> Figure:
         ax.set_ylabel("endpoint RMS error vs the reference")
         ax.set_title(f"{solver}, {int(rows.n.iloc[0]):,} samples", fontsize=9)
     _legend_below(axes[0], ncol=3, title="time grid", title_fontsize=7)
+    return fig
+
+
+def early_rejection(df: pd.DataFrame, ctx: FigureContext) -> Figure:
+    """Early rejection: the sample evaluations spent against the share stopped, one line per
+    check time; then the kept set's semantic quality and its FD per space against the share,
+    beside random sets of its size (grey), the final-KPE oracle (black) and all samples."""
+    if ctx.early_rejection is None:
+        raise ValueError("this figure needs statistics/early_rejection.csv")
+    e = ctx.early_rejection.fillna({"space": ""})
+    semantic = [m for m in QUALITY if m in set(e.measure)]
+    shown = [(m, "") for m in semantic] + [("fd", s) for s in dict.fromkeys(e.space) if s]
+    fig, axes = _panels(1 + len(shown), width=4.2)
+    times = sorted(e.check_time.unique())
+    first = e[(e.measure == e.measure.iloc[0]) & (e.space == e.space.iloc[0])]
+    for j, s in enumerate(times):
+        rows = first[first.check_time == s].sort_values("share")
+        axes[0].plot(rows.share, rows.nfe_share, "o-", color=f"C{j}", label=f"s = {s:g}")
+    axes[0].axhline(1.0, color="0.3", ls=":", lw=1)
+    axes[0].set_ylabel("sample evaluations / integrating all through")
+    axes[0].set_title(f"compute, {int(first.n.iloc[0]):,} samples", fontsize=9)
+    for ax, (measure, space) in zip(axes[1:], shown, strict=True):
+        rows = e[(e.measure == measure) & (e.space == space)]
+        chance = rows[rows.check_time == times[0]].sort_values("share")
+        ax.fill_between(
+            chance.share, chance.random_ci_low, chance.random_ci_high, color="0.85", lw=0
+        )
+        ax.plot(chance.share, chance.random, color="0.5", lw=1, label="random sets")
+        ax.plot(chance.share, chance.oracle, "k*--", lw=1, label="final-KPE oracle")
+        ax.axhline(chance["all"].iloc[0], color="0.3", ls=":", lw=1, label="all samples")
+        for j, s in enumerate(times):
+            r = rows[rows.check_time == s].sort_values("share")
+            err = np.vstack([r.energy - r.energy_ci_low, r.energy_ci_high - r.energy])
+            ax.errorbar(
+                r.share + 0.006 * (j - (len(times) - 1) / 2),
+                r.energy,
+                yerr=err.clip(min=0) if np.isfinite(err).all() else None,
+                fmt="o-",
+                color=f"C{j}",
+                capsize=2,
+                ms=4,
+            )
+        what = describe(measure) if not space else f"FD, {SPACE_WORDS.get(space, space)}"
+        ax.set_ylabel(_wrapped(f"kept set: {what}"))
+        ax.set_title(
+            _wrapped("better up" if measure not in LOWER_IS_BETTER else "better down"), fontsize=9
+        )
+    for ax in axes:
+        ax.set_xlabel("share stopped at s")
+    _legend_below(axes[0], ncol=len(times), title="check time", title_fontsize=7)
+    _legend_below(axes[1], ncol=3, fontsize=7)
     return fig
 
 

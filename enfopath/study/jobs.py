@@ -536,6 +536,8 @@ def _summary(config: dict[str, Any]) -> Keys:
 
 BOOTSTRAP = ("seed", "statistics.bootstrap", "statistics.confidence")
 """What a bootstrap interval reads: its seed, resamples and confidence level."""
+REJECTION_KEYS = ("early_rejection.shares", "early_rejection.reject")
+"""What both early-rejection jobs read of their section: the shares stopped and which end."""
 FIXED_KEYS = {
     "train_classifier": ("seed", "classifier"),
     "density_shard": ("density.spaces", "density.k"),
@@ -571,10 +573,29 @@ FIXED_KEYS = {
         "replicates.n_samples",
     ),
     "prompt_effects": BOOTSTRAP,
+    "early_rejection": (
+        *BOOTSTRAP,
+        *REJECTION_KEYS,
+        "density.spaces",
+        "density.k",
+        "fidelity.bootstrap",
+        "early_rejection.random_draws",
+    ),
 }
 """The jobs whose keys depend on nothing (of the study or the wildcards)."""
 for _rule, _keys in FIXED_KEYS.items():
     JOB_KEYS[_rule] = lambda config, _k=Keys(_keys), **wildcards: _k
+
+
+@_job("early_rejection_runs")
+def _early_rejection_runs(config: dict[str, Any]) -> Keys:
+    return Keys(
+        _names(
+            (k for k in generation_keys(config) if k != "vae.scale"),  # nothing is decoded
+            ("early_rejection.n_samples", "early_rejection.check_times", *REJECTION_KEYS),
+        ),
+        without=("sampling.n_samples", "sampling.shard_size"),
+    )
 
 
 @_job("robustness_runs")

@@ -23,15 +23,18 @@ import numpy as np
 import pandas as pd
 
 from enfopath.measures.correlation import correlations, partial_correlations
-from enfopath.measures.memorization import MEMORIZED_RATIO
 from enfopath.monitor import QUANTILES
-from enfopath.study.tables import CONFOUND_ENERGIES, ENERGIES, analysed_samples, measure_columns
+from enfopath.study.tables import (
+    CONFOUND_ENERGIES,
+    ENERGIES,
+    QUALITY,
+    analysed_samples,
+    measure_columns,
+    memorized_flags,
+)
 
 Rung = tuple[int, int]
 """(training seed, optimizer step) of one rung."""
-QUALITY = ("clf_confidence", "clip_score")
-"""The semantic quality a rung's mean reports: the classifier's confidence or the CLIP score,
-whichever the study scores."""
 
 
 def heldout_at(record: pd.DataFrame, step: int, where: str) -> float:
@@ -62,8 +65,9 @@ def rung_summary(table: pd.DataFrame) -> dict[str, Any]:
         if column in ok:
             row["quality"] = float(ok[column].mean())
             row["quality_measure"] = column
-    if "pixels_d1_d2" in ok:
-        row["memorized_share"] = float((ok.pixels_d1_d2 < MEMORIZED_RATIO).mean())
+    memorized = memorized_flags(ok)
+    if memorized is not None:
+        row["memorized_share"] = float(memorized.mean())
     return row
 
 

@@ -26,6 +26,7 @@ import pandas as pd
 
 from enfopath.columns import density_prefixes
 from enfopath.measures.early import PARTIAL, first_beating_baselines
+from enfopath.study.tables import QUALITY as QUALITY_MEASURES
 from enfopath.study.tables import headline_measures
 from enfopath.study.words import describe
 
@@ -51,6 +52,7 @@ class StudyTables:
     prdc: pd.DataFrame | None = None
     fidelity: pd.DataFrame | None = None
     schedules: pd.DataFrame | None = None
+    early_rejection: pd.DataFrame | None = None
 
     def value(self, key: str) -> str:
         if key not in self.summary:
@@ -79,6 +81,7 @@ OPTIONAL_TABLES = (
     "prdc",
     "fidelity",
     "schedules",
+    "early_rejection",
 )
 """The :class:`StudyTables` fields of the optional stages' tables."""
 
@@ -391,6 +394,41 @@ def schedules_line(tables: StudyTables) -> str | None:
     )
 
 
+def early_rejection_line(tables: StudyTables) -> str | None:
+    """At the first check time and the middle share: the compute spent, and the kept set's
+    semantic quality and FD in the first space, beside random sets of its size and the
+    final-KPE oracle."""
+    if tables.early_rejection is None:
+        return None
+    e = tables.early_rejection.fillna({"space": ""})
+    s = e.check_time.min()
+    shares = sorted(e.share.unique())
+    q = shares[len(shares) // 2]
+    rows = e[(e.check_time == s) & (e.share == q)]
+    first = rows.iloc[0]
+    parts = []
+    for measure in (*QUALITY_MEASURES, "fd"):
+        found = rows[rows.measure == measure]
+        if found.empty:
+            continue
+        r = found.iloc[0]
+        where = f" ({describe(f'{r.space}_nn_dist').split(', ')[-1]})" if r.space else ""
+        parts.append(
+            f"{describe(measure).split(' (')[0] if measure != 'fd' else 'Fréchet distance'}"
+            f"{where} {interval(r.energy, r.energy_ci_low, r.energy_ci_high)} against "
+            f"{interval(r.random, r.random_ci_low, r.random_ci_high)} for random sets of its "
+            f"size ({100 * r.random_share_better:.0f} % of them better), {num(r.oracle)} for "
+            f"the final-KPE oracle and {num(r['all'])} for all samples"
+        )
+    side = "lowest" if first.reject == "low" else "highest"
+    return (
+        f"**Early rejection** (of {int(first.n):,} samples, the {100 * q:g} % with the "
+        f"{side} partial energy E(s) stopped at s = {s:g}, the rest integrated on): "
+        f"{100 * first.nfe_share:.1f} % of the sample evaluations of integrating every sample "
+        f"through; the kept set's {'; '.join(parts)}{tables.link('early_rejection')}."
+    )
+
+
 LINES = (
     study_line,
     quality_line,
@@ -403,6 +441,7 @@ LINES = (
     prdc_line,
     fidelity_line,
     schedules_line,
+    early_rejection_line,
 )
 """The page's findings, in order; each returns None where its table is absent."""
 

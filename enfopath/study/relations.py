@@ -17,9 +17,14 @@ from enfopath.io import ExplainedError
 from enfopath.measures.correlation import correlations
 from enfopath.measures.groups import class_composition, group_comparison, quantile_curves
 from enfopath.measures.inference import with_q_values
-from enfopath.measures.memorization import MEMORIZED_RATIO
 from enfopath.measures.paired import paired_comparison
-from enfopath.study.tables import CLASS_LABELS, ENERGIES, analysed_samples, measure_columns
+from enfopath.study.tables import (
+    CLASS_LABELS,
+    ENERGIES,
+    analysed_samples,
+    measure_columns,
+    memorized_flags,
+)
 
 
 @dataclass(frozen=True)
@@ -131,9 +136,8 @@ control against the baseline and this study against the control (what exceeds th
 def _comparable(run: pd.DataFrame) -> pd.DataFrame:
     """A study's analysed samples, with the memorized flag (d₁ / d₂ < 1/3) with pixel space."""
     run = analysed_samples(run)
-    if "pixels_d1_d2" in run:
-        run = run.assign(memorized=(run["pixels_d1_d2"] < MEMORIZED_RATIO).astype(float))
-    return run
+    memorized = memorized_flags(run)
+    return run if memorized is None else run.assign(memorized=memorized)
 
 
 def study_comparison(

@@ -114,7 +114,14 @@ def batch_velocity(
 ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
     """The flow's own (unshaped) velocity for the samples of ``batch``: conditioned on each
     sample's own label for a class-conditional flow."""
-    labels = batch_labels(flow, seed, batch)
+    return labels_velocity(flow, batch_labels(flow, seed, batch), device)
+
+
+def labels_velocity(
+    flow: Flow, labels: np.ndarray, device: torch.device
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The flow's own (unshaped) velocity for samples of ``labels`` (N,) (:func:`batch_labels`,
+    any samples in any order): conditioned on them for a class-conditional flow."""
     return flow.velocity(torch.from_numpy(labels).to(device) if flow.conditional else None)
 
 

@@ -9,6 +9,7 @@ import pandas as pd
 
 from enfopath.columns import DENSITY_SUFFIX, PROJECTED_PIXELS
 from enfopath.io import ExplainedError
+from enfopath.measures.memorization import MEMORIZED_RATIO
 from enfopath.per_sample import (
     ENERGY_ARRAYS,
     PROFILE_PREFIX,
@@ -84,6 +85,21 @@ MEMORIZATION_ENDPOINTS = {"endpoint": "pixels_d1_d2", "projected": f"{PROJECTED_
 """The ``endpoint`` column of the memorization table, and the d₁ / d₂ column each reads: the
 study's endpoint x(t_end), and its projection x̂₁ = x + (1 − t_end) v onto where the flow is
 heading (only in a study stopped at t_end < 1; at t_end = 1 it is the endpoint)."""
+QUALITY = ("clf_confidence", "clip_score")
+"""The semantic quality a set of samples' mean reports (a rung's, a kept set's): the
+classifier's confidence or the CLIP score, whichever the study scores."""
+
+
+def memorized_flags(table: pd.DataFrame) -> pd.Series | None:
+    """1.0 for each sample whose endpoint is memorized (d₁ / d₂ < 1/3 in pixel space,
+    :data:`enfopath.measures.memorization.MEMORIZED_RATIO`), else 0.0; None for a study
+    without pixel space."""
+    ratio = MEMORIZATION_ENDPOINTS["endpoint"]
+    if ratio not in table:
+        return None
+    return (table[ratio] < MEMORIZED_RATIO).astype(np.float64)
+
+
 HEADLINE_SEMANTIC = ("clf_margin", "clip_margin")
 """The semantic measure of a study's headline relation (its method's margin)."""
 
