@@ -222,19 +222,21 @@ def sampling_inputs(decoded=True, **inputs):
 
 
 def schedules_inputs(wildcards):
-    """What the schedules stage reads: the flow, its calibration and, where the study has
-    them, the training set's pixel features, index and radii (its samples' fidelity)."""
+    """What the schedules stage reads: the flow, its calibration and, where the study has a
+    training set, its features, index and radii in every density space with the models that
+    embed into them (its samples' fidelity)."""
     inputs = {
         "checkpoint": out("models/flow.pt"),
         "calibration": out("grids/calibration.npz"),
     }
-    if schedules_fidelity(config):
-        inputs |= {
-            "reference": out("features/train_pixels.npz"),
-            "index": out("index/pixels.faiss"),
-            "radii": out("index/pixels_radii.npz"),
-        }
-    return with_models({"vae"} & NEEDS, **inputs)
+    if not schedules_fidelity(config):
+        return with_models({"vae"} & NEEDS, **inputs)
+    inputs |= {
+        "references": per_space("features/train_{space}.npz"),
+        "indexes": per_space("index/{space}.faiss"),
+        "radii": per_space("index/{space}_radii.npz"),
+    }
+    return with_models(({"vae"} & NEEDS) | space_models(SPACES), **inputs)
 
 
 def summary_inputs(wildcards):

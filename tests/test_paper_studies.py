@@ -55,6 +55,10 @@ COMMON = {
         "settings": [{"solver": "euler", "steps": 2}, {"solver": "euler", "steps": 4}],
         "reference": {"solver": "rk4", "steps": 4},
     },
+    # every stage on, each as small as it goes: the tiny networks embed every setting's
+    # endpoints in every space (Inception-v3 at 299² on the CPU)
+    "schedules": {"nfe": [4], "solvers": ["euler"]},
+    "early_rejection": {"check_times": [0.5], "shares": [0.5], "random_draws": 5},
 }
 
 

@@ -17,7 +17,7 @@ from enfopath.energy import PathState, advance_with_energy, sample_with_energy, 
 from enfopath.io import read_parquet
 from enfopath.measures.density import build_index, reference_radii
 from enfopath.measures.fidelity import Reference, frechet_distance
-from enfopath.measures.prdc import prdc
+from enfopath.measures.prdc import RealSet, prdc
 from enfopath.measures.rejection import (
     KeptQuality,
     RejectionSettings,
@@ -169,7 +169,7 @@ def random_quality(n: int, seed: int = 0) -> KeptQuality:
     real32 = real.astype(np.float32)
     index = build_index(real32)
     radii = reference_radii(index, real32, [3])[0]
-    space = SpaceReference(fake.astype(np.float32), real32, index, radii, 3)
+    space = SpaceReference(fake.astype(np.float32), RealSet(real32, index, radii, 3))
     return KeptQuality({"score": rng.uniform(size=n)}, {"toy": space})
 
 
@@ -178,16 +178,17 @@ def test_a_kept_sets_measures_are_those_computed_on_its_samples_alone():
     rows = np.flatnonzero(np.random.default_rng(5).uniform(size=50) < 0.6)
     got = quality.of(rows)
     space = quality.spaces["toy"]
-    direct = prdc(space.real, space.index, space.radii, space.features[rows], 3)
+    reals = space.reals
+    direct = prdc(reals.features, reals.index, reals.radii, space.features[rows], 3)
     for m in ("precision", "recall", "density", "coverage"):
         assert got[(m, "toy")] == getattr(direct, m)
-    fd = frechet_distance(space.features[rows], Reference.of(space.real))
+    fd = frechet_distance(space.features[rows], Reference.of(reals.features))
     assert got[("fd", "toy")] == pytest.approx(fd, rel=1e-10)
     assert got[("score", "")] == quality.per_sample["score"][rows].mean()
     with_ci = quality.with_intervals(rows, 50, 20, 0, 0.9)
     for key, (value, low, high) in with_ci.items():
         assert value == pytest.approx(got[key]) and low <= high, key
-    assert isinstance(space.index, faiss.Index)
+    assert isinstance(reals.index, faiss.Index)
 
 
 def test_random_rejection_is_the_baseline_each_kept_set_is_ranked_against():
@@ -235,3 +236,13 @@ def test_the_tiny_studys_stops_rank_its_own_samples(study):
     assert (table.nfe_share < 1).all() and (compute.nfe_share < 1).all()
     assert (table.n_kept == table.n - table.n_rejected).all() and (table.reject == "low").all()
     assert {"clf_confidence", "memorized", "fd", "precision"} <= set(table.measure)
+
+
+def test_a_share_that_keeps_too_few_samples_is_refused_naming_the_keys():
+    quality = random_quality(8)
+    partial = pd.DataFrame({"check_time": 0.5, "partial_kpe": np.arange(8.0)})
+    settings = RejectionSettings(n_boot=5, fd_boot=5, draws=2, confidence=0.9, seed=0)
+    with pytest.raises(
+        ValueError, match=r"early_rejection\.shares: stopping 0\.75 of 8 samples keeps 2"
+    ):
+        rejection_quality(partial, np.arange(8.0), [0.75], "low", quality, settings)

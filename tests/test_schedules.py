@@ -84,7 +84,8 @@ def test_the_energy_grid_is_refused_where_it_would_follow_another_flow(tiny_conf
 
 def test_the_comparison_gives_each_grids_error_against_uniform_and_the_reference_first():
     from enfopath.measures.density import build_index, reference_radii
-    from enfopath.measures.schedules import PixelReference, compare_schedules
+    from enfopath.measures.prdc import RealSet
+    from enfopath.measures.schedules import compare_schedules
 
     rng = np.random.default_rng(0)
     n = 40
@@ -118,10 +119,15 @@ def test_the_comparison_gives_each_grids_error_against_uniform_and_the_reference
     runs = pd.concat(rows, ignore_index=True)
     real = rng.uniform(-1, 1, (200, 4)).astype(np.float32)
     index = build_index(real)
-    reference = PixelReference(real, index, reference_radii(index, real, [2])[0], 2)
-    table = compare_schedules(runs, grids, pixels, reference, n_boot=50, seed=0, confidence=0.9)
-    bare = compare_schedules(runs, grids, pixels, None, n_boot=0, seed=0, confidence=0.9)
-    assert bare[["fd", "precision", "recall"]].isna().all().all()
+    reals = RealSet(real, index, reference_radii(index, real, [2])[0], 2)
+    features = {s: {"pixels": x, "twice": 2 * x} for s, x in pixels.items()}
+    references = {
+        "pixels": reals,
+        "twice": RealSet(2 * real, build_index(2 * real), 2 * reals.radii, 2),
+    }
+    table = compare_schedules(runs, grids, features, references, n_boot=50, seed=0, confidence=0.9)
+    bare = compare_schedules(runs, grids, features, {}, n_boot=0, seed=0, confidence=0.9)
+    assert not [c for c in bare if c.split("_")[0] in ("fd", "precision", "recall")]
     pd.testing.assert_series_equal(bare.x1_error_vs_uniform, table.x1_error_vs_uniform)
     assert list(table.setting) == ["dopri5", "euler 4 uniform", "euler 4 energy (speed)"]
     first, uniform, energy = (table.iloc[i] for i in range(3))
@@ -135,8 +141,9 @@ def test_the_comparison_gives_each_grids_error_against_uniform_and_the_reference
     from enfopath.measures.fidelity import Reference, frechet_distance
 
     kept = np.delete(pixels["euler 4 energy (speed)"], 3, axis=0)
-    assert energy.fd == pytest.approx(frechet_distance(kept, Reference.of(real)))
-    assert 0 <= energy.precision <= 1
+    assert energy.fd_pixels == pytest.approx(frechet_distance(kept, Reference.of(real)))
+    assert energy.fd_twice == pytest.approx(4 * energy.fd_pixels)  # FD scales as a square
+    assert 0 <= energy.precision_pixels <= 1 and energy.precision_twice == energy.precision_pixels
 
 
 def test_the_tiny_studys_schedules_share_the_robustness_reference_and_count_their_nfe(study):

@@ -364,6 +364,7 @@ BELOW_MERGE = {
                 "features_shard": S,
                 "density_shard": S,
                 "robustness_scores": 1,
+                "schedules": 1,  # its fidelity in the classifier's space
                 **BELOW_MERGE,
             },
         ),
@@ -476,15 +477,18 @@ def test_corrupt_checkpoint_fails_naming_the_file(study, tmp_path):
     assert not (workdir / OUT / "trajectories/shard_0.npz").exists()
 
 
-def _job_processes(script: str) -> list[int]:
-    """PIDs of running workflow-script processes whose command line names ``script``."""
+def _job_processes(script: str, workdir: Path) -> list[int]:
+    """PIDs of running workflow-script processes whose command line names ``script`` and that
+    run in ``workdir`` (a job runs in its study's directory): never another test's jobs."""
     pids = []
     for proc in Path("/proc").iterdir():
         try:
             cmdline = (proc / "cmdline").read_bytes().decode(errors="ignore")
+            cwd = (proc / "cwd").resolve()
         except OSError:
             continue
-        if proc.name.isdigit() and f"{script}.py" in cmdline and "python" in cmdline:
+        job = proc.name.isdigit() and f"{script}.py" in cmdline and "python" in cmdline
+        if job and cwd == workdir.resolve():
             pids.append(int(proc.name))
     return pids
 
@@ -498,7 +502,7 @@ def test_killed_job_resumes_with_the_same_command(study, tmp_path):
     deadline = time.monotonic() + 300
     killed = []
     while not killed and proc.poll() is None and time.monotonic() < deadline:
-        killed = _job_processes("generate_shard")
+        killed = _job_processes("generate_shard", tmp_path)
         time.sleep(0.05)
     for pid in killed:
         os.kill(pid, signal.SIGKILL)

@@ -7,7 +7,7 @@ from _common import job_config, setup
 
 from enfopath.io import read_parquet, write_csv
 from enfopath.measures.density import load_references
-from enfopath.measures.prdc import shard_features
+from enfopath.measures.prdc import RealSet, shard_features
 from enfopath.measures.rejection import (
     KeptQuality,
     RejectionSettings,
@@ -38,10 +38,7 @@ features = shard_features(sm.input.features, spaces, ranked["sample"].unique())
 references = load_references(spaces, sm.input.references, sm.input.indexes, sm.input.radii, ks)
 quality = KeptQuality(
     per_sample,
-    {
-        s: SpaceReference(features[s], ref.features, ref.index, ref.radii[ref.ks.index(k)], k)
-        for s, ref in references.items()
-    },
+    {s: SpaceReference(features[s], RealSet.of(ref, k)) for s, ref in references.items()},
 )
 settings = RejectionSettings(
     n_boot=st["bootstrap"],

@@ -36,7 +36,7 @@ import pandas as pd
 
 from enfopath.io import check_shard_samples, read_npz
 from enfopath.measures.bands import band_labels
-from enfopath.measures.density import ball_pairs, build_index, reference_radii
+from enfopath.measures.density import Reference, ball_pairs, build_index, reference_radii
 from enfopath.measures.inference import percentile_interval
 from enfopath.seeding import numpy_rng
 
@@ -44,6 +44,23 @@ MEASURES = ("precision", "recall", "density", "coverage")
 """The four measures, in the order of the table's columns."""
 FAKE_AVERAGES = ("precision", "density")
 """The measures that average over the fakes (the others, recall and coverage, over the reals)."""
+
+
+@dataclass(frozen=True)
+class RealSet:
+    """PRDC's real points in one space: their features (N, D), held in an exact index, with
+    their NND_k radii (N,) for that k."""
+
+    features: np.ndarray
+    index: faiss.Index
+    radii: np.ndarray
+    k: int
+
+    @classmethod
+    def of(cls, reference: Reference, k: int) -> RealSet:
+        """The reference set of a space (:class:`enfopath.measures.density.Reference`) at one
+        of its k."""
+        return cls(reference.features, reference.index, reference.radii[reference.ks.index(k)], k)
 
 
 @dataclass(frozen=True)

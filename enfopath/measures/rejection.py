@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import faiss
 import numpy as np
 import pandas as pd
 
@@ -39,7 +38,7 @@ from enfopath.measures.density import ball_pairs, build_index, reference_radii
 from enfopath.measures.fidelity import GroupFrechet, Reference, shifted_interval
 from enfopath.measures.inference import percentile_interval
 from enfopath.measures.prdc import MEASURES as PRDC_MEASURES
-from enfopath.measures.prdc import BallPairs, prdc_intervals
+from enfopath.measures.prdc import BallPairs, RealSet, prdc_intervals
 from enfopath.seeding import numpy_rng
 
 REJECT = ("high", "low")
@@ -67,15 +66,11 @@ def rejected(score: np.ndarray, share: float, reject: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SpaceReference:
-    """One density space's reference set for the kept sets' fidelity: the generated samples'
-    features (n, D) row for row with the samples, the reference features (N, D) in their exact
-    index with NND_k radii (N,), and that k (PRDC's)."""
+    """One density space's generated features (n, D), row for row with the samples, and its
+    real set (:class:`enfopath.measures.prdc.RealSet`: PRDC's k among them)."""
 
     features: np.ndarray
-    real: np.ndarray
-    index: faiss.Index
-    radii: np.ndarray
-    k: int
+    reals: RealSet
 
 
 class KeptQuality:
@@ -92,11 +87,17 @@ class KeptQuality:
                 raise ValueError(f"the per-sample measure {name!r} is not finite for every sample")
         self.spaces = spaces
         self.frechet = {
-            name: GroupFrechet(space.features, Reference.of(space.real))
+            name: GroupFrechet(space.features, Reference.of(space.reals.features))
             for name, space in spaces.items()
         }
         self.in_real = {  # which sample lies in which real's open ball: one search for all
-            name: ball_pairs(space.index, space.real, space.features, space.radii, strict=True)
+            name: ball_pairs(
+                space.reals.index,
+                space.reals.features,
+                space.features,
+                space.reals.radii,
+                strict=True,
+            )
             for name, space in spaces.items()
         }
 
@@ -116,18 +117,19 @@ class KeptQuality:
         others); which reals lie in their balls is searched (the radii, NND_k among the set,
         do)."""
         space = self.spaces[name]
-        if len(rows) <= space.k:
-            raise ValueError(f"precision / recall need more than k = {space.k} samples")
+        real, k = space.reals.features, space.reals.k
+        if len(rows) <= k:
+            raise ValueError(f"precision / recall need more than k = {k} samples")
         where = np.full(len(space.features), -1)
         where[rows] = np.arange(len(rows))
         fake_of, real_of = self.in_real[name]
         mine = where[fake_of] >= 0
         fake = np.ascontiguousarray(space.features[rows], dtype=np.float32)
         fake_index = build_index(fake)
-        radii = reference_radii(fake_index, fake, [space.k])[0]
-        in_fake = ball_pairs(fake_index, fake, space.real, radii, strict=True)
+        radii = reference_radii(fake_index, fake, [k])[0]
+        in_fake = ball_pairs(fake_index, fake, real, radii, strict=True)
         in_real = (where[fake_of[mine]], real_of[mine])
-        return BallPairs(len(rows), len(space.real), space.k, in_real, in_fake)
+        return BallPairs(len(rows), len(real), k, in_real, in_fake)
 
     def of(self, rows: np.ndarray) -> dict[tuple[str, str], float]:
         """Every measure of the samples ``rows`` (distinct indices)."""
@@ -162,7 +164,7 @@ class KeptQuality:
             out[("fd", name)] = (value, max(low, 0.0), high)  # an FD is never negative
             pairs = self.pairs(name, rows)
             found = pairs.measures()
-            n_real = len(space.real)
+            n_real = len(space.reals.features)
             real_idx = numpy_rng(seed, f"rejection:reals:{n_real}").integers(
                 0, n_real, (n_boot, n_real)
             )
@@ -214,6 +216,14 @@ def rejection_quality(
     """
     s = settings
     n = len(final_kpe)
+    need = max([space.reals.k + 1 for space in quality.spaces.values()] + [2])
+    for q in shares:
+        if (kept := n - round(q * n)) < need:
+            raise ValueError(
+                f"early_rejection.shares: stopping {q} of {n} samples keeps {kept}, and the kept "
+                f"set's FD and PRDC need at least {need}: stop a smaller share or raise "
+                "early_rejection.n_samples"
+            )
     everyone = quality.of(np.arange(n))
     by_share = {}
     for q in shares:

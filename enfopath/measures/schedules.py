@@ -7,7 +7,7 @@ endpoint, sqrt(mean over coordinates of (x₁ − x₁_ref)²) averaged over the
 relative KPE error |E − E_ref| / E_ref, each with a percentile interval over resamples of the
 samples (the same resamples for every setting, so settings compare pairwise); the ratio of the
 endpoint error to that of the uniform grid of the same solver and NFE (below 1: the grid
-beats uniform); and, where the study has the training set in pixel space, the
+beats uniform); and in every density space where the study has the training set, the
 distribution-level fidelity of the setting's samples there: the Fréchet distance
 (:mod:`enfopath.measures.fidelity`) and PRDC's precision and recall
 (:mod:`enfopath.measures.prdc`, at the smallest ``density.k``), beside the reference's own row.
@@ -15,33 +15,20 @@ distribution-level fidelity of the setting's samples there: the Fréchet distanc
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import faiss
 import numpy as np
 import pandas as pd
 
 from enfopath.measures.fidelity import Reference, frechet_distance
 from enfopath.measures.inference import percentile_interval
-from enfopath.measures.prdc import prdc
+from enfopath.measures.prdc import RealSet, prdc
 from enfopath.seeding import numpy_rng
-
-
-@dataclass(frozen=True)
-class PixelReference:
-    """The training set in pixel space: its features (N, D), exact index and NND_k radii."""
-
-    features: np.ndarray
-    index: faiss.Index
-    radii: np.ndarray
-    k: int
 
 
 def compare_schedules(
     runs: pd.DataFrame,
     grids: dict[str, str],
-    pixels: dict[str, np.ndarray],
-    reference: PixelReference | None,
+    features: dict[str, dict[str, np.ndarray]],
+    references: dict[str, RealSet],
     *,
     n_boot: int,
     seed: int,
@@ -51,20 +38,22 @@ def compare_schedules(
     kpe, nfe, x1_rms_error, nonfinite), the reference first.
 
     ``grids``: each setting's grid name (``uniform``, ``cosine``, ``energy (speed)``, …; the
-    reference's ``adaptive``); ``pixels``: each setting's endpoints as pixel features (n, D),
-    clamped images flattened as the pixels space embeds them; ``reference``: the training set
-    in pixel space (None: a study without it, whose fd, precision and recall are NaN).
+    reference's ``adaptive``); ``features``: each setting's endpoints embedded in each density
+    space (setting → space → (n, D), as the study embeds its own); ``references``: the training
+    set in each of those spaces (empty: a study without one, whose table has no fidelity
+    columns).
 
     Columns: setting, solver, steps, grid, nfe, n, x1_rms_error (with _ci_low / _ci_high),
     kpe_rel_error (with its interval), x1_error_vs_uniform (the setting's x1_rms_error over
-    the uniform grid's at its solver and NFE; NaN for the reference), fd, precision, recall.
+    the uniform grid's at its solver and NFE; NaN for the reference), and per space of
+    ``references`` fd_{space}, precision_{space}, recall_{space}.
     Samples non-finite under a setting or the reference are left out of the errors (``n``
     counts those kept; the resamples are drawn over all samples and the kept ones averaged).
     """
     ref = runs[runs.reference.astype(bool)].set_index("sample")
     n = len(ref)
     idx = numpy_rng(seed, f"schedules:{n}").integers(0, n, (n_boot, n))
-    moments = None if reference is None else Reference.of(reference.features)
+    moments = {space: Reference.of(reals.features) for space, reals in references.items()}
     rows = []
     for setting, run in runs.groupby("setting", sort=False):
         run = run.set_index("sample").loc[ref.index]
@@ -75,10 +64,18 @@ def compare_schedules(
                 float
             )
         rel = np.where(ok, rel, np.nan)
-        fake = pixels[setting][ok]
-        m = None
-        if reference is not None and len(fake) > reference.k:
-            m = prdc(reference.features, reference.index, reference.radii, fake, reference.k)
+        fidelity = {}
+        for space, reals in references.items():
+            fake = features[setting][space][ok]
+            m = None
+            if len(fake) > reals.k:
+                m = prdc(reals.features, reals.index, reals.radii, fake, reals.k)
+            fd = frechet_distance(fake, moments[space]) if len(fake) > 1 else np.nan
+            fidelity |= {
+                f"fd_{space}": fd,
+                f"precision_{space}": m.precision if m else np.nan,
+                f"recall_{space}": m.recall if m else np.nan,
+            }
         first = run.iloc[0]
         rows.append(
             {
@@ -94,10 +91,8 @@ def compare_schedules(
                 "kpe_rel_error": float(np.nanmean(rel)),
                 "kpe_rel_error_ci_low": np.nan,
                 "kpe_rel_error_ci_high": np.nan,
-                "fd": frechet_distance(fake, moments) if moments and len(fake) > 1 else np.nan,
-                "precision": m.precision if m else np.nan,
-                "recall": m.recall if m else np.nan,
             }
+            | fidelity
         )
         if len(idx):
             with np.errstate(invalid="ignore"):

@@ -655,10 +655,10 @@ def is_plane(config: dict[str, Any]) -> bool:
 
 
 def schedules_fidelity(config: dict[str, Any]) -> bool:
-    """Whether the schedules stage measures its samples' fidelity: in pixel space, against the
-    training set, where the study has both (else its fd, precision and recall are NaN)."""
-    density = config["density"]
-    return "pixels" in density["spaces"] and density["reference"] == "data"
+    """Whether the schedules stage measures its samples' fidelity in every density space,
+    against the training set: where the study has one (else its table has no fidelity
+    columns)."""
+    return config["density"]["reference"] == "data"
 
 
 def calibrates_grid(config: dict[str, Any]) -> bool:

@@ -29,7 +29,6 @@ from enfopath.io import check_shard_samples, read_npz
 from enfopath.measures.early import PARTIAL, first_beating_baselines
 from enfopath.measures.groups import group_thresholds, kpe_groups
 from enfopath.measures.images import shard_images
-from enfopath.measures.rejection import LOWER_IS_BETTER
 from enfopath.per_sample import NFE_PROFILE_PREFIX
 from enfopath.study.figure_names import FIGURE_SPECS
 from enfopath.study.relations import CONTRASTS
@@ -709,9 +708,7 @@ def early_rejection(df: pd.DataFrame, ctx: FigureContext) -> Figure:
             )
         what = describe(measure) if not space else f"FD, {SPACE_WORDS.get(space, space)}"
         ax.set_ylabel(_wrapped(f"kept set: {what}"))
-        ax.set_title(
-            _wrapped("better up" if measure not in LOWER_IS_BETTER else "better down"), fontsize=9
-        )
+        ax.set_title("better up" if rows.higher_is_better.iloc[0] else "better down", fontsize=9)
     for ax in axes:
         ax.set_xlabel("share stopped at s")
     _legend_below(axes[0], ncol=len(times), title="check time", title_fontsize=7)

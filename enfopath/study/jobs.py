@@ -271,7 +271,10 @@ def _schedules(config: dict[str, Any]) -> Keys:
             ENERGY_GRID_KEYS,
             ("schedules.n_samples", "schedules.nfe", "schedules.solvers", "schedules.grids"),
             ("robustness.reference", *BOOTSTRAP),
-            ("density.k",) if schedules_fidelity(config) else (),
+            ("density.spaces", "density.k") if schedules_fidelity(config) else (),
+            model_keys(space_models(config["density"]["spaces"]))
+            if schedules_fidelity(config)
+            else (),
         ),
         without=("sampling.n_samples", "sampling.shard_size"),
     )

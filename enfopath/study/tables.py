@@ -9,7 +9,6 @@ import pandas as pd
 
 from enfopath.columns import DENSITY_SUFFIX, PROJECTED_PIXELS
 from enfopath.io import ExplainedError
-from enfopath.measures.memorization import MEMORIZED_RATIO
 from enfopath.per_sample import (
     ENERGY_ARRAYS,
     PROFILE_PREFIX,
@@ -94,6 +93,8 @@ def memorized_flags(table: pd.DataFrame) -> pd.Series | None:
     """1.0 for each sample whose endpoint is memorized (d₁ / d₂ < 1/3 in pixel space,
     :data:`enfopath.measures.memorization.MEMORIZED_RATIO`), else 0.0; None for a study
     without pixel space."""
+    from enfopath.measures.memorization import MEMORIZED_RATIO  # scipy: not in light jobs
+
     ratio = MEMORIZATION_ENDPOINTS["endpoint"]
     if ratio not in table:
         return None
