@@ -8,6 +8,7 @@ import torch
 from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
 from torch_fidelity.metric_kid import kid_features_to_metric
 
+from enfopath.measures import fidelity
 from enfopath.measures.fidelity import (
     FidelitySettings,
     Reference,
@@ -16,6 +17,7 @@ from enfopath.measures.fidelity import (
     frechet_from_moments,
     kernel_distance,
     kid_subsets,
+    subset_kernel_sums,
 )
 from enfopath.measures.prdc import kpe_bands
 
@@ -109,6 +111,29 @@ def test_kid_of_a_set_with_itself_is_unbiased_around_zero_and_subsets_are_seeded
     assert abs(kid) < 3 * std / np.sqrt(20) + 1e-3
     with pytest.raises(ValueError, match="at least 2 samples"):
         kid_subsets(1, 400, 2, 100, seed=0)
+
+
+@pytest.mark.parametrize("method", ["subsets", "union", None])
+@pytest.mark.parametrize(("n", "m"), [(60, 60), (300, 40)])
+def test_each_way_of_summing_the_subsets_kernels_is_each_subsets_own_sum(method, n, m, monkeypatch):
+    """Subsets that cover every row (a band smaller than the subset size) and subsets that
+    overlap little; the union computed in several blocks."""
+    monkeypatch.setattr(fidelity, "KERNEL_BLOCK", 8 * 300 * 7)
+    rng = np.random.default_rng(5)
+    a, b = rng.standard_normal((n, 7)) + 0.3, rng.standard_normal((250, 7))
+    subsets = kid_subsets(n, 250, 6, m, seed=1)
+    ia, ib = np.stack([i for i, _ in subsets]), np.stack([j for _, j in subsets])
+    want_within = [
+        fidelity._cube_kernel(a[i], a[i]).sum() - fidelity._cube_kernel(a[i], a[i]).trace()
+        for i in ia
+    ]
+    want_cross = [fidelity._cube_kernel(a[i], b[j]).sum() for i, j in zip(ia, ib, strict=True)]
+    within = subset_kernel_sums(a, a, ia, ia, within=True, method=method)
+    cross = subset_kernel_sums(a, b, ia, ib, within=False, method=method)
+    assert within == pytest.approx(want_within, rel=1e-12)
+    assert cross == pytest.approx(want_cross, rel=1e-12)
+    with pytest.raises(ValueError, match="'subsets' or 'union'"):
+        subset_kernel_sums(a, b, ia, ib, within=False, method="both")
 
 
 def table(n_boot=50, random_groups=40, seed=0):
