@@ -17,6 +17,12 @@ def test_default_config_is_valid_and_complete():
     assert filled == {**cfg, "experiment": "x"}  # config.yaml states every default
 
 
+def test_a_smaller_study_than_the_default_shard_is_told_the_shard_size_that_fits():
+    with pytest.raises(ConfigError, match=r"2048 does not divide .* = 1024 .* e\.g\. 1024"):
+        validate_config({"experiment": "x", "sampling": {"n_samples": 1024}})
+    validate_config({"experiment": "x", "sampling": {"n_samples": 1024, "shard_size": 1024}})
+
+
 @pytest.mark.parametrize(
     ("patch", "key"),
     [

@@ -209,7 +209,8 @@ def validate_config(config: dict[str, Any]) -> dict[str, Any]:
     if s["n_samples"] % s["shard_size"]:
         raise ConfigError(
             f"invalid config key 'sampling.shard_size': {s['shard_size']} does not divide "
-            f"sampling.n_samples = {s['n_samples']}"
+            f"sampling.n_samples = {s['n_samples']} (set sampling.shard_size to a divisor of "
+            f"it, e.g. {math.gcd(s['n_samples'], s['shard_size'])})"
         )
     if s["shard_size"] % s["batch_size"]:
         raise ConfigError(
