@@ -273,23 +273,30 @@ def _time(t: float, like: torch.Tensor) -> torch.Tensor:
 
 def _integrate_fixed(
     f: _Augmented, y0: torch.Tensor, grid: Sequence[float], tab: Tableau, probes: Sequence[float]
-) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
-    """Integrate on ``grid``; return the final state, the states at the sorted ``probes`` and the
-    left-Riemann energy Σ_i ½‖k1_i‖² Δt_i, shape (B,)."""
+) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor, dict[float, torch.Tensor]]:
+    """Integrate on ``grid``; return the final state, the states at the sorted ``probes``, the
+    left-Riemann energy Σ_i ½‖k1_i‖² Δt_i, shape (B,), and the first stage k1 = f(t_i, y_i) at
+    each probe that is a node t_i of the grid (below its end): the augmented velocity there,
+    which a speed profile would otherwise evaluate again."""
     y = y0
     at_probes: list[torch.Tensor] = []
+    at_nodes: dict[float, torch.Tensor] = {}
     left = torch.zeros(y0.shape[0], dtype=y0.dtype, device=y0.device)
     j = 0
     for t0, t1 in itertools.pairwise(grid):
         k1 = f(_time(t0, y), y)
         while j < len(probes) and probes[j] < t1:
             p = probes[j]
-            at_probes.append(y if p == t0 else _rk_step(f, t0, p - t0, y, tab, k1))
+            if p == t0:
+                at_probes.append(y)
+                at_nodes[p] = k1
+            else:
+                at_probes.append(_rk_step(f, t0, p - t0, y, tab, k1))
             j += 1
         left = left + (t1 - t0) * k1[:, f.dim]
         y = _rk_step(f, t0, t1 - t0, y, tab, k1)
     at_probes.extend(y for _ in probes[j:])
-    return y, at_probes, left
+    return y, at_probes, left, at_nodes
 
 
 def _integrate_dopri5(
@@ -321,6 +328,19 @@ def _integrate_dopri5(
             "underflowed; loosen rtol / atol, or check that the velocity is smooth and finite"
         ) from err
     return sol[-1], [sol[times.index(p)] for p in probes]
+
+
+def _speed_stage(
+    f: _Augmented, t: float, y: torch.Tensor, at_nodes: dict[float, torch.Tensor]
+) -> torch.Tensor:
+    """½‖v(x(t), t)‖² of each sample (B,) at state y: the solver's own first stage where t is a
+    node (the same call on the same state, so the same bits), else one evaluation more. Either
+    way zero for a sample frozen by the end of the path, as an evaluation after it would give."""
+    if t not in at_nodes:
+        return f(_time(t, y), y)[:, f.dim]
+    half_sq = at_nodes[t][:, f.dim]
+    frozen = f.frozen.to(half_sq.device)
+    return torch.where(frozen, torch.zeros_like(half_sq), half_sq) if frozen.any() else half_sq
 
 
 def _fixed_nfe_profile(grid: Sequence[float], tab: Tableau, times: Sequence[float]) -> torch.Tensor:
@@ -439,6 +459,7 @@ def sample_with_energy(
     prof_t = _scaled(profile_times(profile_points), t_end)
     probes = sorted({tau, *prof_t.tolist()})
     with torch.no_grad():
+        at_nodes: dict[float, torch.Tensor] = {}  # f at profile times the solver evaluated
         if batch == 0:
             y1, at_probes = y0, [y0 for _ in probes]
             left = x0.new_zeros(0)
@@ -455,12 +476,12 @@ def sample_with_energy(
         else:
             tab = FIXED_SOLVERS[solver]
             nodes = solver_nodes(steps, grid, t_end)
-            y1, at_probes, left = _integrate_fixed(f, y0, nodes, tab, probes)
+            y1, at_probes, left, at_nodes = _integrate_fixed(f, y0, nodes, tab, probes)
             nfe = steps * tab.stages
             nfe_profile = _fixed_nfe_profile(nodes, tab, prof_t.tolist())
         state = dict(zip(probes, at_probes, strict=True))
         speed_sq = (
-            torch.stack([2.0 * f(_time(t, y0), state[t])[:, f.dim] for t in prof_t.tolist()], dim=1)
+            torch.stack([2.0 * _speed_stage(f, t, state[t], at_nodes) for t in prof_t.tolist()], 1)
             if batch
             else x0.new_zeros(0, len(prof_t))
         )
@@ -591,7 +612,7 @@ def advance_with_energy(
     y0 = torch.cat([flat, start.kpe[:, None], start.path_length[:, None]], dim=1).to(x0.dtype)
     with torch.no_grad():
         if fixed:
-            y1, _, _ = _integrate_fixed(f, y0, list(nodes), FIXED_SOLVERS[solver], [])
+            y1, _, _, _ = _integrate_fixed(f, y0, list(nodes), FIXED_SOLVERS[solver], [])
         else:
             y1, _ = _integrate_dopri5(f, y0, [], rtol, atol, t_end=t1, t_start=start.t)
     nonfinite = f.frozen.to(x0.device) | ~torch.isfinite(y1).all(dim=1)

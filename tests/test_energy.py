@@ -54,6 +54,33 @@ def test_speed_profile_is_pointwise_speed(gaussian):
 
 
 @pytest.mark.parametrize("solver", sorted(FIXED_SOLVERS))
+def test_a_profile_time_on_a_node_reads_the_solvers_own_evaluation_there(solver):
+    """Euler on 20 steps: the profile times 0, 0.1, …, 0.9 are nodes, where the solver's first
+    stage already evaluated v(x(t), t); only t = 1 costs an evaluation more. The speed there is
+    that evaluation's (a velocity that logs its calls), and zero for a sample frozen later."""
+    calls: list[tuple[float, torch.Tensor]] = []
+
+    def logged(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        v = torch.stack([-x[:, 1], x[:, 0]], 1) * (1.0 + t) + 0.3 * x.pow(2)
+        v[x.abs().amax(1) > 4.0] = float("nan")
+        calls.append((float(t), v.clone()))
+        return v
+
+    x0 = torch.tensor([[1.0, 0.5], [-0.4, 0.2], [2.2, 2.0]], dtype=torch.float64)
+    r = sample_with_energy(logged, x0, solver=solver, steps=20, profile_points=11)
+    stages = FIXED_SOLVERS[solver].stages
+    assert r.nfe == 20 * stages and r.nfe_total == r.nfe + 1 == len(calls)
+    assert r.nonfinite.tolist() == [False, False, True]
+    for j, t in enumerate(r.profile_t.tolist()[:-1]):
+        time, first_stage = calls[round(t * 20) * stages]  # step i's first stage
+        assert time == t
+        want = first_stage.pow(2).sum(1)
+        want[2] = 0.0  # frozen by the end: no usable speed
+        assert torch.equal(r.speed_sq[:, j], want), t
+    assert calls[-1][0] == 1.0 and torch.equal(r.speed_sq[:2, -1], calls[-1][1][:2].pow(2).sum(1))
+
+
+@pytest.mark.parametrize("solver", sorted(FIXED_SOLVERS))
 @pytest.mark.parametrize("grid", ["uniform", "cosine"])
 def test_fixed_step_solvers_converge_at_their_order(gaussian, solver, grid):
     mu, s, x0 = gaussian
