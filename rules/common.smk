@@ -200,16 +200,28 @@ def data_inputs(wildcards):
     return {"source": out("downloads/data.json")} if "data" in ASSETS else {}
 
 
-def generation_inputs(wildcards):
-    """What sampling the flow reads: its checkpoint (and a latent flow's VAE), or a
-    text-to-image study's pipeline and prompt embeddings (never its text encoders)."""
+def flow_inputs(**inputs):
+    """``inputs`` plus the study's flow as a job reads it: a text-to-image study's pipeline,
+    prompt embeddings and prompt file (never its text encoders), else its checkpoint."""
     if T2I:
         return {
             "pipeline": out("models/pipeline.json"),
             "embeddings": out("prompts/embeddings.safetensors"),
             "prompts": PROMPT_FILE,
+            **inputs,
         }
-    return sampling_inputs(checkpoint=out("models/flow.pt"))
+    return {"checkpoint": out("models/flow.pt"), **inputs}
+
+
+def generation_inputs(wildcards):
+    """What sampling the flow reads: its checkpoint (and a latent flow's VAE), or a
+    text-to-image study's pipeline and prompt embeddings."""
+    return flow_inputs() if T2I else sampling_inputs(**flow_inputs())
+
+
+def calibration_inputs(wildcards):
+    """What the grid calibration reads: the study's flow (no energy grid: it makes one)."""
+    return flow_inputs()
 
 
 def sampling_inputs(decoded=True, **inputs):
@@ -225,10 +237,7 @@ def schedules_inputs(wildcards):
     """What the schedules stage reads: the flow, its calibration and, where the study has a
     training set, its features, index and radii in every density space with the models that
     embed into them (its samples' fidelity)."""
-    inputs = {
-        "checkpoint": out("models/flow.pt"),
-        "calibration": out("grids/calibration.npz"),
-    }
+    inputs = flow_inputs(calibration=out("grids/calibration.npz"))
     if not schedules_fidelity(config):
         return with_models({"vae"} & NEEDS, **inputs)
     inputs |= {

@@ -59,7 +59,7 @@ if PLANE:
 
 rule calibrate_grid:
     input:
-        checkpoint=out("models/flow.pt"),
+        unpack(calibration_inputs),
     output:
         calibration=out("grids/calibration.npz"),
     log:

@@ -34,6 +34,7 @@ def test_a_smaller_study_than_the_default_shard_is_told_the_shard_size_that_fits
             "sampling.batch_size",
         ),
         ({"sampling": {"tau": 1.5}}, "sampling.tau"),
+        ({"schedules": {"grids": ["uniform", "shifted"]}}, "schedules.grids"),
         ({"sampling": {"bogus": 1}}, "sampling.bogus"),
         ({"bogus": 1}, "bogus"),
         ({"density": {"spaces": ["dinov2"]}}, "density.spaces.0"),
@@ -317,7 +318,6 @@ def t2i_study(patch: dict) -> dict:
         ({"statistics": {"prdc": True}}, "statistics.prdc", "reference set"),
         ({"statistics": {"fidelity": True}}, "statistics.fidelity", "reference set"),
         ({"robustness": {"enabled": True}}, "robustness.enabled", "not a pipeline"),
-        ({"schedules": {"enabled": True}}, "schedules.enabled", "not a pipeline"),
         ({"early_rejection": {"enabled": True}}, "early_rejection.enabled", "not a pipeline"),
         ({"replicates": {"flow_seeds": [1]}}, "replicates.flow_seeds", "diffusers"),
         (

@@ -73,7 +73,7 @@ def _config(tmp_path: Path, tiny: str, guidance: float, **sections: dict) -> dic
         "figures": {"grid_samples": 4},
     }
     for name, part in sections.items():
-        config[name] = {**config[name], **part}
+        config[name] = {**config.get(name, {}), **part}
     return config
 
 
@@ -113,9 +113,23 @@ def _pipeline_latents(out: Path, shards: dict, guidance: float, sd3: bool) -> to
 
 @pytest.fixture(scope="module")
 def sd3_study(tmp_path_factory) -> tuple[Path, dict]:
-    """The SD3 study with CFG 2, density among the samples (its training data not at hand)."""
+    """The SD3 study with CFG 2, density among the samples (its training data not at hand), and
+    the time grids compared on its first batch, the pipeline's own shifted one among them."""
     tmp_path = tmp_path_factory.mktemp("t2i_sd3")
-    config = _config(tmp_path, "sd3", 2.0)
+    config = _config(
+        tmp_path,
+        "sd3",
+        2.0,
+        schedules={
+            "enabled": True,
+            "n_samples": 4,
+            "nfe": [2, STEPS],
+            "solvers": ["euler"],
+            "grids": ["uniform", "cosine", "shifted", "energy"],
+        },
+        grid_calibration={"n_samples": 4, "nodes": 8},
+        robustness={"reference": {"solver": "dopri5", "rtol": 1e-4, "atol": 1e-4}},
+    )
     return _run(tmp_path, config), config
 
 
@@ -132,6 +146,22 @@ def test_every_sample_is_the_pipelines_own_for_its_prompt_and_noise(sd3_study):
     assert table.prompt.tolist() == [PROMPTS[i // SPP].split("\t")[2] for i in range(len(table))]
     assert set(table.prompt_category) == {"cat", "dog"}
     assert (table.clip_class_source == "label").all()
+
+
+def test_the_pipelines_shifted_grid_is_compared_and_is_the_studys_own_sampling(sd3_study):
+    """The schedules stage runs the pipeline's own σ schedule beside uniform, cosine and the
+    energy grids; at the study's own steps it is the study's sampling, KPE bit for bit."""
+    out, _ = sd3_study
+    runs = pd.read_parquet(out / "schedules/runs.parquet")
+    table = pd.read_csv(out / "statistics/schedules.csv")
+    assert {"uniform", "cosine", "shifted", "adaptive"} <= set(runs.grid)
+    assert set(table[table.grid == "shifted"].nfe) == {2, STEPS}
+    own = runs[runs.setting == f"euler {STEPS} shifted"].sort_values("sample")
+    study = pd.read_parquet(out / "samples.parquet").set_index("sample").loc[own["sample"]]
+    assert own.kpe.to_numpy().tolist() == study.kpe.to_numpy().tolist()
+    uniform = runs[runs.setting == f"euler {STEPS} uniform"].sort_values("sample")
+    assert uniform.kpe.to_numpy().tolist() != own.kpe.to_numpy().tolist()
+    assert (out / "figures/schedules.png").stat().st_size > 0
 
 
 def test_density_among_the_samples_is_named_self_and_stated(sd3_study):

@@ -116,6 +116,30 @@ def flow_options(snakemake: Any, cfg: Any, decoded: bool = False) -> dict[str, A
     return options
 
 
+def study_flow(snakemake: Any, cfg: Any, device: Any, decoded: bool = False) -> tuple[Any, Any]:
+    """The study's flow on ``device`` and what to log of it: a text-to-image study's pipeline
+    with its prompt embeddings (the rule's ``pipeline``, ``embeddings`` and ``prompts``
+    inputs: :func:`enfopath.study.t2i_flow.study_t2i_flow`), else the flow of the rule's
+    ``checkpoint`` (:func:`enfopath.models.flows.load_flow` with :func:`flow_options`)."""
+    from enfopath.models.flows import load_flow
+
+    inputs = snakemake.input
+    if not hasattr(inputs, "pipeline"):
+        return load_flow(inputs.checkpoint, device, **flow_options(snakemake, cfg, decoded))
+    from enfopath.study.t2i_flow import study_t2i_flow
+
+    flow = study_t2i_flow(
+        inputs.pipeline,
+        inputs.embeddings,
+        inputs.prompts,
+        cfg["flow"]["diffusers"],
+        cfg["prompts"]["samples_per_prompt"],
+        cfg["sampling"]["precision"],
+        device,
+    )
+    return flow, {"model": f"{flow.family.name} pipeline", "flow": flow.describe()}
+
+
 def study_sampling(snakemake: Any, cfg: Any) -> Any:
     """The job's :class:`enfopath.study.shards.SamplingConfig`, with the energy grid of the
     rule's ``calibration`` input (``grids/calibration.npz``) where it has one."""
@@ -164,16 +188,14 @@ def rerun_settings(
     snakemake: Any, cfg: Any, log: logging.Logger, n_samples: int, settings: Any, reference: Any
 ) -> tuple[Any, Any]:
     """The study's samples 0 … n_samples − 1 re-integrated under ``reference`` and every one of
-    ``settings`` (:func:`enfopath.study.robustness.integrate_settings`), the flow of the rule's
-    ``checkpoint`` input (with a latent flow's decoder) on the job's device, its sampling
+    ``settings`` (:func:`enfopath.study.robustness.integrate_settings`), the study's flow
+    (:func:`study_flow`, with a latent flow's decoder) on the job's device, its sampling
     :func:`study_sampling`'s, with the set-up and progress logged: (runs, endpoints)."""
-    from enfopath.models.flows import load_flow
     from enfopath.models.networks import pick_device
     from enfopath.study.robustness import integrate_settings
 
     device = pick_device()
-    options = flow_options(snakemake, cfg, decoded=True)  # a latent flow's decoder too
-    flow, info = load_flow(snakemake.input.checkpoint, device, **options)
+    flow, info = study_flow(snakemake, cfg, device, decoded=True)  # a latent flow's decoder too
     log.info(
         "samples 0…%d of %s on %s: reference %s; %d settings %s",
         n_samples - 1,

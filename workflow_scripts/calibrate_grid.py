@@ -1,10 +1,9 @@
 """Rule calibrate_grid: the population profiles (speed, energy rate, acceleration) of the
 study's first samples, from which every fixed-grid job builds the energy grid."""
 
-from _common import ProgressLog, flow_options, job_config, setup
+from _common import ProgressLog, job_config, setup, study_flow
 
 from enfopath.io import write_npz
-from enfopath.models.flows import load_flow
 from enfopath.models.networks import pick_device
 from enfopath.study.calibration import calibrate
 from enfopath.velocity import KineticShaping
@@ -14,7 +13,7 @@ log = setup(sm)
 cfg = job_config(sm)
 gc, sc = cfg["grid_calibration"], cfg["sampling"]
 device = pick_device()
-flow, info = load_flow(sm.input.checkpoint, device, **flow_options(sm, cfg))
+flow, info = study_flow(sm, cfg, device)
 log.info(
     "calibrating on samples 0…%d of %s on %s: RK4, %d steps of [0, %g]",
     gc["n_samples"] - 1,

@@ -3,33 +3,20 @@
 import json
 
 import numpy as np
-from _common import ProgressLog, flow_options, job_config, setup, study_sampling
+from _common import ProgressLog, job_config, setup, study_flow, study_sampling
 
 from enfopath.io import write_npz
-from enfopath.models.flows import load_flow
 from enfopath.models.networks import pick_device
 from enfopath.study.shards import generate_shard, shard_indices
-from enfopath.study.t2i_flow import study_t2i_flow
 
 sm = snakemake  # noqa: F821
 log = setup(sm)
 cfg = job_config(sm)
 sc = cfg["sampling"]
 device = pick_device()
-if hasattr(sm.input, "pipeline"):  # a text-to-image study
-    flow = study_t2i_flow(
-        sm.input.pipeline,
-        sm.input.embeddings,
-        sm.input.prompts,
-        cfg["flow"]["diffusers"],
-        cfg["prompts"]["samples_per_prompt"],
-        sc["precision"],
-        device,
-    )
-    info = {"model": f"{flow.family.name} pipeline"}
-    log.info("text-to-image flow: %s", flow.describe())
-else:
-    flow, info = load_flow(sm.input.checkpoint, device, **flow_options(sm, cfg, decoded=True))
+flow, info = study_flow(sm, cfg, device, decoded=True)
+if "flow" in info:  # a text-to-image study
+    log.info("text-to-image flow: %s", info["flow"])
 sampling = study_sampling(sm, cfg)
 indices = shard_indices(int(sm.wildcards.shard), sc["shard_size"])
 log.info(

@@ -505,6 +505,12 @@ def _check_text_to_image(config: dict[str, Any]) -> None:
                 "sampling.grid",
                 "shifted is a text-to-image pipeline's own schedule: it needs flow.diffusers",
             )
+        if config["schedules"]["enabled"] and "shifted" in config["schedules"]["grids"]:
+            _fail(
+                "schedules.grids",
+                "shifted is a text-to-image pipeline's own schedule: it needs flow.diffusers "
+                "(compare uniform, cosine and energy here)",
+            )
         return
     for other in ("pretrained", "plugin"):
         if flow[other] is not None:
@@ -572,12 +578,6 @@ def _check_text_to_image(config: dict[str, Any]) -> None:
             config["robustness"]["enabled"],
             "the solver-robustness stage re-integrates a trained or released flow's checkpoint, "
             "not a pipeline yet",
-        ),
-        (
-            "schedules.enabled",
-            config["schedules"]["enabled"],
-            "the schedules stage re-integrates a trained or released flow's checkpoint, not a "
-            "pipeline yet",
         ),
         (
             "early_rejection.enabled",

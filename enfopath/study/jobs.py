@@ -250,13 +250,14 @@ ENERGY_GRID_KEYS = (
 
 @_job("calibrate_grid")
 def _calibrate_grid(config: dict[str, Any]) -> Keys:
-    from enfopath.study.config import is_conditional
+    from enfopath.study.config import is_conditional, is_text_to_image
 
     return Keys(
         _names(
             ("seed", "sampling.batch_size", "sampling.t_end", "sampling.kts"),
             ("sampling.precision", "grid_calibration.n_samples", "grid_calibration.nodes"),
             ("guidance",) if is_conditional(config) else (),
+            T2I_SAMPLING_KEYS if is_text_to_image(config) else (),
         )
     )
 

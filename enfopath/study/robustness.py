@@ -117,14 +117,22 @@ def rerun_batch(
     settings: Sequence[SolverSetting],
     reference: SolverSetting,
     sampling: SamplingConfig,
+    flow: Flow | None = None,
 ) -> tuple[pd.DataFrame, dict[str, torch.Tensor]]:
     """One batch (global indices ``batch``, noise ``x0``) integrated with the reference, then
-    with each setting, each applied to the study's ``sampling``: rows of :data:`RUN_COLUMNS`,
-    the reference's first, and each run's endpoints x1 (N, *x0.shape[1:]) by setting label."""
-    ref = sample_with_energy(velocity, x0, **reference.applied_to(sampling).solver_kwargs())
+    with each setting, each applied to the study's ``sampling`` (a ``shifted`` grid: ``flow``'s
+    own, :meth:`SamplingConfig.flow_kwargs`): rows of :data:`RUN_COLUMNS`, the reference's
+    first, and each run's endpoints x1 (N, *x0.shape[1:]) by setting label."""
+
+    def run(setting: SolverSetting) -> EnergyResult:
+        applied = setting.applied_to(sampling)
+        kwargs = applied.solver_kwargs() if flow is None else applied.flow_kwargs(flow)
+        return sample_with_energy(velocity, x0, **kwargs)
+
+    ref = run(reference)
     parts, endpoints = [_rows(reference, True, batch, ref, ref.x1)], {reference.label: ref.x1}
     for setting in settings:
-        res = sample_with_energy(velocity, x0, **setting.applied_to(sampling).solver_kwargs())
+        res = run(setting)
         parts.append(_rows(setting, False, batch, res, ref.x1))
         endpoints[setting.label] = res.x1
     return pd.concat(parts, ignore_index=True), endpoints
@@ -157,7 +165,7 @@ def integrate_settings(
     labels = []
     for batch in batches(range(n_samples), sampling.batch_size):
         x0, velocity = batch_problem(flow, seed, batch, device, sampling.kts)
-        runs, endpoints = rerun_batch(velocity, x0, batch, settings, reference, sampling)
+        runs, endpoints = rerun_batch(velocity, x0, batch, settings, reference, sampling, flow)
         parts.append(runs)
         labels.append(batch_labels(flow, seed, batch))
         for label, x1 in endpoints.items():
