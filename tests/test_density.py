@@ -73,8 +73,16 @@ def test_kde_of_one_point_is_the_gaussian_density():
     assert kde_log_density(ref, q, h)[0] == pytest.approx(expected, rel=1e-12)
 
 
-def test_kde_matches_brute_force_and_is_chunk_invariant(data):
+@pytest.mark.parametrize("memory", [None, 8 * 3 * 7 * 4])  # one block, or blocks of 4 points
+def test_kde_matches_brute_force_and_is_chunk_invariant(data, memory, monkeypatch):
+    """Whatever the blocks of references (the last one short), the running log-sum-exp is the
+    sum over all of them; a query far from every block but one keeps its terms."""
+    from enfopath.measures import density
+
+    if memory is not None:
+        monkeypatch.setattr(density, "KDE_MEMORY", memory)
     ref, q = data
+    q = np.concatenate([q, ref[-1:] + 0.01])  # its only non-negligible term in the last block
     h = 0.8
     d2 = cdist(q.astype(np.float64), ref.astype(np.float64), "sqeuclidean")
     log_k = -d2 / (2 * h * h) - 2.5 * math.log(2 * math.pi * h * h)

@@ -141,7 +141,9 @@ def exact_knn(
     float64 and re-sorted. That suffices for a query, and is certified, when the largest
     float32 squared distance FAISS returned, less :func:`l2_roundoff`, exceeds the k-th
     float64 squared distance: every point it did not return is then farther than the k found.
-    A query not yet certified is searched again with twice the candidates, up to all N.
+    A query not yet certified is searched again with twice the candidates, up to all N; the
+    queries are searched in chunks whose candidates stay within :data:`DISTANCE_MEMORY`, so
+    memory is bounded whatever N (one chunk, one search, for the studies shipped here).
     """
     ref, q = _f32(references), _f32(queries)
     n = len(ref)
@@ -152,8 +154,12 @@ def exact_knn(
     ids = np.empty((len(q), k), dtype=np.int64)
     todo = np.arange(len(q))
     m = min(n, FIRST_CANDIDATES[0] * k + FIRST_CANDIDATES[1])
+    searcher = _search_index(index)
     while todo.size:
-        sq, found = _search_index(index).search(q[todo], m)
+        rows = max(1, DISTANCE_MEMORY // (16 * m))  # FAISS's candidates within the budget too
+        found_parts = [searcher.search(q[todo[i : i + rows]], m) for i in range(0, len(todo), rows)]
+        sq = np.concatenate([f[0] for f in found_parts])
+        found = np.concatenate([f[1] for f in found_parts])
         d = _float64_distances(ref, q[todo], found)
         order = np.argsort(d, axis=1, kind="stable")[:, :k]
         d_k, ids_k = np.take_along_axis(d, order, axis=1), np.take_along_axis(found, order, axis=1)
@@ -257,24 +263,42 @@ def naeem_density(
     return ball_counts(index, points, queries, radii).astype(np.float64) / k
 
 
+KDE_MEMORY = 1 << 28
+"""Bytes of float64 kernel values :func:`kde_log_density` holds at once (256 MiB), in blocks of
+queries × references: its memory does not grow with the reference set."""
+
+
 def kde_log_density(
     references: np.ndarray, queries: np.ndarray, bandwidth: float, chunk: int = 1024
 ) -> np.ndarray:
     """Gaussian KDE log-density log (1/N) Σ_j N(q; x_j, h² I) of each query, shape (N,).
 
-    Exact over all references, in float64, in chunks of queries.
+    Exact over all references, in float64: ``chunk`` queries at a time against blocks of
+    references that keep the kernel values within :data:`KDE_MEMORY` (a running log-sum-exp
+    over the blocks, each shifted by the largest term so far; one block, and the same bits as
+    a single sum, where the reference set fits).
     """
-    ref = _f32(references).astype(np.float64)
-    dim = ref.shape[1]
-    ref_sq = np.einsum("nd,nd->n", ref, ref)
+    ref32 = _f32(references)
+    n, dim = ref32.shape
+    block = max(1, min(n, KDE_MEMORY // (3 * 8 * max(1, min(chunk, len(queries))))))
+    parts = [ref32[i : i + block].astype(np.float64) for i in range(0, n, block)] if n else []
+    ref_sq = [np.einsum("nd,nd->n", r, r) for r in parts]
     out = []
     for start in range(0, len(queries), chunk):
         q = _f32(queries[start : start + chunk]).astype(np.float64)
-        d2 = np.einsum("md,md->m", q, q)[:, None] + ref_sq[None, :] - 2.0 * q @ ref.T
-        log_k = -np.maximum(d2, 0.0) / (2.0 * bandwidth**2)
-        top = log_k.max(axis=1, keepdims=True)  # log-sum-exp, shifted by each row's largest
-        out.append(top[:, 0] + np.log(np.exp(log_k - top).sum(axis=1)))
-    norm = np.log(len(ref)) + 0.5 * dim * np.log(2.0 * np.pi * bandwidth**2)
+        q_sq = np.einsum("md,md->m", q, q)[:, None]
+        top = np.full((len(q), 1), -np.inf)
+        total = np.zeros((len(q), 1))
+        for ref, r_sq in zip(parts, ref_sq, strict=True):
+            d2 = q_sq + r_sq[None, :] - 2.0 * q @ ref.T
+            log_k = -np.maximum(d2, 0.0) / (2.0 * bandwidth**2)
+            new_top = np.maximum(top, log_k.max(axis=1, keepdims=True))
+            total = total * np.exp(top - new_top) + np.exp(log_k - new_top).sum(
+                axis=1, keepdims=True
+            )
+            top = new_top
+        out.append(top[:, 0] + np.log(total[:, 0]))
+    norm = np.log(n) + 0.5 * dim * np.log(2.0 * np.pi * bandwidth**2)
     return np.concatenate(out) - norm
 
 
