@@ -2,7 +2,8 @@
 
 For reference sets of N synthetic features of CLIP ViT-B-32's dimension (512; Gaussian
 clusters, so neighbours are not uniform noise) and M generated queries, each measured in a
-fresh process (its peak resident memory, less what the features themselves hold):
+fresh process (its peak resident memory during the operation, less what it held before: the
+features and the index; Linux's VmHWM, reset first):
 
 - the exact kNN of the queries (``exact_knn``, k = 20: FAISS candidates recomputed in float64);
 - the queries' Gaussian KDE log-density (``kde_log_density``, float64 over all N);
@@ -18,10 +19,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -39,6 +40,25 @@ def features(n: int, seed: int) -> np.ndarray:
     return centres[rng.integers(0, 100, n)] + 0.5 * rng.normal(size=(n, DIM)).astype(np.float32)
 
 
+def _status_mib(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def reset_peak() -> float:
+    """Reset this process's peak resident memory to its current one (Linux: clear_refs 5) and
+    return it (MiB), so that the peak read later is the operation's own."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _status_mib("VmRSS")
+
+
+def peak_mib() -> float:
+    """The peak resident memory since :func:`reset_peak` (VmHWM), MiB."""
+    return _status_mib("VmHWM")
+
+
 def child(op: str, n: int, m: int) -> dict[str, float]:
     """One measurement, in this process: seconds and peak memory above the inputs (MiB)."""
     from enfopath.measures.density import (
@@ -54,7 +74,7 @@ def child(op: str, n: int, m: int) -> dict[str, float]:
     radii = None
     if op == "naeem":  # the radii of the reference, from a smaller subsample's scale
         radii = np.full(n, float(np.median(exact_knn(ref, index, ref[:500], K + 1)[0][:, K])))
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base = reset_peak()
     start = time.perf_counter()
     if op == "knn":
         exact_knn(ref, index, queries, K)
@@ -65,8 +85,7 @@ def child(op: str, n: int, m: int) -> dict[str, float]:
     else:
         reference_radii(index, ref, [K])
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "extra_mib": peak - base}
+    return {"seconds": seconds, "extra_mib": peak_mib() - base}
 
 
 def measure(op: str, n: int, m: int) -> dict[str, float]:

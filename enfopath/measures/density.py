@@ -106,8 +106,13 @@ def l2_roundoff(dim: int, query_norms: np.ndarray, reference_norm: float) -> np.
 
 
 def _norms(x: np.ndarray) -> np.ndarray:
-    x64 = x.astype(np.float64)
-    return np.sqrt(np.einsum("nd,nd->n", x64, x64))
+    """‖x_i‖ in float64 of each row (n,), a block of rows at a time (no float64 copy of x)."""
+    rows = max(1, (1 << 24) // (8 * max(1, x[0].size if len(x) else 1)))  # 16 MiB blocks
+    out = np.empty(len(x))
+    for i in range(0, len(x), rows):
+        x64 = x[i : i + rows].astype(np.float64)
+        out[i : i + rows] = np.sqrt(np.einsum("nd,nd->n", x64, x64))
+    return out
 
 
 DISTANCE_MEMORY = 1 << 28
@@ -156,18 +161,23 @@ def exact_knn(
     m = min(n, FIRST_CANDIDATES[0] * k + FIRST_CANDIDATES[1])
     searcher = _search_index(index)
     while todo.size:
-        rows = max(1, DISTANCE_MEMORY // (16 * m))  # FAISS's candidates within the budget too
-        found_parts = [searcher.search(q[todo[i : i + rows]], m) for i in range(0, len(todo), rows)]
-        sq = np.concatenate([f[0] for f in found_parts])
-        found = np.concatenate([f[1] for f in found_parts])
-        d = _float64_distances(ref, q[todo], found)
-        order = np.argsort(d, axis=1, kind="stable")[:, :k]
-        d_k, ids_k = np.take_along_axis(d, order, axis=1), np.take_along_axis(found, order, axis=1)
-        done = np.full(len(todo), m == n)
-        if m < n:
-            done = sq[:, -1].astype(np.float64) - bound[todo] > d_k[:, -1] ** 2
-        dist[todo[done]], ids[todo[done]] = d_k[done], ids_k[done]
-        todo, m = todo[~done], min(n, 2 * m)
+        # queries a chunk at a time: their copy and FAISS's candidates within the budget
+        rows = max(1, DISTANCE_MEMORY // max(16 * m, 4 * q.shape[1]))
+        left = []
+        for start in range(0, len(todo), rows):
+            part = todo[start : start + rows]
+            qp = q[part]
+            sq, found = searcher.search(qp, m)
+            d = _float64_distances(ref, qp, found)
+            order = np.argsort(d, axis=1, kind="stable")[:, :k]
+            d_k = np.take_along_axis(d, order, axis=1)
+            ids_k = np.take_along_axis(found, order, axis=1)
+            done = np.full(len(part), m == n)
+            if m < n:
+                done = sq[:, -1].astype(np.float64) - bound[part] > d_k[:, -1] ** 2
+            dist[part[done]], ids[part[done]] = d_k[done], ids_k[done]
+            left.append(part[~done])
+        todo, m = np.concatenate(left), min(n, 2 * m)
     return dist, ids
 
 
@@ -281,15 +291,15 @@ def kde_log_density(
     ref32 = _f32(references)
     n, dim = ref32.shape
     block = max(1, min(n, KDE_MEMORY // (3 * 8 * max(1, min(chunk, len(queries))))))
-    parts = [ref32[i : i + block].astype(np.float64) for i in range(0, n, block)] if n else []
-    ref_sq = [np.einsum("nd,nd->n", r, r) for r in parts]
     out = []
     for start in range(0, len(queries), chunk):
         q = _f32(queries[start : start + chunk]).astype(np.float64)
         q_sq = np.einsum("md,md->m", q, q)[:, None]
         top = np.full((len(q), 1), -np.inf)
         total = np.zeros((len(q), 1))
-        for ref, r_sq in zip(parts, ref_sq, strict=True):
+        for i in range(0, n, block):  # float64 one block at a time: no copy of the whole set
+            ref = ref32[i : i + block].astype(np.float64)
+            r_sq = np.einsum("nd,nd->n", ref, ref)
             d2 = q_sq + r_sq[None, :] - 2.0 * q @ ref.T
             log_k = -np.maximum(d2, 0.0) / (2.0 * bandwidth**2)
             new_top = np.maximum(top, log_k.max(axis=1, keepdims=True))
