@@ -48,6 +48,29 @@ def test_the_ema_follows_the_warm_up_recursion():
         torch.testing.assert_close(a, e)
 
 
+def test_training_gives_the_weights_the_one_tensor_at_a_time_adam_gives(monkeypatch):
+    """train_flow's Adam updates every parameter in one foreach kernel: the same bits as
+    PyTorch's CPU default (a loop over the parameters), so the study's flow is unchanged."""
+    from enfopath.models.networks import VelocityMLP
+
+    data = torch.randn(64, 1, 2, 2)
+    cfg = FlowTraining("exact_ot", steps=30, batch_size=16, lr=0.01, ema_decay=0.9, seed=3)
+
+    def trained() -> list[torch.Tensor]:
+        model = VelocityMLP([1, 2, 2], hidden=16, depth=2, time_features=4)
+        torch.manual_seed(0)
+        for p in model.parameters():
+            torch.nn.init.normal_(p, std=0.3)
+        ema, raw, _ = train_flow(model, data, cfg, torch.device("cpu"))
+        return [t.detach().clone() for t in (*ema.parameters(), *raw.parameters())]
+
+    ours = trained()
+    adam = torch.optim.Adam
+    monkeypatch.setattr(torch.optim, "Adam", lambda *a, **kw: adam(*a, **{**kw, "foreach": False}))
+    loop = trained()
+    assert all(torch.equal(a, b) for a, b in zip(ours, loop, strict=True))
+
+
 def test_heldout_loss_is_the_independent_coupling_loss():
     x = torch.randn(64, 1, 2, 2)
 
